@@ -1,0 +1,133 @@
+# postern - one plain Makefile.  `make help` lists the targets.
+#
+# Run as root, it installs the Debian packages a target needs (apt-get
+# update first); otherwise it prints the apt-get line to run.
+
+VERSION    := 0.1.0
+CC         ?= cc
+CFLAGS     ?= -O2 -g
+CFLAGS     += -std=c17 -D_GNU_SOURCE -Wall -Wextra -Isrc -Ibuild/gen \
+              -DPOSTERN_VERSION='"$(VERSION)"' -MMD -MP
+PKGS       := libevent libevent_pthreads libevent_openssl openssl inih libcares sqlite3
+LDLIBS     := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lcrypt -lpthread
+PYTHON     := /usr/bin/python3
+BUILD      ?= build
+
+SRC_ALL    := $(shell find src -name '*.c' | sort)
+SRC_LIB    := $(filter-out src/main.c,$(SRC_ALL))
+OBJ_LIB    := $(SRC_LIB:%.c=$(BUILD)/obj/%.o)
+UNIT_SRC   := $(sort $(wildcard tests/unit/test_*.c))
+UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+FUZZ_SRC   := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_BIN   := $(FUZZ_SRC:tests/fuzz/%.c=build/fuzz/%)
+FUZZ_SECONDS ?= 600
+
+# Debian packages: to build, to run the tests.
+DEB_BUILD  := build-essential pkg-config libevent-dev libssl-dev libinih-dev \
+              libc-ares-dev libsqlite3-dev libhiredis-dev libcrypt-dev \
+              libcmocka-dev
+DEB_TEST   := $(DEB_BUILD) python3 python3-pytest swaks postfix clang \
+              libclang-rt-14-dev openssl dovecot-imapd
+
+.PHONY: all build run test unit integration transcripts asan fuzz fuzz-smoke \
+        lint format clean help deps deps-test bench man
+
+all build: $(BUILD)/postern
+
+help:
+	@echo "make            build build/postern"
+	@echo "make run        install what is missing, build, serve etc/postern.conf"
+	@echo "make test       install what is missing, build, run every test"
+	@echo "make unit | integration | asan | fuzz | lint | clean"
+
+-include mk/*.mk
+
+# deps: install missing Debian packages (as root), or say how.
+define install_debs
+	@missing=""; for p in $(1); do \
+	  dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing:$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	      apt-get install -y -qq --no-install-recommends $$missing >/dev/null \
+	      || { echo "apt-get install failed for:$$missing" >&2; exit 1; }; \
+	  else \
+	    echo "missing packages; run: sudo apt-get install$$missing" >&2; \
+	    exit 1; \
+	  fi; \
+	fi
+endef
+
+deps:
+	$(call install_debs,$(DEB_BUILD))
+
+deps-test:
+	$(call install_debs,$(DEB_TEST))
+
+$(BUILD)/postern: $(BUILD)/obj/src/main.o $(BUILD)/libpostern.a
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/libpostern.a: $(OBJ_LIB)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libpostern.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests/unit -o $@ $< $(BUILD)/libpostern.a $(LDLIBS) -lcmocka
+
+run: deps $(BUILD)/postern
+	@mkdir -p var
+	./$(BUILD)/postern serve -c etc/postern.conf
+
+unit: $(UNIT_BIN)
+	@fail=0; for t in $(UNIT_BIN); do echo "== $$t"; ./$$t || fail=1; done; \
+	exit $$fail
+
+integration: $(BUILD)/postern
+	POSTERN=$(abspath $(BUILD)/postern) $(PYTHON) -m pytest -q tests/integration tests/transcripts
+
+# The fuzz targets link the pure parsers only, with libFuzzer + ASan.
+FUZZ_CFLAGS := -std=c17 -D_GNU_SOURCE -Isrc -g -O1 \
+               -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
+build/fuzz/%: tests/fuzz/%.c $(wildcard src/proto/*.c src/proto/*.h)
+	@mkdir -p build/fuzz
+	clang $(FUZZ_CFLAGS) -o $@ $< $(wildcard src/proto/*.c)
+
+fuzz-smoke: $(FUZZ_BIN)
+	@for f in $(FUZZ_BIN); do n=$$(basename $$f); \
+	  mkdir -p build/fuzz/corpus-$$n; \
+	  echo "== $$n (smoke, 20 s)"; \
+	  ./$$f -max_total_time=20 -print_final_stats=0 build/fuzz/corpus-$$n \
+	    tests/fuzz/seeds/$$n 2>&1 | tail -2 || exit 1; done
+
+fuzz: $(FUZZ_BIN)
+	@for f in $(FUZZ_BIN); do n=$$(basename $$f); \
+	  mkdir -p build/fuzz/corpus-$$n; \
+	  ./$$f -max_total_time=$(FUZZ_SECONDS) build/fuzz/corpus-$$n \
+	    tests/fuzz/seeds/$$n || exit 1; done
+
+# The whole suite again under AddressSanitizer + UndefinedBehaviorSanitizer.
+asan:
+	$(MAKE) BUILD=build-asan CC=clang \
+	  CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
+	  build-asan/postern unit integration
+
+test: deps-test
+	$(MAKE) $(BUILD)/postern
+	$(MAKE) unit
+	$(MAKE) integration
+	$(MAKE) fuzz-smoke
+	$(MAKE) asan
+
+lint:
+	$(PYTHON) tools/lint.py
+
+clean:
+	rm -rf build build-asan
+
+-include $(OBJ_LIB:.o=.d) $(BUILD)/obj/src/main.d

@@ -1,0 +1,59 @@
+/*
+ * main.c - argv to one cli_* function; nothing else.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+
+static const struct {
+	const char *name;
+	int (*run)(int argc, char **argv);
+	const char *usage;
+	const char *what;
+} commands[] = {
+	{"serve", cli_serve, "serve   [-c FILE]", "run the server in the foreground"},
+	{"check", cli_check, "check   [-c FILE]", "validate a config, print what is wrong, exit 1"},
+	{"explain", cli_explain,
+	 "explain CODE [CODE2] [--lang en|id|tr|fr|ko] [--format text|json|html]",
+	 "explain an SMTP reply code, or compare two"},
+};
+
+static void
+usage(FILE *fp)
+{
+	fprintf(fp, "postern %s - a mail transfer agent\n\nusage:\n",
+		POSTERN_VERSION);
+	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+		fprintf(fp, "  postern %s\n      %s\n", commands[i].usage,
+			commands[i].what);
+	fprintf(fp, "\n  postern COMMAND --help   details of one command\n"
+		    "  postern --version\n\n"
+		    "Without -c, the config is etc/postern.conf.  Start with "
+		    "`make run`\n(SMTP on 127.0.0.1:2525, domain example.test) "
+		    "and see README.md.\n");
+}
+
+int
+main(int argc, char **argv)
+{
+	if (argc < 2) {
+		usage(stderr);
+		return 2;
+	}
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+	    strcmp(argv[1], "help") == 0) {
+		usage(stdout);
+		return 0;
+	}
+	if (strcmp(argv[1], "--version") == 0) {
+		printf("postern %s\n", POSTERN_VERSION);
+		return 0;
+	}
+	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+		if (strcmp(argv[1], commands[i].name) == 0)
+			return commands[i].run(argc - 1, argv + 1);
+	fprintf(stderr, "postern: unknown command '%s'; run `postern --help` "
+		"for the list\n", argv[1]);
+	return 2;
+}

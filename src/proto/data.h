@@ -1,0 +1,67 @@
+/*
+ * data.h - the DATA and BDAT readers (pure).
+ *
+ * RFC 5321 4.1.1.4 and 4.5.2: message text ends only at CRLF "." CRLF, a
+ * leading "." is removed from each line (dot-unstuffing).  A bare CR, a bare
+ * LF or a NUL never ends a line and never starts one: they are flagged so
+ * the whole message is refused, and scanning goes on until the real end, so
+ * one transaction can never become two (SMTP smuggling, CVE-2023-51764 and
+ * CVE-2023-51766).  Lines over SMTP_TEXT_LINE_MAX octets are flagged too.
+ * RFC 3030: BDAT chunks carry no dot handling; the same checks apply.
+ * Output never grows past max_size: past it, the reader only scans.
+ */
+#ifndef POSTERN_PROTO_DATA_H
+#define POSTERN_PROTO_DATA_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum data_flag {
+	DATA_ERR_BARE_LF = 1 << 0,
+	DATA_ERR_BARE_CR = 1 << 1,
+	DATA_ERR_NUL = 1 << 2,
+	DATA_ERR_LINE_TOO_LONG = 1 << 3,
+	DATA_ERR_TOO_BIG = 1 << 4, /* more than max_size octets of text */
+};
+
+enum data_result {
+	DATA_MORE, /* all input consumed, the end not seen yet */
+	DATA_END,  /* CRLF.CRLF seen; *consumed_out stops right after it */
+};
+
+enum data_state {
+	DATA_S_BOL,	/* at the start of a line (after a real CRLF) */
+	DATA_S_TEXT,	/* inside a line */
+	DATA_S_CR,	/* saw CR inside a line */
+	DATA_S_DOT,	/* saw "." at the start of a line */
+	DATA_S_DOT_CR,	/* saw "." CR at the start of a line */
+};
+
+struct data_reader {
+	enum data_state state;
+	bool is_bdat;	   /* no dot handling, no end marker */
+	unsigned flags;	   /* enum data_flag bits seen so far */
+	size_t line_len;   /* octets in the current line so far */
+	uint64_t size;	   /* octets of message text seen (unstuffed) */
+	uint64_t max_size; /* output stops past this; 0 = no limit */
+};
+
+/* Starts a reader for DATA (is_bdat false) or a BDAT transaction. */
+void data_reader_init(struct data_reader *r, bool is_bdat, uint64_t max_size);
+
+/*
+ * Feeds in[0..len).  The unstuffed text, with its CRLF line ends and without
+ * the final "." CRLF, is appended to out[*out_len..]; out must have room for
+ * len more octets (unstuffing only shrinks).  *consumed_out is len on
+ * DATA_MORE and the bytes through the final LF on DATA_END.  In BDAT mode
+ * the result is always DATA_MORE; call data_reader_finish at BDAT LAST.
+ */
+enum data_result data_reader_feed(struct data_reader *r, const char *in,
+				  size_t len, char *out, size_t *out_len,
+				  size_t *consumed_out);
+
+/* Ends a BDAT message: a trailing lone CR is flagged as bare CR. */
+void data_reader_finish(struct data_reader *r);
+
+#endif

@@ -1,0 +1,46 @@
+/*
+ * esmtp.h - ESMTP parameters after MAIL/RCPT paths (pure).
+ *
+ * RFC 5321 4.1.2: esmtp-param = esmtp-keyword ["=" esmtp-value], keyword =
+ * (ALPHA / DIGIT) *(ALPHA / DIGIT / "-"), value = 1*(%d33-60 / %d62-126)
+ * (RFC 6531 adds UTF-8 in values).  Keywords compare case-insensitively.
+ */
+#ifndef POSTERN_PROTO_ESMTP_H
+#define POSTERN_PROTO_ESMTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum esmtp_result {
+	ESMTP_OK,	  /* one parameter in *out */
+	ESMTP_END,	  /* no more parameters */
+	ESMTP_ERR_SYNTAX, /* malformed keyword or value */
+};
+
+struct esmtp_param {
+	const char *key; /* slice into the caller's buffer */
+	size_t key_len;
+	const char *value; /* NULL when there is no "=" */
+	size_t value_len;
+};
+
+/*
+ * Reads the next parameter from s[0..len): leading spaces are skipped, the
+ * parameter ends at a space or the end.  *consumed_out counts the bytes
+ * taken (the caller advances by it and calls again).
+ */
+enum esmtp_result esmtp_param_next(const char *s, size_t len,
+				   struct esmtp_param *out,
+				   size_t *consumed_out);
+
+/* True when the parameter's keyword is kw (case-insensitive). */
+bool esmtp_param_is(const struct esmtp_param *p, const char *kw);
+
+/*
+ * Parses a decimal value of 1 to 20 digits into *out; false on any other
+ * character, an empty value or overflow (RFC 1870 SIZE, RFC 3030 BDAT).
+ */
+bool esmtp_parse_uint(const char *s, size_t len, uint64_t *out);
+
+#endif
