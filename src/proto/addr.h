@@ -61,4 +61,11 @@ enum addr_result addr_parse_mailbox(const char *s, size_t len, unsigned flags,
 /* True when s[0..len) is a valid domain or address literal (EHLO/HELO). */
 bool addr_is_domain(const char *s, size_t len, bool allow_utf8);
 
+/*
+ * True when s[0..len) is well-formed UTF-8 (RFC 3629: no overlong forms, no
+ * surrogates, nothing past U+10FFFF); plain ASCII is.  esmtp.c uses it for
+ * RFC 6531 parameter values.
+ */
+bool addr_utf8_valid(const char *s, size_t len);
+
 #endif
