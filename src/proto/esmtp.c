@@ -1,0 +1,110 @@
+/*
+ * esmtp.c - ESMTP parameters after MAIL/RCPT paths.
+ *
+ * The MAIL and RCPT handlers call esmtp_param_next() on what follows the
+ * path, one parameter a call, and decide with esmtp_param_is() which
+ * extension each belongs to (SIZE, BODY, SMTPUTF8, NOTIFY, ...); numbers
+ * go through esmtp_parse_uint() (SIZE, BDAT chunk sizes).  Pure: slices
+ * into the caller's line, no allocation.
+ *
+ * Grammar (RFC 5321 4.1.2): parameters are separated by one or more spaces;
+ *   esmtp-param   = esmtp-keyword ["=" esmtp-value]
+ *   esmtp-keyword = (ALPHA / DIGIT) *(ALPHA / DIGIT / "-")
+ *   esmtp-value   = 1*(%d33-60 / %d62-126)
+ * and RFC 6531 3.3 adds well-formed UTF-8 to values.  Anything else (an
+ * empty value, a second "=", a tab or control, malformed UTF-8) is
+ * ESMTP_ERR_SYNTAX, which the session answers with 501.  Whether the
+ * keyword is known (555) or the value makes sense is the caller's concern.
+ */
+#include <string.h>
+#include <strings.h>
+
+#include "proto/addr.h"
+#include "proto/esmtp.h"
+
+/* UINT64_MAX has 20 decimal digits (RFC 1870 SIZE, RFC 3030 BDAT). */
+#define ESMTP_UINT_DIGITS_MAX 20
+
+static bool
+esmtp_is_alnum(unsigned char ch)
+{
+	return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+	       (ch >= '0' && ch <= '9');
+}
+
+static bool
+esmtp_is_value_char(unsigned char ch)
+{
+	return (ch >= 33 && ch <= 60) || (ch >= 62 && ch <= 126) || ch >= 0x80;
+}
+
+enum esmtp_result
+esmtp_param_next(const char *s, size_t len, struct esmtp_param *out,
+		 size_t *consumed_out)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t pos = 0, key_at, value_at;
+	bool has_8bit = false;
+
+	*consumed_out = 0;
+	while (pos < len && p[pos] == ' ')
+		pos++;
+	if (pos == len) {
+		*consumed_out = len;
+		return ESMTP_END;
+	}
+
+	key_at = pos;
+	if (!esmtp_is_alnum(p[pos]))
+		return ESMTP_ERR_SYNTAX;
+	while (pos < len && (esmtp_is_alnum(p[pos]) || p[pos] == '-'))
+		pos++;
+	out->key = s + key_at;
+	out->key_len = pos - key_at;
+	out->value = NULL;
+	out->value_len = 0;
+	if (pos < len && p[pos] == '=') {
+		value_at = ++pos;
+		while (pos < len && esmtp_is_value_char(p[pos])) {
+			has_8bit |= p[pos] >= 0x80;
+			pos++;
+		}
+		if (pos == value_at)
+			return ESMTP_ERR_SYNTAX;
+		if (has_8bit && !addr_utf8_valid(s + value_at, pos - value_at))
+			return ESMTP_ERR_SYNTAX;
+		out->value = s + value_at;
+		out->value_len = pos - value_at;
+	}
+	if (pos < len && p[pos] != ' ')
+		return ESMTP_ERR_SYNTAX;
+	*consumed_out = pos;
+	return ESMTP_OK;
+}
+
+bool
+esmtp_param_is(const struct esmtp_param *p, const char *kw)
+{
+	size_t kw_len = strlen(kw);
+
+	return p->key_len == kw_len && strncasecmp(p->key, kw, kw_len) == 0;
+}
+
+bool
+esmtp_parse_uint(const char *s, size_t len, uint64_t *out)
+{
+	uint64_t v = 0;
+	size_t i;
+
+	if (len == 0 || len > ESMTP_UINT_DIGITS_MAX)
+		return false;
+	for (i = 0; i < len; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return false;
+		if (__builtin_mul_overflow(v, 10, &v) ||
+		    __builtin_add_overflow(v, (uint64_t)(s[i] - '0'), &v))
+			return false;
+	}
+	*out = v;
+	return true;
+}
