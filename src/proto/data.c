@@ -1,0 +1,198 @@
+/*
+ * data.c - the DATA and BDAT readers.
+ *
+ * The DATA and BDAT handlers feed the client's bytes, as they arrive, to
+ * data_reader_feed(); the reader copies the message text to the caller's
+ * buffer and says where the message ends.  Pure: no allocation, no I/O.
+ *
+ * Promises:
+ *   - the message ends only at CR LF "." CR LF (RFC 5321 4.1.1.4); the
+ *     start of DATA counts as the start of a line, so "." CR LF right after
+ *     the 354 is an empty message.  Only a real CR LF starts a line: after
+ *     a bare LF, a bare CR or a NUL the reader stays inside the line, so
+ *     "\n.\r\n", "\r.\r\n", "\r\n.\n" and the like are text, never an end,
+ *     and one transaction can never become two (SMTP smuggling,
+ *     CVE-2023-51764, CVE-2023-51766).  Each is flagged in r->flags so the
+ *     session refuses the whole message after its end.
+ *   - a "." at the start of a line followed by anything but CR is dropped
+ *     (RFC 5321 4.5.2); the CR LF before the final "." belongs to the text.
+ *   - a line of more than SMTP_TEXT_LINE_MAX octets with its CR LF, i.e.
+ *     more than 998 octets before it, counting a stuffed dot, is flagged
+ *     (RFC 5321 4.5.3.1.6).
+ *   - r->size counts every octet of text, but no octet past max_size is
+ *     written: past it DATA_ERR_TOO_BIG is set and the reader only scans.
+ *   - each input octet writes at most one output octet, so out needs room
+ *     for len more; a CR is written as soon as it is seen, as it is text
+ *     whether it turns out bare or the start of CR LF.  The one exception
+ *     is "." CR followed by anything but LF: that message holds a bare CR
+ *     and is refused anyway, so the "." CR is not copied.
+ *   - the result depends only on the bytes, never on how they were split
+ *     into calls: all state lives in struct data_reader.
+ *   - BDAT (RFC 3030): no dot handling and no end marker; the same checks
+ *     run across chunk boundaries, and data_reader_finish() flags a CR left
+ *     hanging at the end of the last chunk.
+ *
+ * Left to the session: the replies (554 5.6.0 for bare CR/LF/NUL and long
+ * lines, 552 for TOO_BIG), and what to do with a refused message's text.
+ */
+#include <string.h>
+
+#include "proto/data.h"
+#include "proto/limits.h"
+
+/* Octets of text a line may hold before its CR LF. */
+#define DATA_TEXT_MAX (SMTP_TEXT_LINE_MAX - 2)
+
+/* Counts n octets of the current line as it is on the wire. */
+static void
+data_count(struct data_reader *r, size_t n)
+{
+	if (r->line_len > DATA_TEXT_MAX)
+		return; /* flagged already; stop counting */
+	r->line_len += n;
+	if (r->line_len > DATA_TEXT_MAX)
+		r->flags |= DATA_ERR_LINE_TOO_LONG;
+}
+
+/* Appends p[0..n) to the text, up to max_size; counts it in r->size. */
+static void
+data_emit(struct data_reader *r, const char *p, size_t n, char *out,
+	  size_t *out_len)
+{
+	uint64_t room = UINT64_MAX;
+
+	if (r->max_size != 0 && !(r->flags & DATA_ERR_TOO_BIG))
+		room = r->max_size - r->size;
+	if (__builtin_add_overflow(r->size, n, &r->size))
+		r->size = UINT64_MAX;
+	if (r->flags & DATA_ERR_TOO_BIG)
+		return;
+	if (n > room) {
+		r->flags |= DATA_ERR_TOO_BIG;
+		n = (size_t)room;
+	}
+	memcpy(out + *out_len, p, n);
+	*out_len += n;
+}
+
+/* One octet inside a line; CR waits to see whether LF follows. */
+static void
+data_text(struct data_reader *r, char ch, char *out, size_t *out_len)
+{
+	if (ch == '\r') {
+		data_emit(r, &ch, 1, out, out_len);
+		r->state = DATA_S_CR;
+		return;
+	}
+	if (ch == '\n')
+		r->flags |= DATA_ERR_BARE_LF;
+	else if (ch == '\0')
+		r->flags |= DATA_ERR_NUL;
+	data_count(r, 1);
+	data_emit(r, &ch, 1, out, out_len);
+	r->state = DATA_S_TEXT;
+}
+
+/* A CR turned out not to start CR LF: it was a bare CR inside the line. */
+static void
+data_bare_cr(struct data_reader *r)
+{
+	r->flags |= DATA_ERR_BARE_CR;
+	data_count(r, 1);
+}
+
+/* Takes one octet; true when it was the LF of the final "." CR LF. */
+static bool
+data_step(struct data_reader *r, char ch, char *out, size_t *out_len)
+{
+	switch (r->state) {
+	case DATA_S_BOL:
+		if (ch == '.' && !r->is_bdat) {
+			data_count(r, 1);
+			r->state = DATA_S_DOT;
+			return false;
+		}
+		break;
+	case DATA_S_TEXT:
+		break;
+	case DATA_S_CR:
+		if (ch == '\n') {
+			data_emit(r, &ch, 1, out, out_len);
+			r->line_len = 0;
+			r->state = DATA_S_BOL;
+			return false;
+		}
+		data_bare_cr(r);
+		break;
+	case DATA_S_DOT:
+		if (ch == '\r') {
+			r->state = DATA_S_DOT_CR;
+			return false;
+		}
+		break; /* the stuffed dot is dropped */
+	case DATA_S_DOT_CR:
+		if (ch == '\n') {
+			r->line_len = 0;
+			r->state = DATA_S_BOL;
+			return true;
+		}
+		data_bare_cr(r); /* "." CR is not copied, see above */
+		break;
+	}
+	data_text(r, ch, out, out_len);
+	return false;
+}
+
+/* Octets at p[0..len) before the first CR, LF or NUL. */
+static size_t
+data_plain_run(const char *p, size_t len)
+{
+	size_t i = 0;
+
+	while (i < len && p[i] != '\r' && p[i] != '\n' && p[i] != '\0')
+		i++;
+	return i;
+}
+
+void
+data_reader_init(struct data_reader *r, bool is_bdat, uint64_t max_size)
+{
+	memset(r, 0, sizeof(*r));
+	r->state = DATA_S_BOL;
+	r->is_bdat = is_bdat;
+	r->max_size = max_size;
+}
+
+enum data_result
+data_reader_feed(struct data_reader *r, const char *in, size_t len,
+		 char *out, size_t *out_len, size_t *consumed_out)
+{
+	size_t i = 0, n;
+
+	while (i < len) {
+		if (r->state == DATA_S_TEXT) {
+			n = data_plain_run(in + i, len - i);
+			if (n > 0) {
+				data_count(r, n);
+				data_emit(r, in + i, n, out, out_len);
+				i += n;
+				continue;
+			}
+		}
+		if (data_step(r, in[i], out, out_len)) {
+			*consumed_out = i + 1;
+			return DATA_END;
+		}
+		i++;
+	}
+	*consumed_out = len;
+	return DATA_MORE;
+}
+
+void
+data_reader_finish(struct data_reader *r)
+{
+	if (r->state == DATA_S_CR || r->state == DATA_S_DOT_CR)
+		data_bare_cr(r);
+	r->state = DATA_S_TEXT;
+}
