@@ -432,7 +432,8 @@ addr_parse_path(const char *s, size_t len, unsigned flags, struct addr *out,
 		*consumed_out = 2;
 		return ADDR_OK;
 	}
-	if ((flags & ADDR_ALLOW_POSTMASTER) && addr_is_postmaster_path(s, len)) {
+	if ((flags & ADDR_ALLOW_POSTMASTER) &&
+	    addr_is_postmaster_path(s, len)) {
 		addr_fill_postmaster(out, s + 1);
 		*consumed_out = ADDR_POSTMASTER_LEN + 2;
 		return ADDR_OK;
