@@ -1,0 +1,83 @@
+/*
+ * check.c - `postern check [-c FILE]`: validate a config and the tables it
+ * names; print every problem as FILE:LINE: what and the fix; exit 1 when
+ * there is one.  Also shared by serve: cli_config_arg, cli_config_load.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli_int.h"
+#include "policy/users.h"
+
+#define CHECK_ERR_MAX 1024
+
+static const char usage[] =
+	"usage: postern check [-c FILE]\n"
+	"\n"
+	"Validates the config (default etc/postern.conf) and the users and\n"
+	"forwards files it names.  Prints each problem with its file, line\n"
+	"and fix and exits 1; prints \"FILE: ok\" and exits 0 when all is "
+	"well.\n";
+
+int
+cli_config_arg(int argc, char **argv, const char *text, const char **path_out)
+{
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--help") == 0 ||
+		    strcmp(argv[i], "-h") == 0) {
+			fputs(text, stdout);
+			return 0;
+		}
+		if (strcmp(argv[i], "-c") == 0 && i + 1 < argc) {
+			*path_out = argv[++i];
+			continue;
+		}
+		fprintf(stderr, "postern %s: unexpected '%s'\n%s", argv[0],
+			argv[i], text);
+		return 2;
+	}
+	return -1;
+}
+
+struct config *
+cli_config_load(const char *path)
+{
+	char *errors = NULL;
+	struct config *cfg = config_load(path, &errors);
+
+	if (cfg == NULL) {
+		fputs(errors ? errors : "postern: out of memory\n", stderr);
+		free(errors);
+	}
+	return cfg;
+}
+
+int
+cli_check(int argc, char **argv)
+{
+	const char *path = CLI_DEFAULT_CONFIG;
+	char err[CHECK_ERR_MAX];
+	struct config *cfg;
+	struct users *users;
+	int r = cli_config_arg(argc, argv, usage, &path);
+
+	if (r >= 0)
+		return r;
+	if ((cfg = cli_config_load(path)) == NULL)
+		return 1;
+	users = users_load(cfg->local_users, cfg->local_forwards, err,
+			   sizeof err);
+	if (users == NULL) {
+		fprintf(stderr, "%s\n", err);
+		config_free(cfg);
+		return 1;
+	}
+	config_notes(cfg, stdout);
+	printf("%s: ok (%zu users, %zu local domains, listening on %zu "
+	       "addresses)\n", path, users_count(users), cfg->n_domains,
+	       cfg->n_smtp);
+	users_free(users);
+	config_free(cfg);
+	return 0;
+}

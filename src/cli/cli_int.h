@@ -1,0 +1,23 @@
+/*
+ * cli_int.h - what the subcommands share: the -c option and loading the
+ * config with its errors printed.
+ */
+#ifndef POSTERN_CLI_INT_H
+#define POSTERN_CLI_INT_H
+
+#include "config/config.h"
+
+#define CLI_DEFAULT_CONFIG "etc/postern.conf"
+
+/*
+ * Reads "[-c FILE]" and "--help" from argv (argv[0] is the subcommand).
+ * Returns -1 to go on with *path_out set, or an exit status: 0 after
+ * printing usage for --help, 2 after a usage error.
+ */
+int cli_config_arg(int argc, char **argv, const char *usage,
+		   const char **path_out);
+
+/* Loads path, printing every error to stderr; NULL on failure. */
+struct config *cli_config_load(const char *path);
+
+#endif

@@ -1,0 +1,445 @@
+/*
+ * config.c - reading and checking postern.conf.
+ *
+ * Who calls it: cli/serve.c and cli/check.c at start-up (and a reload
+ * later).  What it promises: a returned config has every key set, every
+ * number within its row's min..max, every path absolute, listen addresses
+ * parsed; or NULL and a list of errors that each name the file, the line
+ * and the fix.  inih does the INI syntax (inline ";" comments included);
+ * a reader wrapper counts lines so errors can name them.
+ */
+#include <errno.h>
+#include <event2/util.h>
+#include <limits.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <ini.h>
+
+#include "config/config.h"
+#include "util/str.h"
+
+enum key_type { T_STR, T_PATH, T_LIST, T_LISTEN, T_RATE, T_UINT, T_BOOL };
+
+struct key_row {
+	const char *section;
+	const char *key;
+	enum key_type type;
+	const char *def;
+	uint64_t min, max;
+	bool is_active;
+	const char *help;
+	size_t offset;
+	char name[48];
+};
+
+static struct key_row keys[CONFIG_KEY_COUNT] = {
+#define K(sec, key, type, def, min, max, active, help) \
+	{#sec, #key, T_##type, def, min, max, active, help, \
+	 offsetof(struct config, sec##_##key), #sec "." #key},
+#include "config/keys.def"
+#undef K
+};
+
+/* Errors gathered while loading: text grown line by line. */
+struct load {
+	struct config *cfg;
+	FILE *fp;
+	unsigned lineno;
+	char *errors;
+	size_t err_len;
+	size_t n_errors;
+};
+
+#define CONFIG_ERRORS_MAX 50
+
+static void __attribute__((format(printf, 3, 4)))
+load_error(struct load *ld, unsigned line, const char *fmt, ...)
+{
+	char msg[1024];
+	int n;
+	va_list ap;
+	char *grown;
+
+	if (ld->n_errors++ >= CONFIG_ERRORS_MAX)
+		return;
+	n = line ? snprintf(msg, sizeof msg, "%s:%u: ", ld->cfg->path, line)
+		 : snprintf(msg, sizeof msg, "%s: ", ld->cfg->path);
+	va_start(ap, fmt);
+	vsnprintf(msg + n, sizeof msg - (size_t)n, fmt, ap);
+	va_end(ap);
+	n = (int)strlen(msg);
+	grown = realloc(ld->errors, ld->err_len + (size_t)n + 2);
+	if (grown == NULL)
+		return;
+	ld->errors = grown;
+	memcpy(ld->errors + ld->err_len, msg, (size_t)n);
+	ld->err_len += (size_t)n;
+	ld->errors[ld->err_len++] = '\n';
+	ld->errors[ld->err_len] = '\0';
+}
+
+const char *
+config_key_name(enum config_key key)
+{
+	return keys[key].name;
+}
+
+static char **
+str_field(struct config *cfg, const struct key_row *k)
+{
+	return (char **)((char *)cfg + k->offset);
+}
+
+/* Makes a relative path absolute against the config's directory. */
+static char *
+resolve(const struct config *cfg, const char *p)
+{
+	char *out;
+
+	if (p[0] == '\0' || p[0] == '/')
+		return strdup(p);
+	if (asprintf(&out, "%s/%s", cfg->dir, p) < 0)
+		return NULL;
+	return out;
+}
+
+static bool
+parse_bool(const char *v, bool *out)
+{
+	static const char *const yes[] = {"true", "yes", "on", "1"};
+	static const char *const no[] = {"false", "no", "off", "0"};
+
+	for (size_t i = 0; i < 4; i++) {
+		if (strcasecmp(v, yes[i]) == 0)
+			return *out = true, true;
+		if (strcasecmp(v, no[i]) == 0)
+			return *out = false, true;
+	}
+	return false;
+}
+
+/* Checks and stores one value; line 0 means the default. */
+static void
+set_value(struct load *ld, struct key_row *k, const char *v, unsigned line)
+{
+	struct config *cfg = ld->cfg;
+	void *field = (char *)cfg + k->offset;
+	uint64_t u;
+	bool b;
+
+	switch (k->type) {
+	case T_UINT:
+		if (!str_to_u64(v, &u) || u < k->min || u > k->max) {
+			load_error(ld, line, "[%s] %s = %s: must be a whole "
+				   "number from %llu to %llu (%s); fix it or "
+				   "delete the line for the default %s",
+				   k->section, k->key, v,
+				   (unsigned long long)k->min,
+				   (unsigned long long)k->max, k->help, k->def);
+			return;
+		}
+		*(uint64_t *)field = u;
+		return;
+	case T_BOOL:
+		if (!parse_bool(v, &b)) {
+			load_error(ld, line, "[%s] %s = %s: must be true or "
+				   "false (%s)", k->section, k->key, v, k->help);
+			return;
+		}
+		*(bool *)field = b;
+		return;
+	case T_RATE: {
+		unsigned n, s;
+		char tail[4] = "";
+		if (v[0] != '\0' &&
+		    (sscanf(v, "%u/%u%3s", &n, &s, tail) < 2 ||
+		     (tail[0] && strcmp(tail, "s") != 0) || s == 0)) {
+			load_error(ld, line, "[%s] %s = %s: write it as "
+				   "CONNECTIONS/SECONDSs, e.g. 30/60s (%s)",
+				   k->section, k->key, v, k->help);
+			return;
+		}
+		break;
+	}
+	default:
+		break;
+	}
+	free(*str_field(cfg, k));
+	*str_field(cfg, k) = k->type == T_PATH ? resolve(cfg, v) : strdup(v);
+}
+
+/* inih's reader: fgets that counts lines for the handler. */
+static char *
+reader(char *str, int num, void *stream)
+{
+	struct load *ld = stream;
+	char *r = fgets(str, num, ld->fp);
+
+	if (r != NULL)
+		ld->lineno++;
+	return r;
+}
+
+static int
+handler(void *user, const char *section, const char *name, const char *value)
+{
+	struct load *ld = user;
+	bool known_section = false;
+
+	for (size_t i = 0; i < CONFIG_KEY_COUNT; i++) {
+		if (strcmp(keys[i].section, section) != 0)
+			continue;
+		known_section = true;
+		if (strcmp(keys[i].key, name) != 0)
+			continue;
+		if (ld->cfg->line[i] != 0)
+			load_error(ld, ld->lineno, "[%s] %s is set twice (first "
+				   "on line %u); keep one", section, name,
+				   ld->cfg->line[i]);
+		ld->cfg->line[i] = ld->lineno;
+		set_value(ld, &keys[i], value, ld->lineno);
+		return 1;
+	}
+	if (!known_section)
+		load_error(ld, ld->lineno, "unknown section [%s]; the sections "
+			   "are server, spool, local, greylist, control, "
+			   "delivery, tls, dns, filter (see postern.conf(5))",
+			   section);
+	else
+		load_error(ld, ld->lineno, "unknown key '%s' in [%s]; check "
+			   "the spelling against postern.conf(5)", name,
+			   section);
+	return 1;
+}
+
+/* Parses server_smtp into cfg->smtp[]. */
+static void
+derive_listen(struct load *ld)
+{
+	struct config *cfg = ld->cfg;
+	char *list = strdup(cfg->server_smtp), *save = NULL;
+	unsigned line = cfg->line[CONFIG_server_smtp];
+
+	for (char *tok = strtok_r(list, ",", &save); tok;
+	     tok = strtok_r(NULL, ",", &save)) {
+		struct config_listen *l;
+		str_trim(tok);
+		if (*tok == '\0')
+			continue;
+		if (cfg->n_smtp == CONFIG_LISTEN_MAX) {
+			load_error(ld, line, "[server] smtp: at most %d "
+				   "addresses", CONFIG_LISTEN_MAX);
+			break;
+		}
+		l = &cfg->smtp[cfg->n_smtp];
+		l->sslen = sizeof l->ss;
+		if (evutil_parse_sockaddr_port(tok, (struct sockaddr *)&l->ss,
+					       &l->sslen) != 0 ||
+		    strchr(tok, ':') == NULL) {
+			load_error(ld, line, "[server] smtp: '%s' is not "
+				   "HOST:PORT; write e.g. 127.0.0.1:2525 or "
+				   "[::1]:2525", tok);
+			continue;
+		}
+		str_set(l->text, sizeof l->text, tok);
+		cfg->n_smtp++;
+	}
+	free(list);
+	if (cfg->n_smtp == 0 && ld->n_errors == 0)
+		load_error(ld, line, "[server] smtp: no listen address; set "
+			   "e.g. smtp = 127.0.0.1:2525");
+}
+
+static void
+derive_domains(struct load *ld)
+{
+	struct config *cfg = ld->cfg;
+	char *list = strdup(cfg->local_domains), *save = NULL;
+
+	for (char *tok = strtok_r(list, ",", &save); tok;
+	     tok = strtok_r(NULL, ",", &save)) {
+		str_trim(tok);
+		if (*tok == '\0')
+			continue;
+		if (cfg->n_domains == CONFIG_DOMAINS_MAX) {
+			load_error(ld, cfg->line[CONFIG_local_domains],
+				   "[local] domains: at most %d domains",
+				   CONFIG_DOMAINS_MAX);
+			break;
+		}
+		str_lower(tok);
+		cfg->domains[cfg->n_domains++] = strdup(tok);
+	}
+	free(list);
+	if (cfg->n_domains == 0)
+		load_error(ld, cfg->line[CONFIG_local_domains],
+			   "[local] domains is empty; name at least one "
+			   "domain this server receives mail for");
+}
+
+static void
+derive_maildir(struct load *ld)
+{
+	struct config *cfg = ld->cfg;
+	const char *m = cfg->local_maildir;
+	unsigned line = cfg->line[CONFIG_local_maildir];
+
+	if (strncmp(m, "mbox:", 5) == 0) {
+		load_error(ld, line, "[local] maildir = %s: mbox delivery is "
+			   "not in this version; use a Maildir path such as "
+			   "var/mail/%%d/%%u", m);
+		return;
+	}
+	if (strstr(m, "%u") == NULL)
+		load_error(ld, line, "[local] maildir = %s: the path must hold "
+			   "%%u (the user) so mailboxes differ, e.g. "
+			   "var/mail/%%d/%%u", m);
+	for (const char *p = strchr(m, '%'); p; p = strchr(p + 2, '%'))
+		if (p[1] != 'u' && p[1] != 'd') {
+			load_error(ld, line, "[local] maildir: only %%d and "
+				   "%%u may follow %%");
+			break;
+		}
+	cfg->maildir_path = resolve(cfg, m);
+}
+
+static void
+derive_checks(struct load *ld)
+{
+	struct config *cfg = ld->cfg;
+	static const char *const levels[] = {"err", "warn", "info", "debug"};
+	bool ok = false;
+
+	for (size_t i = 0; i < 4; i++)
+		ok |= strcmp(cfg->server_log_level, levels[i]) == 0;
+	if (!ok)
+		load_error(ld, cfg->line[CONFIG_server_log_level],
+			   "[server] log_level = %s: use err, warn, info or "
+			   "debug", cfg->server_log_level);
+	if (cfg->server_hostname[0] == '\0' ||
+	    strpbrk(cfg->server_hostname, " \t<>") != NULL)
+		load_error(ld, cfg->line[CONFIG_server_hostname],
+			   "[server] hostname = '%s': give this server's "
+			   "fully qualified name, e.g. mx.example.test",
+			   cfg->server_hostname);
+	if (access(cfg->local_users, R_OK) != 0)
+		load_error(ld, cfg->line[CONFIG_local_users],
+			   "[local] users = %s: %s; create the file (one "
+			   "address a line, e.g. alice@example.test)",
+			   cfg->local_users, strerror(errno));
+	if (cfg->local_forwards[0] != '\0' &&
+	    access(cfg->local_forwards, R_OK) != 0)
+		load_error(ld, cfg->line[CONFIG_local_forwards],
+			   "[local] forwards = %s: %s; create the file or "
+			   "remove the key", cfg->local_forwards,
+			   strerror(errno));
+}
+
+static char *
+dir_of(const char *path)
+{
+	char *abs = realpath(path, NULL), *slash;
+
+	if (abs == NULL)
+		return NULL;
+	slash = strrchr(abs, '/');
+	if (slash == abs)
+		slash[1] = '\0';
+	else
+		*slash = '\0';
+	return abs;
+}
+
+struct config *
+config_load(const char *path, char **errors_out)
+{
+	struct load ld = {0};
+	struct config *cfg = calloc(1, sizeof *cfg);
+	int r;
+
+	*errors_out = NULL;
+	if (cfg == NULL)
+		return NULL;
+	ld.cfg = cfg;
+	cfg->path = strdup(path);
+	ld.fp = fopen(path, "r");
+	cfg->dir = ld.fp ? dir_of(path) : NULL;
+	if (ld.fp == NULL || cfg->dir == NULL) {
+		load_error(&ld, 0, "cannot read the config: %s; give an "
+			   "existing file with -c FILE (the default is "
+			   "etc/postern.conf in the source tree)",
+			   strerror(errno));
+		goto fail;
+	}
+	r = ini_parse_stream(reader, &ld, handler, &ld);
+	fclose(ld.fp);
+	if (r > 0)
+		load_error(&ld, (unsigned)r, "not a `key = value` line nor a "
+			   "[section] header (a line starting with a space "
+			   "continues the previous value)");
+	for (size_t i = 0; i < CONFIG_KEY_COUNT; i++)
+		if (cfg->line[i] == 0)
+			set_value(&ld, &keys[i], keys[i].def, 0);
+	if (ld.n_errors)
+		goto fail;
+	derive_listen(&ld);
+	derive_domains(&ld);
+	derive_maildir(&ld);
+	derive_checks(&ld);
+	if (ld.n_errors)
+		goto fail;
+	return cfg;
+fail:
+	if (ld.n_errors > CONFIG_ERRORS_MAX)
+		load_error(&ld, 0, "and more errors");
+	*errors_out = ld.errors;
+	config_free(cfg);
+	return NULL;
+}
+
+void
+config_free(struct config *cfg)
+{
+	if (cfg == NULL)
+		return;
+	for (size_t i = 0; i < CONFIG_KEY_COUNT; i++)
+		if (keys[i].type != T_UINT && keys[i].type != T_BOOL)
+			free(*str_field(cfg, &keys[i]));
+	for (size_t i = 0; i < cfg->n_domains; i++)
+		free(cfg->domains[i]);
+	free(cfg->maildir_path);
+	free(cfg->path);
+	free(cfg->dir);
+	free(cfg);
+}
+
+size_t
+config_notes(const struct config *cfg, FILE *fp)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < CONFIG_KEY_COUNT; i++) {
+		if (keys[i].is_active || cfg->line[i] == 0)
+			continue;
+		fprintf(fp, "%s:%u: note: [%s] %s is accepted but not used "
+			"by postern %s yet; it has no effect\n", cfg->path,
+			cfg->line[i], keys[i].section, keys[i].key,
+			POSTERN_VERSION);
+		n++;
+	}
+	return n;
+}
+
+bool
+config_is_local_domain(const struct config *cfg, const char *domain)
+{
+	for (size_t i = 0; i < cfg->n_domains; i++)
+		if (strcasecmp(cfg->domains[i], domain) == 0)
+			return true;
+	return false;
+}

@@ -1,0 +1,152 @@
+/*
+ * listener.c - the listening sockets and the per-client session counts.
+ *
+ * Binds every address of [server] smtp (IPv4 and IPv6) with libevent's
+ * evconnlistener; each accepted socket becomes a session.  When accept()
+ * runs out of descriptors, accepting pauses for a second instead of
+ * spinning (OpenSMTPD does the same).
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "server/session.h"
+#include "util/log.h"
+#include "util/str.h"
+
+#define LISTEN_BACKLOG 1024
+#define ACCEPT_PAUSE_SECONDS 1
+
+struct client_count {
+	struct client_count *next;
+	unsigned n;
+	char ip[64];
+};
+
+static size_t
+bucket(const char *ip)
+{
+	uint32_t h = 2166136261u; /* FNV-1a */
+
+	for (; *ip; ip++)
+		h = (h ^ (unsigned char)*ip) * 16777619u;
+	return h % SERVER_CLIENT_BUCKETS;
+}
+
+unsigned
+server_client_inc(struct server *srv, const char *ip)
+{
+	struct client_count **head = &srv->clients[bucket(ip)], *c;
+
+	for (c = *head; c; c = c->next)
+		if (strcmp(c->ip, ip) == 0)
+			return ++c->n;
+	c = calloc(1, sizeof *c);
+	if (c == NULL)
+		return 1;
+	str_set(c->ip, sizeof c->ip, ip);
+	c->n = 1;
+	c->next = *head;
+	*head = c;
+	return 1;
+}
+
+void
+server_client_dec(struct server *srv, const char *ip)
+{
+	struct client_count **pp = &srv->clients[bucket(ip)];
+
+	for (; *pp; pp = &(*pp)->next) {
+		struct client_count *c = *pp;
+		if (strcmp(c->ip, ip) != 0)
+			continue;
+		if (--c->n == 0) {
+			*pp = c->next;
+			free(c);
+		}
+		return;
+	}
+}
+
+void
+server_clients_free(struct server *srv)
+{
+	for (size_t i = 0; i < SERVER_CLIENT_BUCKETS; i++)
+		while (srv->clients[i]) {
+			struct client_count *c = srv->clients[i];
+			srv->clients[i] = c->next;
+			free(c);
+		}
+}
+
+static void
+on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
+	  int salen, void *arg)
+{
+	(void)l;
+	session_start(arg, fd, sa, salen);
+}
+
+static void
+on_resume(evutil_socket_t fd, short what, void *arg)
+{
+	struct server *srv = arg;
+
+	(void)fd;
+	(void)what;
+	for (size_t i = 0; i < srv->n_listeners; i++)
+		evconnlistener_enable(srv->listeners[i]);
+}
+
+static void
+on_accept_error(struct evconnlistener *l, void *arg)
+{
+	struct server *srv = arg;
+	struct timeval tv = {ACCEPT_PAUSE_SECONDS, 0};
+	int e = EVUTIL_SOCKET_ERROR();
+
+	(void)l;
+	log_msg(LOG_WARN, "ev=accept_failed error=%s pause=%ds",
+		log_q(evutil_socket_error_to_string(e)), ACCEPT_PAUSE_SECONDS);
+	if (e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM) {
+		for (size_t i = 0; i < srv->n_listeners; i++)
+			evconnlistener_disable(srv->listeners[i]);
+		event_base_once(srv->base, -1, EV_TIMEOUT, on_resume, srv, &tv);
+	}
+}
+
+int
+listener_start(struct server *srv, char *err, size_t size)
+{
+	const struct config *cfg = srv->cfg;
+
+	for (size_t i = 0; i < cfg->n_smtp; i++) {
+		const struct config_listen *a = &cfg->smtp[i];
+		struct evconnlistener *l = evconnlistener_new_bind(
+			srv->base, on_accept, srv,
+			LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE |
+				LEV_OPT_CLOSE_ON_EXEC,
+			LISTEN_BACKLOG, (const struct sockaddr *)&a->ss,
+			a->sslen);
+		if (l == NULL) {
+			snprintf(err, size, "cannot listen on %s: %s; stop what "
+				 "uses that port or change [server] smtp in %s",
+				 a->text, strerror(errno), cfg->path);
+			return -1;
+		}
+		evconnlistener_set_error_cb(l, on_accept_error);
+		srv->listeners[srv->n_listeners++] = l;
+		log_msg(LOG_INFO, "ev=listen addr=%s", a->text);
+	}
+	return 0;
+}
+
+void
+listener_stop(struct server *srv)
+{
+	for (size_t i = 0; i < srv->n_listeners; i++)
+		evconnlistener_free(srv->listeners[i]);
+	srv->n_listeners = 0;
+}

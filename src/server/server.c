@@ -1,0 +1,189 @@
+/*
+ * server.c - building the server, running the loop, stopping cleanly.
+ *
+ * Start-up order: users table, spool (recovery hands every acknowledged
+ * message not yet delivered to the delivery agent), delivery agent,
+ * listeners.  SIGTERM or SIGINT: stop accepting, 421 4.3.2 to every
+ * session not waiting for a commit (those get their 250 or 451 first, then
+ * the 421), wait for the spool, finish delivery, exit.  A second signal,
+ * or SERVER_STOP_SECONDS passing, cuts the wait for clients short; mail
+ * already acknowledged is never dropped, it is in the spool.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <event2/thread.h>
+
+#include "server/session.h"
+#include "util/log.h"
+
+#define SERVER_STOP_SECONDS 10
+
+/* Recovered messages wait here until the delivery agent exists. */
+struct recovered {
+	struct msg **v;
+	size_t n, cap;
+};
+
+static void
+on_recovered(void *arg, struct msg *m)
+{
+	struct recovered *r = arg;
+
+	if (r->n == r->cap) {
+		size_t cap = r->cap ? r->cap * 2 : 64;
+		struct msg **v = realloc(r->v, cap * sizeof *v);
+		if (v == NULL) {
+			/* Still in the spool: the next start delivers it. */
+			msg_free(m);
+			return;
+		}
+		r->v = v;
+		r->cap = cap;
+	}
+	r->v[r->n++] = m;
+}
+
+struct server *
+server_new(const struct config *cfg, char *err, size_t size)
+{
+	struct server *srv = calloc(1, sizeof *srv);
+	struct recovered rec = {0};
+
+	if (srv == NULL) {
+		snprintf(err, size, "out of memory");
+		return NULL;
+	}
+	srv->cfg = cfg;
+	srv->sid_next = ((uint64_t)time(NULL) << 20);
+	evthread_use_pthreads();
+	srv->base = event_base_new();
+	if (srv->base == NULL) {
+		snprintf(err, size, "cannot create the event loop");
+		goto fail;
+	}
+	srv->users = users_load(cfg->local_users, cfg->local_forwards, err,
+				size);
+	if (srv->users == NULL)
+		goto fail;
+	srv->spool = spool_open(cfg->spool_dir, srv->base, on_recovered, &rec,
+				err, size);
+	if (srv->spool == NULL)
+		goto fail;
+	srv->deliver = deliver_start(cfg, srv->spool, err, size);
+	if (srv->deliver == NULL)
+		goto fail;
+	if (rec.n)
+		log_msg(LOG_INFO, "ev=recovered messages=%zu", rec.n);
+	for (size_t i = 0; i < rec.n; i++)
+		deliver_submit(srv->deliver, rec.v[i]);
+	free(rec.v);
+	rec.v = NULL;
+	rec.n = 0;
+	if (listener_start(srv, err, size) != 0)
+		goto fail;
+	return srv;
+fail:
+	for (size_t i = 0; i < rec.n; i++)
+		msg_free(rec.v[i]);
+	free(rec.v);
+	server_free(srv);
+	return NULL;
+}
+
+#define SERVER_STOP_TICK_USEC 50000
+
+/* Ticks while stopping: exit once sessions and commits are done. */
+static void
+on_stop_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct server *srv = arg;
+	struct timeval tick = {0, SERVER_STOP_TICK_USEC};
+
+	(void)fd;
+	(void)what;
+	if (time(NULL) >= srv->stop_deadline) {
+		/* Clients still talking lose their transaction in progress;
+		 * commits already handed to the spool complete below. */
+		for (struct session *s = srv->sessions, *next; s; s = next) {
+			next = s->next;
+			if (s->state != SESSION_COMMIT)
+				session_free(s);
+		}
+	}
+	if (srv->sessions == NULL && srv->commits_pending == 0) {
+		event_base_loopexit(srv->base, NULL);
+		return;
+	}
+	event_add(srv->ev_stop_timer, &tick);
+}
+
+static void
+on_signal(evutil_socket_t sig, short what, void *arg)
+{
+	struct server *srv = arg;
+	struct timeval tick = {0, SERVER_STOP_TICK_USEC};
+
+	(void)what;
+	if (srv->is_stopping) {
+		srv->stop_deadline = time(NULL); /* second signal: now */
+		return;
+	}
+	srv->is_stopping = true;
+	srv->stop_deadline = time(NULL) + SERVER_STOP_SECONDS;
+	log_msg(LOG_INFO, "ev=stopping signal=%d sessions=%zu", (int)sig,
+		srv->n_sessions);
+	listener_stop(srv);
+	for (struct session *s = srv->sessions, *next; s; s = next) {
+		next = s->next;
+		session_shutdown(s);
+	}
+	srv->ev_stop_timer = evtimer_new(srv->base, on_stop_timer, srv);
+	if (srv->ev_stop_timer != NULL)
+		event_add(srv->ev_stop_timer, &tick);
+	else
+		event_base_loopexit(srv->base, NULL);
+}
+
+int
+server_run(struct server *srv)
+{
+	srv->ev_term = evsignal_new(srv->base, SIGTERM, on_signal, srv);
+	srv->ev_int = evsignal_new(srv->base, SIGINT, on_signal, srv);
+	signal(SIGPIPE, SIG_IGN);
+	event_add(srv->ev_term, NULL);
+	event_add(srv->ev_int, NULL);
+	log_msg(LOG_INFO, "ev=started version=%s hostname=%s", POSTERN_VERSION,
+		srv->cfg->server_hostname);
+	event_base_dispatch(srv->base);
+	log_msg(LOG_INFO, "ev=stopped queued=%llu",
+		(unsigned long long)srv->n_queued);
+	return 0;
+}
+
+void
+server_free(struct server *srv)
+{
+	if (srv == NULL)
+		return;
+	listener_stop(srv);
+	while (srv->sessions)
+		session_free(srv->sessions);
+	/* The spool first: its last commits hand messages to delivery. */
+	spool_close(srv->spool);
+	deliver_stop(srv->deliver);
+	users_free(srv->users);
+	server_clients_free(srv);
+	if (srv->ev_term)
+		event_free(srv->ev_term);
+	if (srv->ev_int)
+		event_free(srv->ev_int);
+	if (srv->ev_stop_timer)
+		event_free(srv->ev_stop_timer);
+	if (srv->base)
+		event_base_free(srv->base);
+	free(srv);
+}

@@ -1,0 +1,75 @@
+/*
+ * server.h - the server's context: everything mutable lives here.
+ *
+ * One process, one libevent base, every session on it (no thread or
+ * process per session).  The spool committer and the delivery agent are
+ * worker threads reporting back through the base.  A session reaches the
+ * context through s->srv.
+ */
+#ifndef POSTERN_SERVER_H
+#define POSTERN_SERVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include <event2/event.h>
+#include <event2/listener.h>
+
+#include "config/config.h"
+#include "deliver/deliver.h"
+#include "policy/users.h"
+#include "spool/spool.h"
+
+struct session;
+struct client_count;
+
+#define SERVER_CLIENT_BUCKETS 4096
+
+struct server {
+	const struct config *cfg;
+	struct users *users;
+	struct event_base *base;
+	struct evconnlistener *listeners[CONFIG_LISTEN_MAX];
+	size_t n_listeners;
+	struct spool *spool;
+	struct deliver *deliver;
+	struct event *ev_term, *ev_int;
+	struct event *ev_stop_timer;
+	/* Sessions, newest first. */
+	struct session *sessions;
+	size_t n_sessions;
+	/* Sessions per client address. */
+	struct client_count *clients[SERVER_CLIENT_BUCKETS];
+	uint64_t sid_next;
+	unsigned commits_pending; /* messages handed to the spool, no reply */
+	bool is_stopping;
+	time_t stop_deadline; /* then sessions still talking are dropped */
+	/* Counters for the log at exit. */
+	uint64_t n_accepted, n_refused, n_queued;
+};
+
+/*
+ * Builds the server for cfg (borrowed, must outlive it): loads the users,
+ * opens and recovers the spool, starts delivery, binds the listeners.
+ * NULL with a message naming the fix in err on failure.
+ */
+struct server *server_new(const struct config *cfg, char *err, size_t size);
+
+/* Runs the loop until SIGTERM/SIGINT and a clean stop; returns 0. */
+int server_run(struct server *srv);
+
+/* Frees srv; server_free(NULL) is a no-op. */
+void server_free(struct server *srv);
+
+/* Listener (listener.c): binds every [server] smtp address. */
+int listener_start(struct server *srv, char *err, size_t size);
+void listener_stop(struct server *srv);
+
+/* Per-client session counts (listener.c); return the count after. */
+unsigned server_client_inc(struct server *srv, const char *ip);
+void server_client_dec(struct server *srv, const char *ip);
+void server_clients_free(struct server *srv);
+
+#endif

@@ -1,0 +1,124 @@
+/*
+ * session.h - one SMTP session (RFC 5321) and its transaction; internal to
+ * server/.  session.c owns I/O and the command loop; session_cmd_*.c hold
+ * one handler per command; every reply goes through session_reply().
+ */
+#ifndef POSTERN_SESSION_H
+#define POSTERN_SESSION_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+
+#include "proto/addr.h"
+#include "proto/cmd.h"
+#include "proto/data.h"
+#include "proto/line.h"
+#include "reply/reply.h"
+#include "server/server.h"
+#include "spool/msg.h"
+
+/* Input bytes buffered before reading pauses. */
+#define SESSION_READ_HIGH_WATER (256u << 10)
+/* Replies buffered for a client that does not read before we pause. */
+#define SESSION_OUTPUT_MAX (1u << 20)
+/* Octets handed to the DATA reader at a time. */
+#define SESSION_DATA_CHUNK 16384
+
+enum session_state {
+	SESSION_GREETING, /* banner not sent yet (greet_pause) */
+	SESSION_CMD,	  /* reading commands */
+	SESSION_DATA,	  /* reading message text after 354 */
+	SESSION_BDAT,	  /* reading a BDAT chunk */
+	SESSION_COMMIT,	  /* waiting for the spool; input waits */
+	SESSION_CLOSING,  /* last reply sent, closing once flushed */
+};
+
+/* Lets a commit callback find out whether its session is still there. */
+struct commit_ticket {
+	struct session *s; /* NULL once the session is gone */
+	struct server *srv;
+};
+
+/* A transaction: MAIL to the end of DATA/BDAT LAST or RSET. */
+struct txn {
+	struct addr from;
+	bool is_smtputf8;
+	bool is_8bitmime;
+	bool is_bdat;	       /* BDAT used: DATA no longer allowed */
+	unsigned n_rcpt_tries; /* RCPT commands, accepted or not */
+	struct msg *msg;       /* recipients gathered here */
+	struct evbuffer *text; /* message text so far */
+	struct data_reader reader;
+};
+
+struct session {
+	struct server *srv;
+	struct session *next, *prev;
+	struct bufferevent *bev;
+	struct event *ev_greet;
+	char sid[17];
+	char ip[64];	  /* numeric client address */
+	char client[80];  /* "ip:port" for logs */
+	char literal[72]; /* "[1.2.3.4]" / "[IPv6:...]" for Received: */
+	enum session_state state;
+	bool has_helo;
+	bool is_esmtp;
+	bool is_counted; /* counted in the per-client table */
+	char helo[SMTP_DOMAIN_MAX + 1];
+	struct line_reader lines;
+	unsigned n_bad;
+	enum cmd_verb verb; /* command being handled, for logs */
+	struct txn *txn;
+	uint64_t bdat_left;  /* octets of the current chunk still to read */
+	bool is_bdat_last;
+	bool is_bdat_discard; /* reading a chunk only to throw it away */
+	enum reply_id bdat_error; /* reply after a discarded chunk */
+	struct commit_ticket *ticket; /* while the spool commits our text */
+	unsigned n_msgs;
+};
+
+/* Starts a session on an accepted socket (takes fd). */
+void session_start(struct server *srv, evutil_socket_t fd,
+		   const struct sockaddr *sa, int salen);
+
+/* Closes and frees s now, whatever its state. */
+void session_free(struct session *s);
+
+/*
+ * Sends the reply id with its argument(s), logs it when it is not a 2xx/3xx
+ * and closes the session after any 421, QUIT's 221 and 554 5.5.0.  Counts
+ * 5xx towards max_bad_commands.
+ */
+void session_reply(struct session *s, enum reply_id id, ...);
+
+/* Sends a prepared multi-line reply (EHLO). */
+void session_reply_raw(struct session *s, const char *buf, size_t len);
+
+/* Ends the transaction, if any (RSET, EHLO, after DATA). */
+void session_txn_reset(struct session *s);
+
+/* Says 421 shutting down (server stop); closes when flushed. */
+void session_shutdown(struct session *s);
+
+/* Hands the finished text to the spool (end of DATA / BDAT LAST). */
+void session_data_finish(struct session *s);
+
+/* Runs the commands waiting in the input (after a commit). */
+void session_resume(struct session *s);
+
+/* Command handlers (session_cmd_*.c); arg is the command's argument. */
+void cmd_helo(struct session *s, const struct cmd *c);
+void cmd_mail(struct session *s, const struct cmd *c);
+void cmd_rcpt(struct session *s, const struct cmd *c);
+void cmd_data(struct session *s, const struct cmd *c);
+void cmd_bdat(struct session *s, const struct cmd *c);
+void cmd_simple(struct session *s, const struct cmd *c);
+
+/* True (and 554 sent) when the client talked before a reply it must
+ * wait for (RFC 2920 3.1: EHLO, DATA end a pipelined group). */
+bool session_check_sync(struct session *s, const char *after);
+
+#endif

@@ -1,0 +1,231 @@
+/*
+ * session_cmd_data.c - DATA (RFC 5321 4.1.1.4), BDAT (RFC 3030) and the
+ * hand-over of a finished message to the spool.
+ *
+ * Promises: the 250 is sent only from the spool's commit callback, once
+ * the message is durable; a message refused for its text (bare CR/LF, NUL,
+ * an over-long line, over max_message_size) leaves nothing behind and the
+ * transaction is reset; a BDAT chunk that is refused is still read to its
+ * end, so its octets are never taken for commands.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "proto/esmtp.h"
+#include "server/session.h"
+#include "util/log.h"
+#include "util/str.h"
+
+#define RECEIVED_MAX 1024
+
+/* The reply for a txn that cannot take text now, or REPLY_COUNT. */
+static enum reply_id
+data_check(const struct session *s)
+{
+	if (s->txn == NULL)
+		return s->has_helo ? REPLY_NEED_MAIL : REPLY_NEED_HELO;
+	if (s->txn->msg->n_rcpts == 0)
+		return s->txn->n_rcpt_tries ? REPLY_NO_VALID_RCPTS
+					    : REPLY_NEED_RCPT;
+	return REPLY_COUNT;
+}
+
+void
+cmd_data(struct session *s, const struct cmd *c)
+{
+	enum reply_id id = data_check(s);
+
+	if (c->arg_len > 0) {
+		session_reply(s, REPLY_NO_ARGS, "DATA");
+		return;
+	}
+	if (id == REPLY_COUNT && s->txn->is_bdat)
+		id = REPLY_BDAT_THEN_DATA;
+	if (id != REPLY_COUNT) {
+		session_reply(s, id);
+		return;
+	}
+	data_reader_init(&s->txn->reader, false,
+			 s->srv->cfg->server_max_message_size);
+	if (session_check_sync(s, "DATA"))
+		return;
+	s->state = SESSION_DATA;
+	session_reply(s, REPLY_DATA_GO);
+}
+
+/* Parses "SIZE [LAST]"; false on bad syntax. */
+static bool
+bdat_args(const struct cmd *c, uint64_t *size_out, bool *is_last_out)
+{
+	const char *sp = memchr(c->arg, ' ', c->arg_len);
+	size_t n = sp ? (size_t)(sp - c->arg) : c->arg_len;
+
+	if (!esmtp_parse_uint(c->arg, n, size_out))
+		return false;
+	*is_last_out = false;
+	if (sp == NULL)
+		return true;
+	*is_last_out = str_eq_nocase(sp + 1, c->arg_len - n - 1, "LAST");
+	return *is_last_out;
+}
+
+void
+cmd_bdat(struct session *s, const struct cmd *c)
+{
+	enum reply_id id = data_check(s);
+	uint64_t size;
+	bool is_last;
+
+	if (!bdat_args(c, &size, &is_last)) {
+		/* The chunk's length is unknown: its octets cannot be told
+		 * from commands, so the session ends (RFC 3030 2). */
+		session_reply(s, REPLY_BDAT_SYNTAX);
+		session_reply(s, REPLY_TOO_MANY_ERRORS,
+			      s->srv->cfg->server_hostname);
+		return;
+	}
+	s->bdat_left = size;
+	s->is_bdat_last = is_last;
+	s->state = SESSION_BDAT;
+	if (id != REPLY_COUNT) {
+		s->is_bdat_discard = true;
+		s->bdat_error = id;
+		return;
+	}
+	if (!s->txn->is_bdat) {
+		s->txn->is_bdat = true;
+		data_reader_init(&s->txn->reader, true,
+				 s->srv->cfg->server_max_message_size);
+	}
+}
+
+/* The Received: header (RFC 5321 4.4, RFC 3848 protocol names). */
+static size_t
+received_format(struct session *s, char *buf, size_t size)
+{
+	const struct msg *m = s->txn->msg;
+	const char *proto = !s->is_esmtp	   ? "SMTP"
+			    : s->txn->is_smtputf8 ? "UTF8SMTP"
+						   : "ESMTP";
+	char date[64], fortxt[SMTP_PATH_MAX + 16] = "";
+	struct tm tm;
+	time_t now = (time_t)m->arrival;
+	int n;
+
+	localtime_r(&now, &tm);
+	strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S %z", &tm);
+	if (m->n_rcpts == 1)
+		snprintf(fortxt, sizeof fortxt, "\r\n\tfor <%s>",
+			 m->rcpts[0].orig);
+	n = snprintf(buf, size,
+		     "Received: from %s (%s)\r\n\tby %s (postern) with %s "
+		     "id %s%s;\r\n\t%s\r\n",
+		     s->helo, s->literal, s->srv->cfg->server_hostname, proto,
+		     m->qid_str, fortxt, date);
+	return n < 0 ? 0 : (size_t)n < size ? (size_t)n : size - 1;
+}
+
+static enum reply_id
+text_error(unsigned flags)
+{
+	if (flags & DATA_ERR_TOO_BIG)
+		return REPLY_SIZE_TOO_BIG;
+	if (flags & DATA_ERR_NUL)
+		return REPLY_DATA_NUL;
+	if (flags & DATA_ERR_BARE_LF)
+		return REPLY_DATA_BARE_LF;
+	if (flags & DATA_ERR_BARE_CR)
+		return REPLY_DATA_BARE_CR;
+	if (flags & DATA_ERR_LINE_TOO_LONG)
+		return REPLY_DATA_LINE_TOO_LONG;
+	return REPLY_COUNT;
+}
+
+static void
+on_committed(void *arg, struct msg *m, int err)
+{
+	struct commit_ticket *tk = arg;
+	struct session *s = tk->s;
+	struct server *srv = tk->srv;
+
+	srv->commits_pending--;
+	free(tk);
+	if (err == 0) {
+		srv->n_queued++;
+		log_msg(LOG_INFO, "ev=queued qid=%s sid=%s from=%s rcpts=%zu "
+			"size=%zu", m->qid_str, s ? s->sid : "-",
+			log_q(m->sender), m->n_rcpts, m->data_len);
+	}
+	if (s != NULL) {
+		s->ticket = NULL;
+		s->state = SESSION_CMD;
+		if (err == 0) {
+			s->n_msgs++;
+			session_reply(s, REPLY_QUEUED, m->qid_str);
+		} else {
+			log_msg(LOG_ERR, "ev=spool_failed sid=%s qid=%s "
+				"error=%s", s->sid, m->qid_str,
+				log_q(strerror(err)));
+			session_reply(s, err == ENOSPC || err == EDQUOT
+						 ? REPLY_NO_SPACE
+						 : REPLY_SPOOL_ERROR);
+		}
+		if (srv->is_stopping)
+			session_shutdown(s);
+	}
+	if (err == 0)
+		deliver_submit(srv->deliver, m);
+	else
+		msg_free(m);
+	if (s != NULL && s->state == SESSION_CMD)
+		session_resume(s);
+}
+
+void
+session_data_finish(struct session *s)
+{
+	struct txn *t = s->txn;
+	enum reply_id id = text_error(t->reader.flags);
+	char received[RECEIVED_MAX];
+	size_t rlen, tlen;
+	struct msg *m;
+
+	s->state = SESSION_CMD;
+	if (id != REPLY_COUNT) {
+		session_txn_reset(s);
+		session_reply(s, id);
+		return;
+	}
+	m = t->msg;
+	msg_set_qid(m, spool_new_qid(s->srv->spool));
+	m->arrival = (int64_t)time(NULL);
+	m->flags = (t->is_smtputf8 ? MSG_F_SMTPUTF8 : 0) |
+		   (t->is_8bitmime ? MSG_F_8BITMIME : 0);
+	rlen = received_format(s, received, sizeof received);
+	tlen = evbuffer_get_length(t->text);
+	m->data = malloc(rlen + tlen + 1);
+	if (m->data == NULL) {
+		session_txn_reset(s);
+		session_reply(s, REPLY_NO_MEMORY);
+		return;
+	}
+	memcpy(m->data, received, rlen);
+	evbuffer_remove(t->text, m->data + rlen, tlen);
+	m->data_len = rlen + tlen;
+	s->ticket = malloc(sizeof *s->ticket);
+	if (s->ticket == NULL) {
+		session_txn_reset(s);
+		session_reply(s, REPLY_NO_MEMORY);
+		return;
+	}
+	s->ticket->s = s;
+	s->ticket->srv = s->srv;
+	t->msg = NULL; /* the spool holds it now */
+	session_txn_reset(s);
+	s->state = SESSION_COMMIT;
+	s->srv->commits_pending++;
+	spool_commit(s->srv->spool, m, on_committed, s->ticket);
+}

@@ -1,0 +1,169 @@
+/*
+ * session_cmd_mail.c - MAIL FROM (RFC 5321 4.1.1.2) and its parameters:
+ * SIZE (RFC 1870: 552 5.3.4 above max_message_size, 452 4.3.1 above the
+ * space free beyond the spool reserve), BODY=7BIT/8BITMIME (RFC 6152),
+ * SMTPUTF8 (RFC 6531).  Anything else is 555 5.5.4.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "proto/esmtp.h"
+#include "server/session.h"
+#include "util/log.h"
+#include "util/str.h"
+
+/* Why MAIL's parameters were refused, or REPLY_COUNT when they are fine. */
+struct mail_params {
+	uint64_t size;
+	bool has_size, has_body, is_8bit, is_utf8;
+	enum reply_id error;
+	char bad[64];
+};
+
+static void
+param_error(struct mail_params *p, enum reply_id id,
+	    const struct esmtp_param *e)
+{
+	if (p->error != REPLY_COUNT)
+		return;
+	p->error = id;
+	str_copy(p->bad, sizeof p->bad, e->key,
+		 e->key_len < sizeof p->bad ? e->key_len : sizeof p->bad - 1);
+}
+
+static void
+mail_param(struct mail_params *p, const struct esmtp_param *e)
+{
+	if (esmtp_param_is(e, "SIZE")) {
+		if (p->has_size || e->value == NULL ||
+		    !esmtp_parse_uint(e->value, e->value_len, &p->size))
+			param_error(p, REPLY_PARAM_SYNTAX, e);
+		p->has_size = true;
+	} else if (esmtp_param_is(e, "BODY")) {
+		if (p->has_body || e->value == NULL)
+			param_error(p, REPLY_PARAM_SYNTAX, e);
+		else if (str_eq_nocase(e->value, e->value_len, "8BITMIME"))
+			p->is_8bit = true;
+		else if (str_eq_nocase(e->value, e->value_len, "BINARYMIME"))
+			param_error(p, REPLY_PARAM_NOT_IMPL, e);
+		else if (!str_eq_nocase(e->value, e->value_len, "7BIT"))
+			param_error(p, REPLY_PARAM_SYNTAX, e);
+		p->has_body = true;
+	} else if (esmtp_param_is(e, "SMTPUTF8")) {
+		if (p->is_utf8 || e->value != NULL)
+			param_error(p, REPLY_PARAM_SYNTAX, e);
+		p->is_utf8 = true;
+	} else {
+		param_error(p, REPLY_PARAM_UNKNOWN, e);
+	}
+}
+
+/* Parses the parameters after the path; p->error tells the verdict. */
+static void
+mail_params_parse(struct session *s, const char *rest, size_t len,
+		  struct mail_params *p)
+{
+	struct esmtp_param e;
+	size_t consumed;
+
+	memset(p, 0, sizeof *p);
+	p->error = REPLY_COUNT;
+	for (;;) {
+		enum esmtp_result r = esmtp_param_next(rest, len, &e, &consumed);
+		if (r == ESMTP_END)
+			break;
+		if (r != ESMTP_OK) {
+			p->error = REPLY_PARAM_SYNTAX;
+			str_copy(p->bad, sizeof p->bad, rest,
+				 len < sizeof p->bad ? len : sizeof p->bad - 1);
+			break;
+		}
+		if (!s->is_esmtp)
+			param_error(p, REPLY_PARAM_UNKNOWN, &e);
+		else
+			mail_param(p, &e);
+		rest += consumed;
+		len -= consumed;
+	}
+}
+
+/* 452 4.3.1 when the spool's disk is below its reserve (or SIZE won't fit). */
+static bool
+space_ok(struct session *s, uint64_t need)
+{
+	uint64_t avail, want;
+
+	if (spool_free_space(s->srv->spool, &avail) != 0)
+		return true; /* cannot tell: the write itself will say */
+	if (!str_add_u64(s->srv->cfg->spool_reserve, need, &want))
+		return false;
+	return avail >= want;
+}
+
+static enum reply_id
+addr_reply(enum addr_result r)
+{
+	return r == ADDR_ERR_NEEDS_UTF8 ? REPLY_NEEDS_SMTPUTF8
+					: REPLY_SENDER_SYNTAX;
+}
+
+void
+cmd_mail(struct session *s, const struct cmd *c)
+{
+	const struct config *cfg = s->srv->cfg;
+	struct mail_params p;
+	struct addr from;
+	size_t used = 0;
+	enum addr_result ar;
+
+	if (!s->has_helo) {
+		session_reply(s, REPLY_NEED_HELO);
+		return;
+	}
+	if (s->txn != NULL) {
+		session_reply(s, REPLY_NESTED_MAIL);
+		return;
+	}
+	ar = addr_parse_path(c->arg, c->arg_len,
+			     ADDR_ALLOW_NULL | ADDR_ALLOW_UTF8, &from, &used);
+	if (ar != ADDR_OK || (used < c->arg_len && c->arg[used] != ' ')) {
+		char shown[SMTP_PATH_MAX + 1];
+		str_copy(shown, sizeof shown, c->arg,
+			 c->arg_len < SMTP_PATH_MAX ? c->arg_len : SMTP_PATH_MAX);
+		session_reply(s, addr_reply(ar), shown);
+		return;
+	}
+	mail_params_parse(s, c->arg + used, c->arg_len - used, &p);
+	if (p.error != REPLY_COUNT) {
+		session_reply(s, p.error, p.bad);
+		return;
+	}
+	if (from.is_utf8 && !p.is_utf8) {
+		session_reply(s, REPLY_NEEDS_SMTPUTF8);
+		return;
+	}
+	if (p.has_size && p.size > cfg->server_max_message_size) {
+		session_reply(s, REPLY_SIZE_TOO_BIG);
+		return;
+	}
+	if (!space_ok(s, p.has_size ? p.size : 0)) {
+		session_reply(s, REPLY_NO_SPACE);
+		return;
+	}
+	s->txn = calloc(1, sizeof *s->txn);
+	if (s->txn == NULL || (s->txn->msg = msg_new()) == NULL ||
+	    (s->txn->text = evbuffer_new()) == NULL) {
+		session_txn_reset(s);
+		session_reply(s, REPLY_NO_MEMORY);
+		return;
+	}
+	s->txn->from = from;
+	s->txn->is_smtputf8 = p.is_utf8;
+	s->txn->is_8bitmime = p.is_8bit;
+	free(s->txn->msg->sender);
+	s->txn->msg->sender = strdup(from.mailbox);
+	log_msg(LOG_INFO, "ev=mail sid=%s client=%s from=%s size=%llu",
+		s->sid, s->client, log_q(from.mailbox),
+		(unsigned long long)p.size);
+	session_reply(s, REPLY_SENDER_OK, from.mailbox);
+}

@@ -1,0 +1,158 @@
+/*
+ * msg.c - the in-memory message and its envelope encoding.
+ *
+ * The envelope is text so a spool segment can be read with `strings`:
+ *
+ *	v 1
+ *	arrival 1764069000
+ *	flags 0
+ *	sender alice@example.test
+ *	rcpt 1<TAB>bob@example.test<TAB>bob+x@example.test
+ *
+ * Addresses never hold a tab or newline (RFC 5321 4.1.2 qtextSMTP), so
+ * they need no escaping.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "spool/msg.h"
+
+#define ENVELOPE_LINE_MAX 1024
+
+struct msg *
+msg_new(void)
+{
+	struct msg *m = calloc(1, sizeof *m);
+
+	if (m != NULL && (m->sender = strdup("")) == NULL) {
+		free(m);
+		return NULL;
+	}
+	return m;
+}
+
+void
+msg_free(struct msg *m)
+{
+	if (m == NULL)
+		return;
+	for (size_t i = 0; i < m->n_rcpts; i++) {
+		free(m->rcpts[i].mailbox);
+		free(m->rcpts[i].orig);
+	}
+	free(m->rcpts);
+	free(m->sender);
+	free(m->data);
+	free(m);
+}
+
+void
+msg_set_qid(struct msg *m, uint64_t qid)
+{
+	m->qid = qid;
+	snprintf(m->qid_str, sizeof m->qid_str, "%016" PRIX64, qid);
+}
+
+int
+msg_add_rcpt(struct msg *m, const char *mailbox, const char *orig,
+	     enum msg_route route)
+{
+	struct msg_rcpt *v = realloc(m->rcpts, (m->n_rcpts + 1) * sizeof *v);
+	struct msg_rcpt *r;
+
+	if (v == NULL)
+		return -1;
+	m->rcpts = v;
+	r = &v[m->n_rcpts];
+	r->mailbox = strdup(mailbox);
+	r->orig = strdup(orig);
+	r->route = route;
+	r->is_done = false;
+	if (r->mailbox == NULL || r->orig == NULL) {
+		free(r->mailbox);
+		free(r->orig);
+		return -1;
+	}
+	m->n_rcpts++;
+	return 0;
+}
+
+char *
+msg_envelope_format(const struct msg *m, size_t *len_out)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *fp = open_memstream(&buf, &len);
+
+	if (fp == NULL)
+		return NULL;
+	fprintf(fp, "v 1\narrival %" PRId64 "\nflags %u\nsender %s\n",
+		m->arrival, m->flags, m->sender);
+	for (size_t i = 0; i < m->n_rcpts; i++)
+		fprintf(fp, "rcpt %d\t%s\t%s\n", (int)m->rcpts[i].route,
+			m->rcpts[i].mailbox, m->rcpts[i].orig);
+	if (fclose(fp) != 0) {
+		free(buf);
+		return NULL;
+	}
+	*len_out = len;
+	return buf;
+}
+
+/* Handles one envelope line; -1 when malformed. */
+static int
+envelope_line(struct msg *m, char *line)
+{
+	char *sp = strchr(line, ' '), *mailbox, *orig;
+	int route;
+
+	if (sp == NULL)
+		return -1;
+	*sp++ = '\0';
+	if (strcmp(line, "v") == 0)
+		return strcmp(sp, "1") == 0 ? 0 : -1;
+	if (strcmp(line, "arrival") == 0)
+		return sscanf(sp, "%" SCNd64, &m->arrival) == 1 ? 0 : -1;
+	if (strcmp(line, "flags") == 0)
+		return sscanf(sp, "%u", &m->flags) == 1 ? 0 : -1;
+	if (strcmp(line, "sender") == 0) {
+		free(m->sender);
+		m->sender = strdup(sp);
+		return m->sender ? 0 : -1;
+	}
+	if (strcmp(line, "rcpt") != 0)
+		return -1;
+	mailbox = strchr(sp, '\t');
+	orig = mailbox ? strchr(mailbox + 1, '\t') : NULL;
+	if (orig == NULL || sscanf(sp, "%d", &route) != 1 ||
+	    (route != MSG_ROUTE_LOCAL && route != MSG_ROUTE_REMOTE))
+		return -1;
+	*mailbox++ = '\0';
+	*orig++ = '\0';
+	return msg_add_rcpt(m, mailbox, orig, (enum msg_route)route);
+}
+
+int
+msg_envelope_parse(struct msg *m, const char *buf, size_t len)
+{
+	char line[ENVELOPE_LINE_MAX];
+	size_t start = 0;
+
+	while (start < len) {
+		const char *nl = memchr(buf + start, '\n', len - start);
+		size_t n;
+		if (nl == NULL)
+			return -1;
+		n = (size_t)(nl - (buf + start));
+		if (n >= sizeof line)
+			return -1;
+		memcpy(line, buf + start, n);
+		line[n] = '\0';
+		if (envelope_line(m, line) != 0)
+			return -1;
+		start += n + 1;
+	}
+	return m->n_rcpts > 0 ? 0 : -1;
+}

@@ -1,0 +1,73 @@
+/*
+ * msg.h - a message as the spool and the delivery agents see it: envelope
+ * and text, all in memory.
+ *
+ * Ownership is a chain: the session builds a msg, spool_commit() holds it
+ * until its commit callback, whoever receives it there (the delivery agent)
+ * frees it with msg_free().
+ */
+#ifndef POSTERN_SPOOL_MSG_H
+#define POSTERN_SPOOL_MSG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define MSG_QID_LEN 16
+
+enum msg_route {
+	MSG_ROUTE_LOCAL = 1,  /* a local mailbox */
+	MSG_ROUTE_REMOTE = 2, /* another host: for the sending side */
+};
+
+enum msg_flag {
+	MSG_F_SMTPUTF8 = 1 << 0, /* MAIL FROM ... SMTPUTF8 */
+	MSG_F_8BITMIME = 1 << 1, /* BODY=8BITMIME */
+};
+
+struct msg_rcpt {
+	char *mailbox; /* where it goes: "user@domain" */
+	char *orig;    /* the address as the client gave it */
+	enum msg_route route;
+	bool is_done;  /* delivered (or, later, bounced) */
+};
+
+struct msg {
+	uint64_t qid;
+	char qid_str[MSG_QID_LEN + 1];
+	int64_t arrival; /* Unix seconds */
+	unsigned flags;	 /* enum msg_flag */
+	char *sender;	 /* "" for the null reverse-path */
+	struct msg_rcpt *rcpts;
+	size_t n_rcpts;
+	char *data; /* Received: header and the message, CRLF lines */
+	size_t data_len;
+	/* Spool bookkeeping: the segment holding the record. */
+	uint32_t segment;
+	bool is_recovered; /* read back from the spool at start-up */
+};
+
+/* A new empty message with no recipients; NULL when out of memory. */
+struct msg *msg_new(void);
+
+/* Frees m and everything it holds; msg_free(NULL) is a no-op. */
+void msg_free(struct msg *m);
+
+/* Sets the queue id and its 16-hex-digit form. */
+void msg_set_qid(struct msg *m, uint64_t qid);
+
+/* Appends a recipient (strings copied); -1 when out of memory. */
+int msg_add_rcpt(struct msg *m, const char *mailbox, const char *orig,
+		 enum msg_route route);
+
+/*
+ * Serialises the envelope (not the text) into a malloc'd buffer: one
+ * "key value" line each, tab-separated fields.  Returns NULL when out of
+ * memory; *len_out is its length.
+ */
+char *msg_envelope_format(const struct msg *m, size_t *len_out);
+
+/* Parses what msg_envelope_format wrote into m; -1 when malformed. */
+int msg_envelope_parse(struct msg *m, const char *buf, size_t len);
+
+#endif

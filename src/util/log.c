@@ -1,0 +1,95 @@
+/*
+ * log.c - the log sink: key=value lines on stderr.
+ *
+ * Called from the loop thread and the spool and delivery workers; each line
+ * is formatted into a stack buffer and written with one write(2), so lines
+ * from different threads never interleave.  Over-long lines are cut, never
+ * split.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "util/log.h"
+
+#define LOG_LINE_MAX 2048
+#define LOG_Q_SLOTS 4
+#define LOG_Q_MAX 1024
+
+static enum log_level log_level = LOG_INFO;
+static const char *const level_names[] = {"err", "warn", "info", "debug"};
+
+void
+log_set_level(enum log_level level)
+{
+	log_level = level;
+}
+
+void
+log_msg(enum log_level level, const char *fmt, ...)
+{
+	char line[LOG_LINE_MAX];
+	struct timeval tv;
+	struct tm tm;
+	va_list ap;
+	size_t n;
+	int r;
+
+	if (level > log_level)
+		return;
+	gettimeofday(&tv, NULL);
+	gmtime_r(&tv.tv_sec, &tm);
+	n = strftime(line, sizeof line, "%Y-%m-%dT%H:%M:%S", &tm);
+	r = snprintf(line + n, sizeof line - n, ".%03ldZ %s ",
+		     (long)(tv.tv_usec / 1000), level_names[level]);
+	if (r > 0)
+		n += (size_t)r;
+	va_start(ap, fmt);
+	r = vsnprintf(line + n, sizeof line - n - 1, fmt, ap);
+	va_end(ap);
+	if (r > 0)
+		n += (size_t)r < sizeof line - n - 1 ? (size_t)r
+						     : sizeof line - n - 2;
+	line[n++] = '\n';
+	/* A failed log write has nowhere to be reported. */
+	if (write(STDERR_FILENO, line, n) < 0)
+		return;
+}
+
+const char *
+log_q(const char *s)
+{
+	static __thread char slots[LOG_Q_SLOTS][LOG_Q_MAX];
+	static __thread unsigned next;
+	char *out = slots[next++ % LOG_Q_SLOTS];
+	size_t o = 0;
+	int needs = 0;
+
+	if (s == NULL || *s == '\0')
+		return "\"\"";
+	for (const char *p = s; *p; p++)
+		if (*p == ' ' || *p == '"' || *p == '\\' || *p == '=' ||
+		    (unsigned char)*p < 0x20 || *p == 0x7f)
+			needs = 1;
+	if (!needs)
+		return s;
+	out[o++] = '"';
+	for (const char *p = s; *p && o < LOG_Q_MAX - 6; p++) {
+		unsigned char c = (unsigned char)*p;
+		if (c == '"' || c == '\\') {
+			out[o++] = '\\';
+			out[o++] = (char)c;
+		} else if (c < 0x20 || c == 0x7f) {
+			o += (size_t)snprintf(out + o, LOG_Q_MAX - o, "\\x%02x",
+					      c);
+		} else {
+			out[o++] = (char)c;
+		}
+	}
+	out[o++] = '"';
+	out[o] = '\0';
+	return out;
+}
