@@ -111,13 +111,18 @@ explain_html_foot(FILE *fp)
 	    "registry.</p></footer>\n</body>\n</html>\n", fp);
 }
 
-static void
-para(FILE *fp, const char *cls, const char *s)
+/* The body text is English whatever the page's language (as in the
+ * seeds): mark it so screen readers pronounce it as English. */
+static const char *
+en_attr(const struct explain_doc *doc)
 {
-	if (cls != NULL)
-		fprintf(fp, "<p class=\"%s\">", cls);
-	else
-		fputs("<p>", fp);
+	return strcmp(doc->lang->tag, "en") == 0 ? "" : " lang=\"en\"";
+}
+
+static void
+para(FILE *fp, const char *attr, const char *s)
+{
+	fprintf(fp, "<p%s>", attr);
 	explain_html_escape(fp, s);
 	fputs("</p>\n", fp);
 }
@@ -128,7 +133,7 @@ meta(FILE *fp, const struct explain_item *it)
 	const struct explain_code *r = it->row;
 	char cls[CLASS_BUF];
 
-	fprintf(fp, "<p class=\"meta\">Class: %s ",
+	fprintf(fp, "<p class=\"meta\" lang=\"en\">Class: %s ",
 	    explain_item_class(it, cls, sizeof cls));
 	explain_html_escape(fp, explain_class_name(r->kind, it->class_digit));
 	if (r->kind == EXPLAIN_ENHANCED) {
@@ -148,11 +153,12 @@ item(FILE *fp, const struct explain_doc *doc, const struct explain_item *it,
 {
 	const struct explain_lang *l = doc->lang;
 	const char *h = doc->n_items > 1 ? "h3" : "h2";
+	const char *en = en_attr(doc);
 	char page[PATH_BUF], root[ROOT_BUF];
 
 	if (doc->n_items > 1) {
 		fprintf(fp, "<section aria-labelledby=\"c-%s\">\n<h2 "
-		    "id=\"c-%s\">%s ", it->code, it->code, it->code);
+		    "id=\"c-%s\"%s>%s ", it->code, it->code, en, it->code);
 		explain_html_escape(fp, it->row->name);
 		fputs("</h2>\n", fp);
 	}
@@ -160,15 +166,15 @@ item(FILE *fp, const struct explain_doc *doc, const struct explain_item *it,
 	fprintf(fp, "<%s>", h);
 	explain_html_escape(fp, l->h_description);
 	fprintf(fp, "</%s>\n", h);
-	para(fp, NULL, it->row->description);
+	para(fp, en, it->row->description);
 	fprintf(fp, "<%s>", h);
 	explain_html_escape(fp, l->h_when);
 	fprintf(fp, "</%s>\n", h);
-	para(fp, NULL, it->row->when);
+	para(fp, en, it->row->when);
 	fprintf(fp, "<%s>", h);
 	explain_html_escape(fp, l->h_fix);
 	fprintf(fp, "</%s>\n", h);
-	para(fp, NULL, it->row->fix);
+	para(fp, en, it->row->fix);
 	if (site != NULL && doc->n_items > 1 &&
 	    site->code_page(it, page, sizeof page) != NULL) {
 		root_of(site, root, sizeof root);
@@ -188,7 +194,7 @@ replies(FILE *fp, const struct explain_doc *doc)
 
 		if (!doc->has_reply[i])
 			continue;
-		fputs("<p>Reply: <code>", fp);
+		fputs("<p lang=\"en\">Reply: <code>", fp);
 		explain_html_escape(fp, r->basic);
 		fputs(r->basic[0] && r->enhanced[0] ? " " : "", fp);
 		explain_html_escape(fp, r->enhanced);
@@ -197,7 +203,7 @@ replies(FILE *fp, const struct explain_doc *doc)
 		fputs("</code></p>\n", fp);
 	}
 	for (size_t i = 0; i < doc->n_notes; i++)
-		para(fp, "meta", doc->notes[i]);
+		para(fp, " class=\"meta\" lang=\"en\"", doc->notes[i]);
 }
 
 static void
@@ -210,7 +216,7 @@ compare_tail(FILE *fp, const struct explain_doc *doc)
 	explain_html_escape(fp, l->h_differences);
 	fputs("</h2>\n<ol>\n", fp);
 	for (size_t i = 0; i < doc->n_diffs; i++) {
-		fputs("<li>", fp);
+		fprintf(fp, "<li%s>", en_attr(doc));
 		explain_html_escape(fp, doc->diffs[i]);
 		fputs("</li>\n", fp);
 	}
@@ -218,8 +224,8 @@ compare_tail(FILE *fp, const struct explain_doc *doc)
 	    "<h2 id=\"which\">", fp);
 	explain_html_escape(fp, l->h_which);
 	fputs("</h2>\n", fp);
-	para(fp, NULL, doc->which[0]);
-	para(fp, NULL, doc->which[1]);
+	para(fp, en_attr(doc), doc->which[0]);
+	para(fp, en_attr(doc), doc->which[1]);
 	fputs("</section>\n", fp);
 }
 
@@ -228,12 +234,12 @@ explain_html_page(FILE *fp, const struct explain_doc *doc,
     const struct explain_site_ctx *site)
 {
 	explain_html_head(fp, doc->lang, doc->title, site);
-	fputs("<h1>", fp);
+	fprintf(fp, "<h1%s>", en_attr(doc));
 	explain_html_escape(fp, doc->title);
 	fputs("</h1>\n", fp);
 	replies(fp, doc);
 	if (doc->is_compare)
-		para(fp, NULL, doc->summary);
+		para(fp, en_attr(doc), doc->summary);
 	for (size_t i = 0; i < doc->n_items; i++)
 		item(fp, doc, &doc->items[i], site);
 	if (doc->is_compare)
