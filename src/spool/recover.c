@@ -226,7 +226,8 @@ spool_recover(struct spool *sp, spool_recover_fn cb, void *arg, char *err,
 		ids[n++] = id;
 	}
 	closedir(d);
-	qsort(ids, n, sizeof *ids, id_cmp);
+	if (n > 0)
+		qsort(ids, n, sizeof *ids, id_cmp);
 	for (size_t i = 0; i < n; i++) {
 		if (segment_read(sp, ids[i], cb, arg) != 0) {
 			snprintf(err, size, "cannot read spool segment "
