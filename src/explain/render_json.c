@@ -134,6 +134,7 @@ headings(FILE *fp, const struct explain_lang *l)
 	field(fp, in, &first, "fix", l->h_fix);
 	field(fp, in, &first, "differences", l->h_differences);
 	field(fp, in, &first, "which", l->h_which);
+	field(fp, in, &first, "learn_more", l->learn_more);
 	fputs("\n  },\n", fp);
 }
 

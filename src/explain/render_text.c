@@ -147,6 +147,17 @@ replies(const struct out *o, const struct explain_doc *doc)
 		para(o, "Note: ", doc->notes[i]);
 }
 
+/* The seeds end with "Learn more": here, the command for each code. */
+static void
+learn_more(const struct out *o, const struct explain_doc *doc)
+{
+	fputc('\n', o->fp);
+	style(o, SGR_BOLD, doc->lang->learn_more);
+	for (size_t i = 0; i < doc->n_items; i++)
+		fprintf(o->fp, "%spostern explain %s\n", INDENT,
+		    doc->items[i].code);
+}
+
 int
 explain_render_text(FILE *fp, const struct explain_doc *doc, bool is_color,
     unsigned width)
@@ -175,6 +186,7 @@ explain_render_text(FILE *fp, const struct explain_doc *doc, bool is_color,
 		style(&o, SGR_BOLD, l->h_which);
 		para(&o, "", doc->which[0]);
 		para(&o, "", doc->which[1]);
+		learn_more(&o, doc);
 	}
 	fflush(fp);
 	return ferror(fp) ? -1 : 0;
