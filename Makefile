@@ -124,10 +124,18 @@ test: deps-test
 	$(MAKE) fuzz-smoke
 	$(MAKE) asan
 
+# Include direction, banned functions, stray reply codes; then the
+# compiler with -Werror and clang-tidy (.clang-tidy) on every source.
 lint:
 	$(PYTHON) tools/lint.py
+	$(MAKE) BUILD=build-lint CFLAGS="-O2 -g -Werror" build-lint/postern
+	clang-tidy -quiet $(SRC_ALL) -- -std=c17 -D_GNU_SOURCE -Isrc \
+	  -DPOSTERN_VERSION='"$(VERSION)"'
+
+format:
+	clang-format -i $(SRC_ALL) $(wildcard src/*/*.h) $(UNIT_SRC)
 
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-lint
 
 -include $(OBJ_LIB:.o=.d) $(BUILD)/obj/src/main.d

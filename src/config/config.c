@@ -123,6 +123,24 @@ parse_bool(const char *v, bool *out)
 	return false;
 }
 
+/* "N/Ss" or "N/S" with N and S whole numbers, S > 0. */
+static bool
+rate_ok(const char *v)
+{
+	char buf[64], *slash, *end;
+	uint64_t n, secs;
+	size_t len;
+
+	if (!str_set(buf, sizeof buf, v) || (slash = strchr(buf, '/')) == NULL)
+		return false;
+	*slash = '\0';
+	end = slash + 1;
+	len = strlen(end);
+	if (len > 0 && end[len - 1] == 's')
+		end[len - 1] = '\0';
+	return str_to_u64(buf, &n) && str_to_u64(end, &secs) && secs > 0;
+}
+
 /* Checks and stores one value; line 0 means the default. */
 static void
 set_value(struct load *ld, struct key_row *k, const char *v, unsigned line)
@@ -153,19 +171,14 @@ set_value(struct load *ld, struct key_row *k, const char *v, unsigned line)
 		}
 		*(bool *)field = b;
 		return;
-	case T_RATE: {
-		unsigned n, s;
-		char tail[4] = "";
-		if (v[0] != '\0' &&
-		    (sscanf(v, "%u/%u%3s", &n, &s, tail) < 2 ||
-		     (tail[0] && strcmp(tail, "s") != 0) || s == 0)) {
+	case T_RATE:
+		if (v[0] != '\0' && !rate_ok(v)) {
 			load_error(ld, line, "[%s] %s = %s: write it as "
 				   "CONNECTIONS/SECONDSs, e.g. 30/60s (%s)",
 				   k->section, k->key, v, k->help);
 			return;
 		}
 		break;
-	}
 	default:
 		break;
 	}

@@ -88,6 +88,31 @@ field(FILE *fp, const char *indent, bool *first, const char *key,
 	jstr(fp, value);
 }
 
+/* "450, 451, 550" -> ["450", "451", "550"]; "-" (none listed) -> []. */
+static void
+used_with(FILE *fp, const char *list)
+{
+	char code[EXPLAIN_CODE_MAX];
+	const char *p = list;
+	bool first = true;
+
+	fputc('[', fp);
+	while (strcmp(list, "-") != 0 && *p != '\0') {
+		size_t n = strcspn(p, ",");
+
+		if (n >= sizeof code)
+			n = sizeof code - 1;
+		memcpy(code, p, n);
+		code[n] = '\0';
+		fputs(first ? "" : ", ", fp);
+		jstr(fp, code);
+		first = false;
+		p += strcspn(p, ",");
+		p += strspn(p, ", ");
+	}
+	fputc(']', fp);
+}
+
 static void
 code_obj(FILE *fp, const struct explain_item *it)
 {
@@ -108,7 +133,8 @@ code_obj(FILE *fp, const struct explain_item *it)
 		field(fp, in, &first, "subject", subj);
 		field(fp, in, &first, "subject_name",
 		    explain_subject_name(r->subject));
-		field(fp, in, &first, "used_with", r->basic);
+		fputs(",\n      \"used_with\": ", fp);
+		used_with(fp, r->basic);
 	} else {
 		field(fp, in, &first, "subject", NULL);
 		field(fp, in, &first, "subject_name", NULL);

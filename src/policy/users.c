@@ -68,6 +68,8 @@ table_find(const struct table *t, const char *mailbox)
 	if (!str_set(key, sizeof key, mailbox))
 		return NULL;
 	str_lower(key);
+	if (t->n == 0)
+		return NULL;
 	return bsearch(&probe, t->v, t->n, sizeof *t->v, entry_cmp);
 }
 
@@ -176,8 +178,11 @@ users_load(const char *users_path, const char *forwards_path, char *err,
 		users_free(u);
 		return NULL;
 	}
-	qsort(u->users.v, u->users.n, sizeof *u->users.v, entry_cmp);
-	qsort(u->forwards.v, u->forwards.n, sizeof *u->forwards.v, entry_cmp);
+	if (u->users.n > 0)
+		qsort(u->users.v, u->users.n, sizeof *u->users.v, entry_cmp);
+	if (u->forwards.n > 0)
+		qsort(u->forwards.v, u->forwards.n, sizeof *u->forwards.v,
+		      entry_cmp);
 	return u;
 }
 

@@ -35,7 +35,7 @@ on_recovered(void *arg, struct msg *m)
 
 	if (r->n == r->cap) {
 		size_t cap = r->cap ? r->cap * 2 : 64;
-		struct msg **v = realloc(r->v, cap * sizeof *v);
+		struct msg **v = realloc(r->v, cap * sizeof(struct msg *));
 		if (v == NULL) {
 			/* Still in the spool: the next start delivers it. */
 			msg_free(m);

@@ -366,9 +366,9 @@ session_process(struct session *s)
 		case SESSION_BDAT:
 			is_progress = process_bdat(s, in);
 			break;
-		case SESSION_CLOSING:
-			return; /* s may be freed: touch nothing */
 		default:
+			/* Greeting, commit, closing: input waits (and when
+			 * closing, s may be freed: touch nothing). */
 			return;
 		}
 		if (!is_progress)

@@ -40,13 +40,14 @@ mail_param(struct mail_params *p, const struct esmtp_param *e)
 			param_error(p, REPLY_PARAM_SYNTAX, e);
 		p->has_size = true;
 	} else if (esmtp_param_is(e, "BODY")) {
-		if (p->has_body || e->value == NULL)
-			param_error(p, REPLY_PARAM_SYNTAX, e);
-		else if (str_eq_nocase(e->value, e->value_len, "8BITMIME"))
-			p->is_8bit = true;
-		else if (str_eq_nocase(e->value, e->value_len, "BINARYMIME"))
+		bool is_7bit = e->value &&
+			       str_eq_nocase(e->value, e->value_len, "7BIT");
+		p->is_8bit = e->value &&
+			     str_eq_nocase(e->value, e->value_len, "8BITMIME");
+		if (e->value &&
+		    str_eq_nocase(e->value, e->value_len, "BINARYMIME"))
 			param_error(p, REPLY_PARAM_NOT_IMPL, e);
-		else if (!str_eq_nocase(e->value, e->value_len, "7BIT"))
+		else if (p->has_body || (!is_7bit && !p->is_8bit))
 			param_error(p, REPLY_PARAM_SYNTAX, e);
 		p->has_body = true;
 	} else if (esmtp_param_is(e, "SMTPUTF8")) {

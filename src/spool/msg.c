@@ -13,11 +13,13 @@
  * they need no escaping.
  */
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "spool/msg.h"
+#include "util/str.h"
 
 #define ENVELOPE_LINE_MAX 1024
 
@@ -106,17 +108,25 @@ static int
 envelope_line(struct msg *m, char *line)
 {
 	char *sp = strchr(line, ' '), *mailbox, *orig;
-	int route;
+	uint64_t u;
 
 	if (sp == NULL)
 		return -1;
 	*sp++ = '\0';
 	if (strcmp(line, "v") == 0)
 		return strcmp(sp, "1") == 0 ? 0 : -1;
-	if (strcmp(line, "arrival") == 0)
-		return sscanf(sp, "%" SCNd64, &m->arrival) == 1 ? 0 : -1;
-	if (strcmp(line, "flags") == 0)
-		return sscanf(sp, "%u", &m->flags) == 1 ? 0 : -1;
+	if (strcmp(line, "arrival") == 0) {
+		if (!str_to_u64(sp, &u) || u > INT64_MAX)
+			return -1;
+		m->arrival = (int64_t)u;
+		return 0;
+	}
+	if (strcmp(line, "flags") == 0) {
+		if (!str_to_u64(sp, &u) || u > UINT_MAX)
+			return -1;
+		m->flags = (unsigned)u;
+		return 0;
+	}
 	if (strcmp(line, "sender") == 0) {
 		free(m->sender);
 		m->sender = strdup(sp);
@@ -126,12 +136,14 @@ envelope_line(struct msg *m, char *line)
 		return -1;
 	mailbox = strchr(sp, '\t');
 	orig = mailbox ? strchr(mailbox + 1, '\t') : NULL;
-	if (orig == NULL || sscanf(sp, "%d", &route) != 1 ||
-	    (route != MSG_ROUTE_LOCAL && route != MSG_ROUTE_REMOTE))
+	if (orig == NULL)
 		return -1;
 	*mailbox++ = '\0';
 	*orig++ = '\0';
-	return msg_add_rcpt(m, mailbox, orig, (enum msg_route)route);
+	if (!str_to_u64(sp, &u) ||
+	    (u != MSG_ROUTE_LOCAL && u != MSG_ROUTE_REMOTE))
+		return -1;
+	return msg_add_rcpt(m, mailbox, orig, (enum msg_route)u);
 }
 
 int

@@ -23,6 +23,7 @@
 #include "spool/spool_int.h"
 #include "util/crc32.h"
 #include "util/log.h"
+#include "util/str.h"
 
 struct done_set {
 	struct spool_done_rec *v;
@@ -211,10 +212,12 @@ spool_recover(struct spool *sp, spool_recover_fn cb, void *arg, char *err,
 		return -1;
 	}
 	while ((de = readdir(d)) != NULL) {
-		unsigned id;
-		char ext[8];
-		if (sscanf(de->d_name, "%8u.%7s", &id, ext) != 2 ||
-		    strcmp(ext, "log") != 0)
+		char digits[9];
+		uint64_t id;
+		if (strlen(de->d_name) != 12 ||
+		    strcmp(de->d_name + 8, ".log") != 0 ||
+		    !str_copy(digits, sizeof digits, de->d_name, 8) ||
+		    !str_to_u64(digits, &id) || id > UINT32_MAX)
 			continue;
 		if (n == cap) {
 			uint32_t *v = realloc(ids, (cap = cap ? cap * 2 : 16) *
@@ -223,7 +226,7 @@ spool_recover(struct spool *sp, spool_recover_fn cb, void *arg, char *err,
 				break;
 			ids = v;
 		}
-		ids[n++] = id;
+		ids[n++] = (uint32_t)id;
 	}
 	closedir(d);
 	if (n > 0)
