@@ -200,12 +200,12 @@ explain_reply_parse(const char *input, struct explain_reply *out)
 		line[n] = '\0';
 		line[strcspn(line, "\r")] = '\0';
 		code = find_basic(line);
+		/* Every line of a multi-line reply carries the code (RFC 5321
+		 * 4.2.1); other lines of a pasted log are not the reply's. */
 		if (code != NULL &&
 		    (out->basic[0] == '\0' ||
 		     strncmp(code, out->basic, BASIC_LEN) == 0))
 			take_line(code, out);
-		else if (out->basic[0] != '\0')
-			text_append(out, line, strlen(line));
 	}
 	if (out->basic[0] == '\0' &&
 	    parse_enhanced_only(input, out) != EXPLAIN_PARSE_OK)
