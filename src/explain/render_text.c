@@ -91,21 +91,28 @@ section(const struct out *o, const char *heading, const char *body)
 	para(o, "", body);
 }
 
+/* Class, subject, usual basic codes, reference: short dim lines. */
 static void
 meta(const struct out *o, const struct explain_item *it)
 {
 	const struct explain_code *r = it->row;
-	char cls[CLASS_BUF], line[512];
+	char cls[CLASS_BUF], line[256];
 
 	explain_item_class(it, cls, sizeof cls);
-	if (r->kind == EXPLAIN_BASIC)
-		snprintf(line, sizeof line, "Class: %s %s | Reference: %s",
-		    cls, explain_class_name(r->kind, it->class_digit), r->ref);
-	else
-		snprintf(line, sizeof line, "Class: %s %s | Subject: X.%d.X %s"
-		    " | Used with: %s | Reference: %s", cls,
-		    explain_class_name(r->kind, it->class_digit), r->subject,
-		    explain_subject_name(r->subject), r->basic, r->ref);
+	snprintf(line, sizeof line, "Class: %s %s", cls,
+	    explain_class_name(r->kind, it->class_digit));
+	fputs(INDENT, o->fp);
+	style(o, SGR_DIM, line);
+	if (r->kind == EXPLAIN_ENHANCED) {
+		snprintf(line, sizeof line, "Subject: X.%d.X %s", r->subject,
+		    explain_subject_name(r->subject));
+		fputs(INDENT, o->fp);
+		style(o, SGR_DIM, line);
+		snprintf(line, sizeof line, "Used with: %s", r->basic);
+		fputs(INDENT, o->fp);
+		style(o, SGR_DIM, line);
+	}
+	snprintf(line, sizeof line, "Reference: %s", r->ref);
 	fputs(INDENT, o->fp);
 	style(o, SGR_DIM, line);
 }
