@@ -128,9 +128,13 @@ test: deps-test
 # compiler with -Werror and clang-tidy (.clang-tidy) on every source.
 lint:
 	$(PYTHON) tools/lint.py
+	$(PYTHON) tools/gen_conf_man.py --check
 	$(MAKE) BUILD=build-lint CFLAGS="-O2 -g -Werror" build-lint/postern
 	clang-tidy -quiet $(SRC_ALL) -- -std=c17 -D_GNU_SOURCE -Isrc \
 	  -DPOSTERN_VERSION='"$(VERSION)"'
+
+man:
+	$(PYTHON) tools/gen_conf_man.py
 
 format:
 	clang-format -i $(SRC_ALL) $(wildcard src/*/*.h) $(UNIT_SRC)
