@@ -376,6 +376,9 @@ def test_html_escapes_the_reply():
                "html")
     assert "<script>" not in text
     assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; co" in text
+    p = parse_page(text)
+    check_structure(p, "en")
+    assert p.headings == [1, 2, 3, 3, 3, 2, 3, 3, 3]   # a reply: two codes
 
 
 # ------------------------------------------------------------------ the site
