@@ -6,8 +6,9 @@
 VERSION    := 0.1.0
 CC         ?= cc
 CFLAGS     ?= -O2 -g
-CFLAGS     += -std=c17 -D_GNU_SOURCE -Wall -Wextra -Isrc -Ibuild/gen \
-              -DPOSTERN_VERSION='"$(VERSION)"' -MMD -MP
+# What every build needs; CFLAGS (optimisation, sanitizers) comes on top.
+ALL_CFLAGS := -std=c17 -D_GNU_SOURCE -Wall -Wextra -Isrc -Ibuild/gen \
+              -DPOSTERN_VERSION='"$(VERSION)"' -MMD -MP $(CFLAGS)
 PKGS       := libevent libevent_pthreads libevent_openssl openssl inih libcares sqlite3
 LDLIBS     := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lcrypt -lpthread
 PYTHON     := /usr/bin/python3
@@ -66,7 +67,7 @@ deps-test:
 	$(call install_debs,$(DEB_TEST))
 
 $(BUILD)/postern: $(BUILD)/obj/src/main.o $(BUILD)/libpostern.a
-	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/libpostern.a: $(OBJ_LIB)
 	@rm -f $@
@@ -74,11 +75,11 @@ $(BUILD)/libpostern.a: $(OBJ_LIB)
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -c -o $@ $<
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
 $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libpostern.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Itests/unit -o $@ $< $(BUILD)/libpostern.a $(LDLIBS) -lcmocka
+	$(CC) $(ALL_CFLAGS) -Itests/unit -o $@ $< $(BUILD)/libpostern.a $(LDLIBS) -lcmocka
 
 run: deps $(BUILD)/postern
 	@mkdir -p var
