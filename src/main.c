@@ -15,8 +15,10 @@ static const struct {
 	{"serve", cli_serve, "serve   [-c FILE]", "run the server in the foreground"},
 	{"check", cli_check, "check   [-c FILE]", "validate a config, print what is wrong, exit 1"},
 	{"explain", cli_explain,
-	 "explain CODE [CODE2] [--lang en|id|tr|fr|ko] [--format text|json|html]",
-	 "explain an SMTP reply code, or compare two"},
+	 "explain CODE [CODE2] [--lang en|id|tr|fr|ko] [--format text|json|html]\n"
+	 "  postern explain --site DIR | --list",
+	 "explain an SMTP reply code or compare two; write the reference as a "
+	 "site"},
 };
 
 static void
