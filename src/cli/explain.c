@@ -85,13 +85,13 @@ opt_value(int argc, char **argv, int *i, const char *name)
 {
 	size_t n = strlen(name);
 
-	if (strncmp(argv[*i], name, n) != 0)
+	if (argv[*i] == NULL || strncmp(argv[*i], name, n) != 0)
 		return NULL;
 	if (argv[*i][n] == '=')
 		return argv[*i] + n + 1;
 	if (argv[*i][n] != '\0')
 		return NULL;
-	if (*i + 1 >= argc)
+	if (*i + 1 >= argc || argv[*i + 1] == NULL)
 		return "";
 	return argv[++*i];
 }
@@ -113,7 +113,7 @@ parse_format(const char *v, enum format *out)
 static int
 parse_args(int argc, char **argv, struct opts *o)
 {
-	for (int i = 1; i < argc; i++) {
+	for (int i = 1; i < argc && argv[i] != NULL; i++) {
 		const char *v;
 
 		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
@@ -134,6 +134,8 @@ parse_args(int argc, char **argv, struct opts *o)
 				return 1 + usage_error("--site needs a "
 				    "directory", NULL);
 			o->site = v;
+		} else if (argv[i] == NULL) {
+			break;
 		} else if (argv[i][0] == '-' && argv[i][1] != '\0') {
 			return 1 + usage_error("unknown option", argv[i]);
 		} else if (o->n_codes == EXPLAIN_INPUTS_MAX) {
