@@ -10,7 +10,7 @@ CFLAGS     ?= -O2 -g
 ALL_CFLAGS := -std=c17 -D_GNU_SOURCE -Wall -Wextra -Isrc -Ibuild/gen \
               -DPOSTERN_VERSION='"$(VERSION)"' -MMD -MP $(CFLAGS)
 PKGS       := libevent libevent_pthreads libevent_openssl openssl inih libcares sqlite3
-LDLIBS     := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lcrypt -lpthread
+LDLIBS      = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lcrypt -lpthread
 PYTHON     := /usr/bin/python3
 BUILD      ?= build
 
@@ -81,7 +81,8 @@ $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libpostern.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Itests/unit -o $@ $< $(BUILD)/libpostern.a $(LDLIBS) -lcmocka
 
-run: deps $(BUILD)/postern
+run: deps
+	$(MAKE) $(BUILD)/postern
 	@mkdir -p var
 	./$(BUILD)/postern serve -c etc/postern.conf
 
