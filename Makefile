@@ -24,13 +24,13 @@ FUZZ_BIN   := $(FUZZ_SRC:tests/fuzz/%.c=build/fuzz/%)
 FUZZ_SECONDS ?= 600
 
 # Debian packages: to build, to run the tests.
-DEB_BUILD  := build-essential pkg-config libevent-dev libssl-dev libinih-dev \
+DEB_BUILD  := build-essential pkg-config openssl libevent-dev libssl-dev libinih-dev \
               libc-ares-dev libsqlite3-dev libhiredis-dev libcrypt-dev \
               libcmocka-dev
 DEB_TEST   := $(DEB_BUILD) python3 python3-pytest swaks postfix clang \
               libclang-rt-14-dev openssl dovecot-imapd chromium
 
-.PHONY: all build run test unit integration transcripts asan fuzz fuzz-smoke \
+.PHONY: cert all build run test unit integration transcripts asan fuzz fuzz-smoke \
         lint format clean help deps deps-test bench man
 
 all build: $(BUILD)/postern
@@ -81,7 +81,7 @@ $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libpostern.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Itests/unit -o $@ $< $(BUILD)/libpostern.a $(LDLIBS) -lcmocka
 
-run: deps
+run: deps cert
 	$(MAKE) $(BUILD)/postern
 	@mkdir -p var
 	./$(BUILD)/postern serve -c etc/postern.conf
@@ -119,7 +119,7 @@ asan:
 	  CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
 	  build-asan/postern unit integration
 
-test: deps-test
+test: deps-test cert
 	$(MAKE) $(BUILD)/postern
 	$(MAKE) unit
 	$(MAKE) integration
@@ -145,3 +145,16 @@ clean:
 	rm -rf build build-asan build-lint
 
 -include $(OBJ_LIB:.o=.d) $(BUILD)/obj/src/main.d
+
+# A self-signed certificate for the embedded default (etc/postern.conf's
+# [tls]), so make run offers STARTTLS, smtps and submission at once.
+cert: etc/tls/cert.pem
+
+etc/tls/cert.pem:
+	@mkdir -p etc/tls
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+	  -days 825 -subj "/CN=mx.example.test" \
+	  -addext "subjectAltName=DNS:mx.example.test,DNS:localhost,IP:127.0.0.1" \
+	  -keyout etc/tls/key.pem -out etc/tls/cert.pem 2>/dev/null
+	@chmod 600 etc/tls/key.pem
+	@echo "made etc/tls/cert.pem and etc/tls/key.pem (self-signed, mx.example.test)"

@@ -76,7 +76,7 @@ cli_check(int argc, char **argv)
 	config_notes(cfg, stdout);
 	printf("%s: ok (%zu users, %zu local domains, listening on %zu "
 	       "addresses)\n", path, users_count(users), cfg->n_domains,
-	       cfg->n_smtp);
+	       cfg->n_listen);
 	users_free(users);
 	config_free(cfg);
 	return 0;

@@ -230,13 +230,14 @@ handler(void *user, const char *section, const char *name, const char *value)
 	return 1;
 }
 
-/* Parses server_smtp into cfg->smtp[]. */
+/* Adds the addresses of one LISTEN key to cfg->listen[]. */
 static void
-derive_listen(struct load *ld)
+derive_listen_key(struct load *ld, enum config_key key,
+		  enum config_listen_kind kind)
 {
 	struct config *cfg = ld->cfg;
-	char *list = strdup(cfg->server_smtp), *save = NULL;
-	unsigned line = cfg->line[CONFIG_server_smtp];
+	char *list = strdup(*str_field(cfg, &keys[key])), *save = NULL;
+	unsigned line = cfg->line[key];
 
 	for (char *tok = strtok_r(list, ",", &save); tok;
 	     tok = strtok_r(NULL, ",", &save)) {
@@ -244,28 +245,74 @@ derive_listen(struct load *ld)
 		str_trim(tok);
 		if (*tok == '\0')
 			continue;
-		if (cfg->n_smtp == CONFIG_LISTEN_MAX) {
-			load_error(ld, line, "[server] smtp: at most %d "
-				   "addresses", CONFIG_LISTEN_MAX);
+		if (cfg->n_listen == CONFIG_LISTEN_MAX) {
+			load_error(ld, line, "[server] at most %d listen "
+				   "addresses in all", CONFIG_LISTEN_MAX);
 			break;
 		}
-		l = &cfg->smtp[cfg->n_smtp];
+		l = &cfg->listen[cfg->n_listen];
 		l->sslen = sizeof l->ss;
+		l->kind = kind;
 		if (evutil_parse_sockaddr_port(tok, (struct sockaddr *)&l->ss,
 					       &l->sslen) != 0 ||
 		    strchr(tok, ':') == NULL) {
-			load_error(ld, line, "[server] smtp: '%s' is not "
+			load_error(ld, line, "[server] %s: '%s' is not "
 				   "HOST:PORT; write e.g. 127.0.0.1:2525 or "
-				   "[::1]:2525", tok);
+				   "[::1]:2525", keys[key].key, tok);
 			continue;
 		}
 		str_set(l->text, sizeof l->text, tok);
-		cfg->n_smtp++;
+		cfg->n_listen++;
 	}
 	free(list);
-	if (cfg->n_smtp == 0 && ld->n_errors == 0)
-		load_error(ld, line, "[server] smtp: no listen address; set "
-			   "e.g. smtp = 127.0.0.1:2525");
+}
+
+static void
+derive_listen(struct load *ld)
+{
+	struct config *cfg = ld->cfg;
+
+	derive_listen_key(ld, CONFIG_server_smtp, LISTEN_SMTP);
+	derive_listen_key(ld, CONFIG_server_submission, LISTEN_SUBMISSION);
+	derive_listen_key(ld, CONFIG_server_smtps, LISTEN_SMTPS);
+	if (cfg->n_listen == 0 && ld->n_errors == 0)
+		load_error(ld, cfg->line[CONFIG_server_smtp], "[server] no "
+			   "listen address; set e.g. smtp = 127.0.0.1:2525");
+}
+
+/* TLS needs both files; smtps and submission need TLS. */
+static void
+derive_tls(struct load *ld)
+{
+	struct config *cfg = ld->cfg;
+	bool has_cert = cfg->tls_cert[0] != '\0';
+	bool has_key = cfg->tls_key[0] != '\0';
+
+	if (has_cert != has_key) {
+		load_error(ld, cfg->line[has_cert ? CONFIG_tls_cert
+						  : CONFIG_tls_key],
+			   "[tls] needs both cert and key; set the other one "
+			   "(`make cert` makes a self-signed pair in etc/tls)");
+		return;
+	}
+	for (int i = 0; has_cert && i < 2; i++) {
+		const char *p = i ? cfg->tls_key : cfg->tls_cert;
+		if (access(p, R_OK) != 0)
+			load_error(ld, cfg->line[i ? CONFIG_tls_key
+						   : CONFIG_tls_cert],
+				   "[tls] %s = %s: %s; run `make cert` for a "
+				   "self-signed pair or give your own PEM file",
+				   i ? "key" : "cert", p, strerror(errno));
+	}
+	cfg->has_tls = has_cert;
+	if (!has_cert && cfg->server_smtps[0] != '\0')
+		load_error(ld, cfg->line[CONFIG_server_smtps], "[server] smtps "
+			   "needs [tls] cert and key; set them or remove "
+			   "smtps");
+	if (!has_cert && cfg->server_submission[0] != '\0')
+		load_error(ld, cfg->line[CONFIG_server_submission], "[server] "
+			   "submission needs [tls] cert and key (AUTH is only "
+			   "offered under TLS); set them or remove submission");
 }
 
 static void
@@ -401,6 +448,7 @@ config_load(const char *path, char **errors_out)
 	if (ld.n_errors)
 		goto fail;
 	derive_listen(&ld);
+	derive_tls(&ld);
 	derive_domains(&ld);
 	derive_maildir(&ld);
 	derive_checks(&ld);

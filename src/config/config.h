@@ -30,10 +30,18 @@ enum config_key {
 	CONFIG_KEY_COUNT
 };
 
+/* What a listener speaks: the [server] key it comes from. */
+enum config_listen_kind {
+	LISTEN_SMTP,	   /* port 25: STARTTLS offered, AUTH under TLS */
+	LISTEN_SUBMISSION, /* port 587: STARTTLS, AUTH required before MAIL */
+	LISTEN_SMTPS,	   /* port 465: TLS from the first octet (RFC 8314) */
+};
+
 /* One listening address of a LISTEN key. */
 struct config_listen {
 	struct sockaddr_storage ss;
 	int sslen;
+	enum config_listen_kind kind;
 	char text[64]; /* as written: "127.0.0.1:2525", "[::1]:2525" */
 };
 
@@ -49,9 +57,11 @@ struct config {
 #undef K
 	/* The line each key was set on, 0 when it has its default. */
 	unsigned line[CONFIG_KEY_COUNT];
-	/* Derived from server_smtp. */
-	struct config_listen smtp[CONFIG_LISTEN_MAX];
-	size_t n_smtp;
+	/* Derived from server_smtp, server_submission, server_smtps. */
+	struct config_listen listen[CONFIG_LISTEN_MAX];
+	size_t n_listen;
+	/* True when [tls] cert and key are set (and readable). */
+	bool has_tls;
 	/* Derived from local_domains, lower case. */
 	char *domains[CONFIG_DOMAINS_MAX];
 	size_t n_domains;

@@ -25,8 +25,8 @@ struct client_count {
 	char ip[64];
 };
 
-static size_t
-bucket(const char *ip)
+size_t
+server_client_bucket(const char *ip)
 {
 	uint32_t h = 2166136261u; /* FNV-1a */
 
@@ -38,7 +38,7 @@ bucket(const char *ip)
 unsigned
 server_client_inc(struct server *srv, const char *ip)
 {
-	struct client_count **head = &srv->clients[bucket(ip)], *c;
+	struct client_count **head = &srv->clients[server_client_bucket(ip)], *c;
 
 	for (c = *head; c; c = c->next)
 		if (strcmp(c->ip, ip) == 0)
@@ -56,7 +56,7 @@ server_client_inc(struct server *srv, const char *ip)
 void
 server_client_dec(struct server *srv, const char *ip)
 {
-	struct client_count **pp = &srv->clients[bucket(ip)];
+	struct client_count **pp = &srv->clients[server_client_bucket(ip)];
 
 	for (; *pp; pp = &(*pp)->next) {
 		struct client_count *c = *pp;
@@ -85,8 +85,10 @@ static void
 on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 	  int salen, void *arg)
 {
+	struct server_listener *sl = arg;
+
 	(void)l;
-	session_start(arg, fd, sa, salen);
+	session_start(sl->srv, sl->kind, fd, sa, salen);
 }
 
 static void
@@ -97,7 +99,7 @@ on_resume(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	for (size_t i = 0; i < srv->n_listeners; i++)
-		evconnlistener_enable(srv->listeners[i]);
+		evconnlistener_enable(srv->listeners[i].l);
 }
 
 static void
@@ -112,7 +114,7 @@ on_accept_error(struct evconnlistener *l, void *arg)
 		log_q(evutil_socket_error_to_string(e)), ACCEPT_PAUSE_SECONDS);
 	if (e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM) {
 		for (size_t i = 0; i < srv->n_listeners; i++)
-			evconnlistener_disable(srv->listeners[i]);
+			evconnlistener_disable(srv->listeners[i].l);
 		event_base_once(srv->base, -1, EV_TIMEOUT, on_resume, srv, &tv);
 	}
 }
@@ -120,25 +122,32 @@ on_accept_error(struct evconnlistener *l, void *arg)
 int
 listener_start(struct server *srv, char *err, size_t size)
 {
+	static const char *const kinds[] = {"smtp", "submission", "smtps"};
 	const struct config *cfg = srv->cfg;
 
-	for (size_t i = 0; i < cfg->n_smtp; i++) {
-		const struct config_listen *a = &cfg->smtp[i];
-		struct evconnlistener *l = evconnlistener_new_bind(
-			srv->base, on_accept, srv,
+	for (size_t i = 0; i < cfg->n_listen; i++) {
+		const struct config_listen *a = &cfg->listen[i];
+		struct server_listener *sl = &srv->listeners[srv->n_listeners];
+
+		sl->srv = srv;
+		sl->kind = a->kind;
+		sl->l = evconnlistener_new_bind(
+			srv->base, on_accept, sl,
 			LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE |
 				LEV_OPT_CLOSE_ON_EXEC,
 			LISTEN_BACKLOG, (const struct sockaddr *)&a->ss,
 			a->sslen);
-		if (l == NULL) {
+		if (sl->l == NULL) {
 			snprintf(err, size, "cannot listen on %s: %s; stop what "
-				 "uses that port or change [server] smtp in %s",
-				 a->text, strerror(errno), cfg->path);
+				 "uses that port or change [server] %s in %s",
+				 a->text, strerror(errno), kinds[a->kind],
+				 cfg->path);
 			return -1;
 		}
-		evconnlistener_set_error_cb(l, on_accept_error);
-		srv->listeners[srv->n_listeners++] = l;
-		log_msg(LOG_INFO, "ev=listen addr=%s", a->text);
+		evconnlistener_set_error_cb(sl->l, on_accept_error);
+		srv->n_listeners++;
+		log_msg(LOG_INFO, "ev=listen addr=%s kind=%s", a->text,
+			kinds[a->kind]);
 	}
 	return 0;
 }
@@ -147,6 +156,6 @@ void
 listener_stop(struct server *srv)
 {
 	for (size_t i = 0; i < srv->n_listeners; i++)
-		evconnlistener_free(srv->listeners[i]);
+		evconnlistener_free(srv->listeners[i].l);
 	srv->n_listeners = 0;
 }

@@ -69,6 +69,10 @@ server_new(const struct config *cfg, char *err, size_t size)
 				size);
 	if (srv->users == NULL)
 		goto fail;
+	if (cfg->has_tls &&
+	    (srv->tls_ctx = tls_server_ctx_new(cfg->tls_cert, cfg->tls_key,
+					       err, size)) == NULL)
+		goto fail;
 	srv->spool = spool_open(cfg->spool_dir, srv->base, on_recovered, &rec,
 				err, size);
 	if (srv->spool == NULL)
@@ -177,6 +181,9 @@ server_free(struct server *srv)
 	deliver_stop(srv->deliver);
 	users_free(srv->users);
 	server_clients_free(srv);
+	session_auth_fails_free(srv);
+	if (srv->tls_ctx)
+		SSL_CTX_free(srv->tls_ctx);
 	if (srv->ev_term)
 		event_free(srv->ev_term);
 	if (srv->ev_int)

@@ -21,9 +21,18 @@
 #include "deliver/deliver.h"
 #include "policy/users.h"
 #include "spool/spool.h"
+#include "tls/tls.h"
 
 struct session;
 struct client_count;
+struct auth_fail;
+
+/* A listening socket and what it speaks. */
+struct server_listener {
+	struct evconnlistener *l;
+	struct server *srv;
+	enum config_listen_kind kind;
+};
 
 #define SERVER_CLIENT_BUCKETS 4096
 
@@ -31,8 +40,9 @@ struct server {
 	const struct config *cfg;
 	struct users *users;
 	struct event_base *base;
-	struct evconnlistener *listeners[CONFIG_LISTEN_MAX];
+	struct server_listener listeners[CONFIG_LISTEN_MAX];
 	size_t n_listeners;
+	SSL_CTX *tls_ctx; /* NULL without [tls] cert and key */
 	struct spool *spool;
 	struct deliver *deliver;
 	struct event *ev_term, *ev_int;
@@ -42,6 +52,9 @@ struct server {
 	size_t n_sessions;
 	/* Sessions per client address. */
 	struct client_count *clients[SERVER_CLIENT_BUCKETS];
+	/* Recent AUTH failures per client address (session_cmd_auth.c). */
+	struct auth_fail *auth_fails[SERVER_CLIENT_BUCKETS];
+	size_t n_auth_fails;
 	uint64_t sid_next;
 	unsigned commits_pending; /* messages handed to the spool, no reply */
 	bool is_stopping;
@@ -71,5 +84,8 @@ void listener_stop(struct server *srv);
 unsigned server_client_inc(struct server *srv, const char *ip);
 void server_client_dec(struct server *srv, const char *ip);
 void server_clients_free(struct server *srv);
+
+/* A bucket index for a client address (FNV-1a). */
+size_t server_client_bucket(const char *ip);
 
 #endif

@@ -26,6 +26,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <event2/bufferevent_ssl.h>
+#include <openssl/crypto.h>
+
 #include "server/session.h"
 #include "util/log.h"
 #include "util/str.h"
@@ -41,7 +44,7 @@ static void (*const handlers[CMD_VERB_COUNT])(struct session *,
 	[CMD_RSET] = cmd_simple,   [CMD_NOOP] = cmd_simple,
 	[CMD_QUIT] = cmd_simple,   [CMD_VRFY] = cmd_simple,
 	[CMD_EXPN] = cmd_simple,   [CMD_HELP] = cmd_simple,
-	[CMD_STARTTLS] = cmd_simple, [CMD_AUTH] = cmd_simple,
+	[CMD_STARTTLS] = cmd_starttls, [CMD_AUTH] = cmd_auth,
 	[CMD_ETRN] = cmd_simple,   [CMD_TURN] = cmd_simple,
 };
 
@@ -64,6 +67,41 @@ set_callbacks(struct session *s, bool want_flush)
 			  on_event, s);
 }
 
+#define SESSION_CLOSE_POLL_USEC 10000
+
+static void close_when_sent(struct session *s);
+
+static void
+on_close_poll(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	close_when_sent(arg);
+}
+
+/*
+ * Frees s once its last reply has left: for STARTTLS sessions the filter's
+ * drained output may still sit, encrypted, in the socket bufferevent
+ * below it, so that one is checked too.
+ */
+static void
+close_when_sent(struct session *s)
+{
+	struct bufferevent *under = bufferevent_get_underlying(s->bev);
+	struct timeval tv = {0, SESSION_CLOSE_POLL_USEC};
+
+	if (evbuffer_get_length(bufferevent_get_output(s->bev)) == 0 &&
+	    (under == NULL ||
+	     evbuffer_get_length(bufferevent_get_output(under)) == 0)) {
+		session_free(s);
+		return;
+	}
+	if (s->ev_close == NULL)
+		s->ev_close = evtimer_new(s->srv->base, on_close_poll, s);
+	if (s->ev_close == NULL || evtimer_add(s->ev_close, &tv) != 0)
+		session_free(s);
+}
+
 static void
 on_flushed(struct bufferevent *bev, void *arg)
 {
@@ -71,7 +109,7 @@ on_flushed(struct bufferevent *bev, void *arg)
 
 	(void)bev;
 	if (s->state == SESSION_CLOSING) {
-		session_free(s);
+		close_when_sent(s);
 		return;
 	}
 	/* Output drained: go on with the commands that waited. */
@@ -86,7 +124,7 @@ start_closing(struct session *s)
 	bufferevent_disable(s->bev, EV_READ);
 	set_callbacks(s, true);
 	if (evbuffer_get_length(bufferevent_get_output(s->bev)) == 0)
-		session_free(s);
+		close_when_sent(s);
 }
 
 void
@@ -171,9 +209,12 @@ session_free(struct session *s)
 	}
 	log_msg(LOG_INFO, "ev=disconnect sid=%s client=%s messages=%u",
 		s->sid, s->client, s->n_msgs);
+	session_auth_cancel(s);
 	session_txn_reset(s);
 	if (s->ev_greet)
 		event_free(s->ev_greet);
+	if (s->ev_close)
+		event_free(s->ev_close);
 	if (s->bev)
 		bufferevent_free(s->bev);
 	if (s->is_counted)
@@ -224,42 +265,68 @@ handle_line(struct session *s, const char *line, size_t len)
 	session_reply(s, REPLY_CMD_UNKNOWN);
 }
 
-/* Reads one command line from input; false when more input is needed. */
+/*
+ * Reads one line from input: a command (SESSION_CMD, at most 512 octets)
+ * or a SASL response (SESSION_AUTH, RFC 4954's 12288).  False when more
+ * input is needed.
+ */
 static bool
-process_command(struct session *s, struct evbuffer *in)
+process_line(struct session *s, struct evbuffer *in)
 {
-	char line[SMTP_CMD_LINE_MAX];
+	static char line[SMTP_AUTH_LINE_MAX];
+	bool is_auth = s->state == SESSION_AUTH;
 	size_t len = evbuffer_get_length(in), line_len = 0, consumed = 0;
-	size_t want = len < SMTP_CMD_LINE_MAX ? len : SMTP_CMD_LINE_MAX;
+	size_t max = SMTP_AUTH_LINE_MAX, want = len < max ? len : max;
 	const char *p = (const char *)evbuffer_pullup(in, (ev_ssize_t)want);
 	enum line_result r;
 
 	if (p == NULL)
 		return false;
-	r = line_next(&s->lines, p, want, SMTP_CMD_LINE_MAX, &line_len,
-		      &consumed);
+	/* RFC 4954 4: an AUTH line may be longer than other commands.
+	 * While an over-long line is skipped, it stays what it was. */
+	if (!s->lines.is_skipping)
+		s->is_auth_line = !is_auth && want >= 5 &&
+				  strncasecmp(p, "AUTH ", 5) == 0;
+	if (!is_auth && !s->is_auth_line)
+		max = SMTP_CMD_LINE_MAX;
+	if (want > max)
+		want = max;
+	r = line_next(&s->lines, p, want, max, &line_len, &consumed);
 	if (r == LINE_OK)
 		memcpy(line, p, line_len);
 	evbuffer_drain(in, consumed);
-	s->verb = CMD_UNKNOWN;
+	if (!is_auth)
+		s->verb = CMD_UNKNOWN;
 	switch (r) {
 	case LINE_OK:
-		handle_line(s, line, line_len);
+		if (is_auth)
+			session_auth_line(s, line, line_len);
+		else
+			handle_line(s, line, line_len);
+		OPENSSL_cleanse(line, line_len);
 		return true;
 	case LINE_MORE:
 		return consumed > 0;
 	case LINE_SKIP:
 		return true;
 	case LINE_ERR_TOO_LONG:
-		session_reply(s, REPLY_LINE_TOO_LONG);
+		if (is_auth || s->is_auth_line) {
+			s->state = SESSION_CMD;
+			session_reply(s, REPLY_AUTH_LINE_TOO_LONG);
+		} else {
+			session_reply(s, REPLY_LINE_TOO_LONG);
+		}
 		return true;
 	case LINE_ERR_BARE_LF:
+		s->state = SESSION_CMD;
 		session_reply(s, REPLY_BARE_LF);
 		return true;
 	case LINE_ERR_BARE_CR:
+		s->state = SESSION_CMD;
 		session_reply(s, REPLY_BARE_CR);
 		return true;
 	case LINE_ERR_NUL:
+		s->state = SESSION_CMD;
 		session_reply(s, REPLY_NUL_IN_CMD);
 		return true;
 	}
@@ -358,7 +425,8 @@ session_process(struct session *s)
 		}
 		switch (s->state) {
 		case SESSION_CMD:
-			is_progress = process_command(s, in);
+		case SESSION_AUTH:
+			is_progress = process_line(s, in);
 			break;
 		case SESSION_DATA:
 			is_progress = process_data(s, in);
@@ -367,8 +435,9 @@ session_process(struct session *s)
 			is_progress = process_bdat(s, in);
 			break;
 		default:
-			/* Greeting, commit, closing: input waits (and when
-			 * closing, s may be freed: touch nothing). */
+			/* Greeting, commit, TLS handshake, password check,
+			 * closing: input waits (and when closing, s may be
+			 * freed: touch nothing). */
 			return;
 		}
 		if (!is_progress)
@@ -402,8 +471,18 @@ on_event(struct bufferevent *bev, short what, void *arg)
 	struct session *s = arg;
 
 	(void)bev;
+	if (what & BEV_EVENT_CONNECTED) {
+		session_tls_ready(s);
+		return;
+	}
 	if ((what & BEV_EVENT_TIMEOUT) && (what & BEV_EVENT_READING) &&
-	    s->state != SESSION_CLOSING) {
+	    (s->state == SESSION_COMMIT || s->state == SESSION_AUTH_CHECK)) {
+		/* Silence is expected while we work: keep waiting. */
+		bufferevent_enable(s->bev, EV_READ);
+		return;
+	}
+	if ((what & BEV_EVENT_TIMEOUT) && (what & BEV_EVENT_READING) &&
+	    s->state != SESSION_CLOSING && s->state != SESSION_TLS) {
 		bufferevent_enable(s->bev, EV_WRITE);
 		session_reply(s, REPLY_TIMEOUT, s->srv->cfg->server_hostname);
 		return;
@@ -411,6 +490,9 @@ on_event(struct bufferevent *bev, short what, void *arg)
 	/* EOF, error or a client that stopped reading: drop whatever was in
 	 * progress (never half-stored: nothing reaches the spool before the
 	 * end of DATA). */
+	if ((what & BEV_EVENT_ERROR) && s->state == SESSION_TLS)
+		log_msg(LOG_INFO, "ev=tls_failed sid=%s client=%s error=%s",
+			s->sid, s->client, log_q(tls_error()));
 	session_free(s);
 }
 
@@ -464,14 +546,76 @@ is_early_talker(evutil_socket_t fd)
 	return recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) == 1;
 }
 
-void
-session_start(struct server *srv, evutil_socket_t fd,
-	      const struct sockaddr *sa, int salen)
+/* Sends the banner, or the 421/554 that refuses the client instead. */
+static void
+greet_or_refuse(struct session *s, unsigned per_client)
 {
-	const struct config *cfg = srv->cfg;
+	const struct config *cfg = s->srv->cfg;
+
+	s->is_greeted = true;
+	if (s->srv->is_stopping) {
+		session_reply(s, REPLY_SHUTDOWN, cfg->server_hostname);
+	} else if (s->srv->n_sessions > cfg->server_max_connections) {
+		session_reply(s, REPLY_TOO_MANY_CONNS, cfg->server_hostname);
+	} else if (per_client > cfg->server_max_connections_per_client) {
+		session_reply(s, REPLY_TOO_MANY_CLIENT_CONNS,
+			      cfg->server_hostname);
+	} else if (!s->is_tls && is_early_talker(bufferevent_getfd(s->bev))) {
+		session_reply(s, REPLY_PREGREET);
+	} else if (cfg->server_greet_pause > 0) {
+		struct timeval tv = {
+			(time_t)(cfg->server_greet_pause / 1000),
+			(suseconds_t)(cfg->server_greet_pause % 1000) * 1000};
+		s->ev_greet = evtimer_new(s->srv->base, on_greet_timer, s);
+		if (s->ev_greet == NULL || evtimer_add(s->ev_greet, &tv) != 0)
+			send_greeting(s);
+	} else {
+		send_greeting(s);
+	}
+}
+
+void
+session_set_bev(struct session *s, struct bufferevent *bev)
+{
+	struct timeval idle = {(time_t)s->srv->cfg->server_idle_timeout, 0};
+
+	s->bev = bev;
+	set_callbacks(s, false);
+	bufferevent_setwatermark(bev, EV_READ, 0, SESSION_READ_HIGH_WATER);
+	bufferevent_set_timeouts(bev, &idle, &idle);
+	bufferevent_enable(bev, EV_READ | EV_WRITE);
+}
+
+void
+session_tls_ready(struct session *s)
+{
+	SSL *ssl = bufferevent_openssl_get_ssl(s->bev);
+
+	s->is_tls = true;
+	tls_describe(ssl, s->tls_info, sizeof s->tls_info);
+	log_msg(LOG_INFO, "ev=tls sid=%s client=%s %s", s->sid, s->client,
+		s->tls_info);
+	if (!s->is_greeted) {
+		s->state = SESSION_GREETING;
+		greet_or_refuse(s, s->n_per_client);
+		return;
+	}
+	/* RFC 3207 4.2: forget everything learnt before TLS. */
+	session_txn_reset(s);
+	s->has_helo = false;
+	s->is_esmtp = false;
+	s->helo[0] = '\0';
+	s->state = SESSION_CMD;
+	session_process(s);
+}
+
+void
+session_start(struct server *srv, enum config_listen_kind kind,
+	      evutil_socket_t fd, const struct sockaddr *sa, int salen)
+{
 	struct session *s = calloc(1, sizeof *s);
-	struct timeval idle = {(time_t)cfg->server_idle_timeout, 0};
-	unsigned per_client;
+	struct bufferevent *bev = NULL;
+	SSL *ssl = NULL;
 
 	(void)salen;
 	if (s == NULL) {
@@ -479,11 +623,24 @@ session_start(struct server *srv, evutil_socket_t fd,
 		return;
 	}
 	s->srv = srv;
+	s->kind = kind;
 	snprintf(s->sid, sizeof s->sid, "%016llx",
 		 (unsigned long long)srv->sid_next++);
 	name_client(s, sa);
-	s->bev = bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
-	if (s->bev == NULL) {
+	if (kind == LISTEN_SMTPS && srv->tls_ctx != NULL &&
+	    (ssl = SSL_new(srv->tls_ctx)) != NULL) {
+		bev = bufferevent_openssl_socket_new(srv->base, fd, ssl,
+						     BUFFEREVENT_SSL_ACCEPTING,
+						     BEV_OPT_CLOSE_ON_FREE);
+		if (bev != NULL)
+			bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+	} else if (kind != LISTEN_SMTPS) {
+		bev = bufferevent_socket_new(srv->base, fd,
+					     BEV_OPT_CLOSE_ON_FREE);
+	}
+	if (bev == NULL) {
+		if (ssl != NULL)
+			SSL_free(ssl);
 		close(fd);
 		free(s);
 		return;
@@ -493,32 +650,15 @@ session_start(struct server *srv, evutil_socket_t fd,
 		s->next->prev = s;
 	srv->sessions = s;
 	srv->n_sessions++;
-	set_callbacks(s, false);
-	bufferevent_setwatermark(s->bev, EV_READ, 0, SESSION_READ_HIGH_WATER);
-	bufferevent_set_timeouts(s->bev, &idle, &idle);
-	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
-	s->state = SESSION_GREETING;
-	per_client = server_client_inc(srv, s->ip);
+	session_set_bev(s, bev);
+	s->n_per_client = server_client_inc(srv, s->ip);
 	s->is_counted = true;
 	log_msg(LOG_INFO, "ev=connect sid=%s client=%s sessions=%zu", s->sid,
 		s->client, srv->n_sessions);
-	if (srv->is_stopping) {
-		session_reply(s, REPLY_SHUTDOWN, cfg->server_hostname);
-	} else if (srv->n_sessions > cfg->server_max_connections) {
-		session_reply(s, REPLY_TOO_MANY_CONNS, cfg->server_hostname);
-	} else if (per_client > cfg->server_max_connections_per_client) {
-		session_reply(s, REPLY_TOO_MANY_CLIENT_CONNS,
-			      cfg->server_hostname);
-	} else if (is_early_talker(fd)) {
-		session_reply(s, REPLY_PREGREET);
-	} else if (cfg->server_greet_pause > 0) {
-		struct timeval tv = {
-			(time_t)(cfg->server_greet_pause / 1000),
-			(suseconds_t)(cfg->server_greet_pause % 1000) * 1000};
-		s->ev_greet = evtimer_new(srv->base, on_greet_timer, s);
-		if (s->ev_greet == NULL || evtimer_add(s->ev_greet, &tv) != 0)
-			send_greeting(s);
-	} else {
-		send_greeting(s);
+	if (kind == LISTEN_SMTPS) {
+		s->state = SESSION_TLS; /* the banner follows the handshake */
+		return;
 	}
+	s->state = SESSION_GREETING;
+	greet_or_refuse(s, s->n_per_client);
 }

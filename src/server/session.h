@@ -33,6 +33,9 @@ enum session_state {
 	SESSION_DATA,	  /* reading message text after 354 */
 	SESSION_BDAT,	  /* reading a BDAT chunk */
 	SESSION_COMMIT,	  /* waiting for the spool; input waits */
+	SESSION_TLS,	  /* TLS handshake (smtps, after STARTTLS) */
+	SESSION_AUTH,	  /* reading a SASL response line (RFC 4954) */
+	SESSION_AUTH_CHECK, /* a password is being checked; input waits */
 	SESSION_CLOSING,  /* last reply sent, closing once flushed */
 };
 
@@ -54,11 +57,22 @@ struct txn {
 	struct data_reader reader;
 };
 
+/* The SASL exchange in progress. */
+enum auth_step {
+	AUTH_STEP_PLAIN,      /* waiting for the PLAIN response */
+	AUTH_STEP_LOGIN_USER, /* waiting for the LOGIN user name */
+	AUTH_STEP_LOGIN_PASS, /* waiting for the LOGIN password */
+};
+
+struct auth_job;
+
 struct session {
 	struct server *srv;
+	enum config_listen_kind kind;
 	struct session *next, *prev;
 	struct bufferevent *bev;
 	struct event *ev_greet;
+	struct event *ev_close; /* polls until the last reply has left */
 	char sid[17];
 	char ip[64];	  /* numeric client address */
 	char client[80];  /* "ip:port" for logs */
@@ -67,8 +81,11 @@ struct session {
 	bool has_helo;
 	bool is_esmtp;
 	bool is_counted; /* counted in the per-client table */
+	bool is_greeted; /* the banner (or its refusal) was sent */
+	unsigned n_per_client; /* sessions of this client, with this one */
 	char helo[SMTP_DOMAIN_MAX + 1];
 	struct line_reader lines;
+	bool is_auth_line; /* the line being read is an AUTH command */
 	unsigned n_bad;
 	enum cmd_verb verb; /* command being handled, for logs */
 	struct txn *txn;
@@ -77,12 +94,27 @@ struct session {
 	bool is_bdat_discard; /* reading a chunk only to throw it away */
 	enum reply_id bdat_error; /* reply after a discarded chunk */
 	struct commit_ticket *ticket; /* while the spool commits our text */
+	/* TLS and AUTH. */
+	bool is_tls;
+	char tls_info[128]; /* tls_describe(), for Received: and logs */
+	bool is_auth;
+	char auth_user[SMTP_LOCAL_MAX + SMTP_DOMAIN_MAX + 2];
+	enum auth_step auth_step;
+	char auth_login_user[SMTP_LOCAL_MAX + SMTP_DOMAIN_MAX + 2];
+	struct auth_job *auth_job; /* while a worker checks a password */
+	struct event *ev_auth_delay;
 	unsigned n_msgs;
 };
 
 /* Starts a session on an accepted socket (takes fd). */
-void session_start(struct server *srv, evutil_socket_t fd,
-		   const struct sockaddr *sa, int salen);
+void session_start(struct server *srv, enum config_listen_kind kind,
+		   evutil_socket_t fd, const struct sockaddr *sa, int salen);
+
+/* Installs bev (TLS) as the session's bufferevent, with its callbacks. */
+void session_set_bev(struct session *s, struct bufferevent *bev);
+
+/* The handshake finished (smtps banner, or state reset after STARTTLS). */
+void session_tls_ready(struct session *s);
 
 /* Closes and frees s now, whatever its state. */
 void session_free(struct session *s);
@@ -116,6 +148,17 @@ void cmd_rcpt(struct session *s, const struct cmd *c);
 void cmd_data(struct session *s, const struct cmd *c);
 void cmd_bdat(struct session *s, const struct cmd *c);
 void cmd_simple(struct session *s, const struct cmd *c);
+void cmd_starttls(struct session *s, const struct cmd *c);
+void cmd_auth(struct session *s, const struct cmd *c);
+
+/* Handles one SASL response line in SESSION_AUTH (session_cmd_auth.c). */
+void session_auth_line(struct session *s, const char *line, size_t len);
+
+/* Forgets a session's AUTH work in flight (session_free). */
+void session_auth_cancel(struct session *s);
+
+/* Frees the per-client AUTH failure table (server_free). */
+void session_auth_fails_free(struct server *srv);
 
 /* True (and 554 sent) when the client talked before a reply it must
  * wait for (RFC 2920 3.1: EHLO, DATA end a pipelined group). */

@@ -107,24 +107,30 @@ static size_t
 received_format(struct session *s, char *buf, size_t size)
 {
 	const struct msg *m = s->txn->msg;
-	const char *proto = !s->is_esmtp	   ? "SMTP"
-			    : s->txn->is_smtputf8 ? "UTF8SMTP"
-						   : "ESMTP";
-	char date[64], fortxt[SMTP_PATH_MAX + 16] = "";
+	char proto[16], date[64], fortxt[SMTP_PATH_MAX + 16] = "";
+	char tls[sizeof s->tls_info + 16] = "";
 	struct tm tm;
 	time_t now = (time_t)m->arrival;
 	int n;
 
+	/* RFC 3848 and RFC 6531: ESMTP[S][A], UTF8SMTP[S][A]. */
+	snprintf(proto, sizeof proto, "%s%s%s",
+		 !s->is_esmtp ? "SMTP" : s->txn->is_smtputf8 ? "UTF8SMTP"
+							      : "ESMTP",
+		 s->is_esmtp && s->is_tls ? "S" : "",
+		 s->is_esmtp && s->is_auth ? "A" : "");
+	if (s->is_tls)
+		snprintf(tls, sizeof tls, "\r\n\t(%s)", s->tls_info);
 	localtime_r(&now, &tm);
 	strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S %z", &tm);
 	if (m->n_rcpts == 1)
 		snprintf(fortxt, sizeof fortxt, "\r\n\tfor <%s>",
 			 m->rcpts[0].orig);
 	n = snprintf(buf, size,
-		     "Received: from %s (%s)\r\n\tby %s (postern) with %s "
+		     "Received: from %s (%s)%s\r\n\tby %s (postern) with %s "
 		     "id %s%s;\r\n\t%s\r\n",
-		     s->helo, s->literal, s->srv->cfg->server_hostname, proto,
-		     m->qid_str, fortxt, date);
+		     s->helo, s->literal, tls, s->srv->cfg->server_hostname,
+		     proto, m->qid_str, fortxt, date);
 	return n < 0 ? 0 : (size_t)n < size ? (size_t)n : size - 1;
 }
 
@@ -159,6 +165,8 @@ on_committed(void *arg, struct msg *m, int err)
 			"size=%zu", m->qid_str, s ? s->sid : "-",
 			log_q(m->sender), m->n_rcpts, m->data_len);
 	}
+	if (s != NULL && s->state == SESSION_CLOSING)
+		s = NULL; /* it said 421 meanwhile (shutdown deadline) */
 	if (s != NULL) {
 		s->ticket = NULL;
 		s->state = SESSION_CMD;

@@ -60,6 +60,10 @@ cmd_helo(struct session *s, const struct cmd *c)
 	lines[n++] = "ENHANCEDSTATUSCODES";
 	lines[n++] = "SMTPUTF8";
 	lines[n++] = "CHUNKING";
+	if (s->srv->tls_ctx != NULL && !s->is_tls)
+		lines[n++] = "STARTTLS";
+	if (s->is_tls)
+		lines[n++] = "AUTH PLAIN LOGIN";
 	len = reply_format_lines(buf, sizeof buf, 250, NULL, lines, n);
 	session_reply_raw(s, buf, len);
 }

@@ -6,6 +6,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "proto/esmtp.h"
 #include "server/session.h"
@@ -101,6 +102,29 @@ space_ok(struct session *s, uint64_t need)
 	return avail >= want;
 }
 
+/*
+ * True when an authenticated user may send as from: the null sender, the
+ * user's own address, or a subaddress of it (alice+x@ for alice@).
+ */
+static bool
+sender_owned(const struct session *s, const struct addr *from)
+{
+	const char *delim = s->srv->cfg->local_recipient_delimiter;
+	const char *at = strrchr(s->auth_user, '@');
+	size_t user_len = at ? (size_t)(at - s->auth_user) : 0;
+	size_t local_len = strlen(from->local);
+
+	if (from->is_null)
+		return true;
+	if (at == NULL || strcasecmp(from->domain, at + 1) != 0)
+		return false;
+	if (local_len > user_len && delim[0] != '\0' &&
+	    strchr(delim, from->local[user_len]) != NULL)
+		local_len = user_len;
+	return local_len == user_len &&
+	       strncasecmp(from->local, s->auth_user, user_len) == 0;
+}
+
 static enum reply_id
 addr_reply(enum addr_result r)
 {
@@ -125,6 +149,11 @@ cmd_mail(struct session *s, const struct cmd *c)
 		session_reply(s, REPLY_NESTED_MAIL);
 		return;
 	}
+	/* Submission (587) and smtps (465, RFC 8314) take mail from users. */
+	if (s->kind != LISTEN_SMTP && !s->is_auth) {
+		session_reply(s, REPLY_AUTH_REQUIRED);
+		return;
+	}
 	ar = addr_parse_path(c->arg, c->arg_len,
 			     ADDR_ALLOW_NULL | ADDR_ALLOW_UTF8, &from, &used);
 	if (ar != ADDR_OK || (used < c->arg_len && c->arg[used] != ' ')) {
@@ -137,6 +166,10 @@ cmd_mail(struct session *s, const struct cmd *c)
 	mail_params_parse(s, c->arg + used, c->arg_len - used, &p);
 	if (p.error != REPLY_COUNT) {
 		session_reply(s, p.error, p.bad);
+		return;
+	}
+	if (s->is_auth && !sender_owned(s, &from)) {
+		session_reply(s, REPLY_SENDER_NOT_OWNED, from.mailbox);
 		return;
 	}
 	if (from.is_utf8 && !p.is_utf8) {

@@ -82,7 +82,8 @@ cmd_rcpt(struct session *s, const struct cmd *c)
 		session_reply(s, REPLY_PARAM_SYNTAX, "RCPT TO parameters");
 		return;
 	}
-	id = policy_rcpt_check(s->srv->cfg, s->srv->users, &to, false, &v);
+	id = policy_rcpt_check(s->srv->cfg, s->srv->users, &to, s->is_auth,
+			       &v);
 	log_rcpt(s, &to, id);
 	if (v.route != RCPT_ROUTE_NONE && !has_rcpt(t->msg, v.mailbox) &&
 	    msg_add_rcpt(t->msg, v.mailbox, to.mailbox,

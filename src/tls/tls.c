@@ -1,0 +1,85 @@
+/*
+ * tls.c - building OpenSSL contexts.
+ *
+ * Called by server/server.c at start-up.  The cipher list keeps only
+ * ECDHE key exchange with AES-GCM or ChaCha20-Poly1305 for TLS 1.2;
+ * TLS 1.3 suites are OpenSSL's defaults, all AEAD.  Renegotiation and
+ * compression are off (CRIME, RFC 7457).
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include <openssl/err.h>
+
+#include "tls/tls.h"
+
+#define TLS12_CIPHERS "ECDHE+AESGCM:ECDHE+CHACHA20:!aNULL:!eNULL"
+#define TLS_GROUPS "X25519:P-256:P-384"
+#define TLS_SESSION_ID "postern"
+
+const char *
+tls_error(void)
+{
+	static __thread char buf[256];
+	unsigned long e = ERR_get_error();
+
+	if (e == 0)
+		return "";
+	ERR_error_string_n(e, buf, sizeof buf);
+	ERR_clear_error();
+	return buf;
+}
+
+SSL_CTX *
+tls_server_ctx_new(const char *cert, const char *key, char *err, size_t size)
+{
+	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+
+	if (ctx == NULL) {
+		snprintf(err, size, "cannot create a TLS context: %s",
+			 tls_error());
+		return NULL;
+	}
+	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+	SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION |
+				 SSL_OP_NO_RENEGOTIATION |
+				 SSL_OP_CIPHER_SERVER_PREFERENCE);
+	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+	SSL_CTX_set_session_id_context(ctx, (const unsigned char *)TLS_SESSION_ID,
+				       sizeof TLS_SESSION_ID - 1);
+	if (SSL_CTX_set_cipher_list(ctx, TLS12_CIPHERS) != 1 ||
+	    SSL_CTX_set1_groups_list(ctx, TLS_GROUPS) != 1) {
+		snprintf(err, size, "cannot set the TLS ciphers: %s",
+			 tls_error());
+		goto fail;
+	}
+	if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1) {
+		snprintf(err, size, "[tls] cert = %s: cannot load a PEM "
+			 "certificate chain (%s); run `make cert` for a "
+			 "self-signed one", cert, tls_error());
+		goto fail;
+	}
+	if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1 ||
+	    SSL_CTX_check_private_key(ctx) != 1) {
+		snprintf(err, size, "[tls] key = %s: cannot load a PEM key "
+			 "that matches %s (%s)", key, cert, tls_error());
+		goto fail;
+	}
+	return ctx;
+fail:
+	SSL_CTX_free(ctx);
+	return NULL;
+}
+
+void
+tls_describe(const SSL *ssl, char *buf, size_t size)
+{
+	int bits = 0;
+	const SSL_CIPHER *c = SSL_get_current_cipher(ssl);
+
+	if (c != NULL)
+		SSL_CIPHER_get_bits(c, &bits);
+	snprintf(buf, size, "version=%s cipher=%s bits=%d",
+		 SSL_get_version(ssl), c ? SSL_CIPHER_get_name(c) : "none",
+		 bits);
+}
