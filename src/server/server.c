@@ -21,6 +21,7 @@
 #include "util/log.h"
 
 #define SERVER_STOP_SECONDS 10
+#define SERVER_ERR_MAX 1024
 
 /* Recovered messages wait here until the delivery agent exists. */
 struct recovered {
@@ -152,11 +153,53 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 		event_base_loopexit(srv->base, NULL);
 }
 
+/*
+ * SIGHUP: read the users and forwards files and the TLS certificate and
+ * key again, without dropping a session (a session in TLS keeps the
+ * context it started with; OpenSSL counts the references).  A file that
+ * fails to load leaves the old table or context in place.
+ */
+static void
+on_reload(evutil_socket_t sig, short what, void *arg)
+{
+	struct server *srv = arg;
+	const struct config *cfg = srv->cfg;
+	char err[SERVER_ERR_MAX];
+	struct users *users;
+	SSL_CTX *ctx;
+
+	(void)sig;
+	(void)what;
+	users = users_load(cfg->local_users, cfg->local_forwards, err,
+			   sizeof err);
+	if (users == NULL) {
+		log_msg(LOG_ERR, "ev=reload_failed part=users error=%s",
+			log_q(err));
+	} else {
+		users_free(srv->users);
+		srv->users = users;
+	}
+	if (cfg->has_tls) {
+		ctx = tls_server_ctx_new(cfg->tls_cert, cfg->tls_key, err,
+					 sizeof err);
+		if (ctx == NULL) {
+			log_msg(LOG_ERR, "ev=reload_failed part=tls error=%s",
+				log_q(err));
+		} else {
+			SSL_CTX_free(srv->tls_ctx);
+			srv->tls_ctx = ctx;
+		}
+	}
+	log_msg(LOG_INFO, "ev=reload users=%zu", users_count(srv->users));
+}
+
 int
 server_run(struct server *srv)
 {
 	srv->ev_term = evsignal_new(srv->base, SIGTERM, on_signal, srv);
 	srv->ev_int = evsignal_new(srv->base, SIGINT, on_signal, srv);
+	srv->ev_hup = evsignal_new(srv->base, SIGHUP, on_reload, srv);
+	event_add(srv->ev_hup, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	event_add(srv->ev_term, NULL);
 	event_add(srv->ev_int, NULL);
@@ -188,6 +231,8 @@ server_free(struct server *srv)
 		event_free(srv->ev_term);
 	if (srv->ev_int)
 		event_free(srv->ev_int);
+	if (srv->ev_hup)
+		event_free(srv->ev_hup);
 	if (srv->ev_stop_timer)
 		event_free(srv->ev_stop_timer);
 	if (srv->base)

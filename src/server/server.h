@@ -45,7 +45,7 @@ struct server {
 	SSL_CTX *tls_ctx; /* NULL without [tls] cert and key */
 	struct spool *spool;
 	struct deliver *deliver;
-	struct event *ev_term, *ev_int;
+	struct event *ev_term, *ev_int, *ev_hup;
 	struct event *ev_stop_timer;
 	/* Sessions, newest first. */
 	struct session *sessions;

@@ -313,3 +313,44 @@ def test_testssl_finds_nothing_high_or_critical_on_smtps(tls_server,
            if f.get("severity") in ("HIGH", "CRITICAL")
            and not f["id"].startswith(cert_only)]
     assert bad == [], bad
+
+
+def peer_cert(port):
+    with socket.create_connection(("127.0.0.1", port)) as raw:
+        with ctx().wrap_socket(raw) as ts:
+            return ts.getpeercert(binary_form=True)
+
+
+def make_cert(d, cn):
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+         "ec_paramgen_curve:P-256", "-nodes", "-days", "400", "-subj",
+         f"/CN={cn}", "-keyout", str(d / "key.pem"), "-out",
+         str(d / "cert.pem")], check=True, capture_output=True)
+
+
+def test_sighup_reloads_users_and_certificate_without_dropping_sessions(
+        tls_server, tmp_path):
+    import signal
+    make_cert(tmp_path, "first.example.test")
+    srv = tls_server()
+    srv.sections["tls"] = {"cert": str(tmp_path / "cert.pem"),
+                           "key": str(tmp_path / "key.pem")}
+    srv.write_config()
+    srv.stop()
+    srv.start()
+    before = peer_cert(srv.smtps_port)
+    with srv.client() as idle:
+        idle.ehlo()
+        make_cert(tmp_path, "renewed.example.test")
+        (srv.dir / "users").write_text(
+            (srv.dir / "users").read_text() + "carla@example.test\n")
+        srv.proc.send_signal(signal.SIGHUP)
+        srv.wait_log(r"ev=reload users=4")
+        # The idle session lives on and sees the new user.
+        assert idle.cmd("MAIL FROM:<a@x.test>").code == 250
+        assert idle.cmd("RCPT TO:<carla@example.test>").code == 250
+    after = peer_cert(srv.smtps_port)
+    assert after != before
+    assert after == ssl.PEM_cert_to_DER_cert(
+        (tmp_path / "cert.pem").read_text())
