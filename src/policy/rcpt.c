@@ -9,6 +9,8 @@
  * rather than interpreted.  Source routes were already dropped by the
  * parser (RFC 5321 Appendix C), so only the final mailbox counts.
  * "Postmaster" alone means postmaster at the first local domain (4.5.1).
+ * A quoted local part means its value: <"alice"@dom> is alice; a value
+ * holding "@", "%" or "!" is refused like the unquoted forms.
  */
 #include <string.h>
 
@@ -66,17 +68,41 @@ check_forward(const struct config *cfg, const struct users *users,
 	return verdict(out, REPLY_WILL_FORWARD, RCPT_ROUTE_LOCAL);
 }
 
+/*
+ * The local part's value: a quoted string without its quotes and
+ * backslashes ("alice" is alice, RFC 5321 4.1.2 and RFC 5322 3.2.4).
+ */
+static void
+unquote(const char *local, char *out, size_t size)
+{
+	size_t n = strlen(local), o = 0;
+
+	if (n < 2 || local[0] != '"' || local[n - 1] != '"') {
+		str_set(out, size, local);
+		return;
+	}
+	for (size_t i = 1; i + 1 < n && o + 1 < size; i++) {
+		if (local[i] == '\\' && i + 2 < n)
+			i++;
+		out[o++] = local[i];
+	}
+	out[o] = '\0';
+}
+
 enum reply_id
 policy_rcpt_check(const struct config *cfg, const struct users *users,
 		  const struct addr *rcpt, bool is_authenticated,
 		  struct rcpt_verdict *out)
 {
-	const char *local = rcpt->local, *domain = rcpt->domain;
 	const char *delim = cfg->local_recipient_delimiter;
+	const char *local, *domain = rcpt->domain;
+	char value[SMTP_LOCAL_MAX + 1];
 	enum reply_id fwd;
 	size_t local_len;
 
 	memset(out, 0, sizeof *out);
+	unquote(rcpt->local, value, sizeof value);
+	local = value;
 	str_set(out->mailbox, sizeof out->mailbox, rcpt->mailbox);
 	if (rcpt->is_postmaster) {
 		local = "postmaster";

@@ -90,6 +90,7 @@ cmd_parse(const char *line, size_t len, struct cmd *out)
 	while (verb_len < len && line[verb_len] != ' ')
 		verb_len++;
 	verb = cmd_lookup(line, verb_len);
+	out->verb = verb;
 	if (verb == CMD_UNKNOWN)
 		return CMD_ERR_UNKNOWN;
 

@@ -48,7 +48,11 @@ struct cmd {
 	size_t arg_len;
 };
 
-/* Parses line[0..len), which holds no CRLF.  Fills *out on CMD_PARSE_OK. */
+/*
+ * Parses line[0..len), which holds no CRLF.  Fills *out on CMD_PARSE_OK;
+ * sets out->verb on every result (CMD_UNKNOWN when not recognised), so a
+ * CMD_ERR_SYNTAX can name its command.
+ */
 enum cmd_result cmd_parse(const char *line, size_t len, struct cmd *out);
 
 /* The verb's name in upper case ("MAIL"), "?" for CMD_UNKNOWN. */

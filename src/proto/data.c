@@ -17,8 +17,8 @@
  *   - a "." at the start of a line followed by anything but CR is dropped
  *     (RFC 5321 4.5.2); the CR LF before the final "." belongs to the text.
  *   - a line of more than SMTP_TEXT_LINE_MAX octets with its CR LF, i.e.
- *     more than 998 octets before it, counting a stuffed dot, is flagged
- *     (RFC 5321 4.5.3.1.6).
+ *     more than 998 octets before it, is flagged; the dot added for
+ *     transparency does not count (RFC 5321 4.5.3.1.6).
  *   - r->size counts every octet of text, but no octet past max_size is
  *     written: past it DATA_ERR_TOO_BIG is set and the reader only scans.
  *   - each input octet writes at most one output octet, so out needs room
@@ -43,7 +43,7 @@
 /* Octets of text a line may hold before its CR LF. */
 #define DATA_TEXT_MAX (SMTP_TEXT_LINE_MAX - 2)
 
-/* Counts n octets of the current line as it is on the wire. */
+/* Counts n octets of text of the current line (not a stuffed dot). */
 static void
 data_count(struct data_reader *r, size_t n)
 {
@@ -108,7 +108,6 @@ data_step(struct data_reader *r, char ch, char *out, size_t *out_len)
 	switch (r->state) {
 	case DATA_S_BOL:
 		if (ch == '.' && !r->is_bdat) {
-			data_count(r, 1);
 			r->state = DATA_S_DOT;
 			return false;
 		}

@@ -310,12 +310,13 @@ test_data_long_lines_are_flagged(void **state)
 	assert_int_equal(run.flags, DATA_ERR_LINE_TOO_LONG);
 	assert_int_equal(run.out_len, max_text + 3);
 
-	/* The stuffed dot is on the wire: 997 + 1 fits, 998 + 1 does not. */
-	c.in_len = test_long_line(buf, max_text - 1, true, false);
+	/* The stuffed dot does not count (RFC 5321 4.5.3.1.6): 998 + 1
+	 * fits, 999 + 1 does not. */
+	c.in_len = test_long_line(buf, max_text, true, false);
 	test_feed(&c, false, NULL, 0, &run);
 	assert_int_equal(run.flags, 0);
-	assert_int_equal(run.out_len, max_text - 1 + 2);
-	c.in_len = test_long_line(buf, max_text, true, false);
+	assert_int_equal(run.out_len, max_text + 2);
+	c.in_len = test_long_line(buf, max_text + 1, true, false);
 	test_feed(&c, false, NULL, 0, &run);
 	assert_int_equal(run.flags, DATA_ERR_LINE_TOO_LONG);
 	assert_int_equal(run.result, DATA_END);
