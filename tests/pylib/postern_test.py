@@ -109,6 +109,10 @@ class ConnectionClosed(AssertionError):
     pass
 
 
+class PortTaken(AssertionError):
+    pass
+
+
 class SmtpClient:
     """A byte-exact SMTP client: send what you say, read whole replies."""
 
@@ -301,7 +305,19 @@ class Server:
 
     def start(self, timeout=DEFAULT_TIMEOUT, cwd=None):
         """Starts serve (in cwd, default the config's directory) and waits
-        until it listens."""
+        until it listens.  When the free port was taken meanwhile (another
+        process's client got it as its ephemeral port), picks another."""
+        for attempt in range(3):
+            try:
+                return self._start(timeout, cwd)
+            except PortTaken:
+                if self.listen is not None or attempt == 2:
+                    raise
+                self.port = free_port()
+                self.write_config()
+        return self
+
+    def _start(self, timeout, cwd):
         assert self.proc is None or self.proc.poll() is not None
         self.logf = open(self.log_path, "ab")
         self.log_offset_starts.append(self.log_path.stat().st_size)
@@ -312,6 +328,9 @@ class Server:
 
         def ready():
             if self.proc.poll() is not None:
+                self.logf.close()
+                if "cannot listen on" in self.log()[start:]:
+                    raise PortTaken(self.log()[start:])
                 raise AssertionError(
                     f"postern exited with {self.proc.returncode} at start:\n"
                     + self.log()[start:])
