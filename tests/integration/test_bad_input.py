@@ -210,11 +210,6 @@ def test_mail_and_rcpt_without_keyword_get_501_5_5_4(server, line):
                                  "usage: "), r
 
 
-@pytest.mark.xfail(reason="BUG: cmd_parse() returns CMD_ERR_SYNTAX before "
-                   "setting out->verb, so handle_line() reads an unset "
-                   "c.verb: MAIL without FROM: gets the RCPT usage hint "
-                   "(and the reverse), and the log names the previous "
-                   "command", strict=True)
 def test_mail_and_rcpt_syntax_errors_name_their_own_usage(server):
     with server.client() as c:
         c.ehlo()
@@ -287,10 +282,6 @@ def test_text_line_of_1001_octets_gets_500_5_5_2_and_nothing_stored(server):
     assert server.log_count("ev=queued") == 0
 
 
-@pytest.mark.xfail(reason="BUG: the DATA reader counts the stuffed dot "
-                   "(proto/data.c data_count, 'as it is on the wire'); RFC "
-                   "5321 4.5.3.1.6 says the 1000 octets do not count it",
-                   strict=True)
 def test_dot_stuffed_line_counts_after_unstuffing(server):
     with server.client() as c:
         c.ehlo()

@@ -110,10 +110,6 @@ def test_quoted_local_part_is_never_relayed(server):
     assert (r.code, r.enh) in ((550, "5.7.1"), (550, "5.1.1")), r
 
 
-@pytest.mark.xfail(reason='BUG: <"alice"@example.test> gets 550 5.1.1; a '
-                   "quoted-string is semantically identical to the atom "
-                   "(RFC 5322 3.2.4, RFC 5321 4.1.2) and Postfix/Exim "
-                   "deliver it to alice", strict=True)
 def test_quoted_local_part_is_the_same_user(server):
     r, d = deliver(server, '<"alice"@example.test>')
     assert r.code == 250
