@@ -9,7 +9,7 @@ CFLAGS     ?= -O2 -g
 # What every build needs; CFLAGS (optimisation, sanitizers) comes on top.
 ALL_CFLAGS := -std=c17 -D_GNU_SOURCE -Wall -Wextra -Isrc -Ibuild/gen \
               -DPOSTERN_VERSION='"$(VERSION)"' -MMD -MP $(CFLAGS)
-PKGS       := libevent libevent_pthreads libevent_openssl openssl inih libcares sqlite3
+PKGS       := libevent libevent_pthreads libevent_openssl openssl inih libcares sqlite3 hiredis
 LDLIBS      = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lcrypt -lpthread
 PYTHON     := /usr/bin/python3
 BUILD      ?= build
@@ -28,7 +28,7 @@ DEB_BUILD  := build-essential pkg-config openssl libevent-dev libssl-dev libinih
               libc-ares-dev libsqlite3-dev libhiredis-dev libcrypt-dev \
               libcmocka-dev
 DEB_TEST   := $(DEB_BUILD) python3 python3-pytest swaks postfix clang \
-              libclang-rt-14-dev openssl dovecot-imapd chromium testssl.sh
+              libclang-rt-14-dev openssl dovecot-imapd chromium testssl.sh redis-server
 
 .PHONY: cert all build run test unit integration transcripts asan fuzz fuzz-smoke \
         lint format clean help deps deps-test bench man

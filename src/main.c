@@ -14,6 +14,8 @@ static const struct {
 } commands[] = {
 	{"serve", cli_serve, "serve   [-c FILE]", "run the server in the foreground"},
 	{"check", cli_check, "check   [-c FILE]", "validate a config, print what is wrong, exit 1"},
+	{"ctl", cli_ctl, "ctl     maintenance on|off|status | reload | stop  [-c FILE]",
+	 "steer the running server through its control socket"},
 	{"explain", cli_explain,
 	 "explain CODE [CODE2] [--lang en|id|tr|fr|ko] [--format text|json|html]\n"
 	 "  postern explain --site DIR | --list",

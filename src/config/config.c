@@ -368,6 +368,21 @@ derive_maildir(struct load *ld)
 	cfg->maildir_path = resolve(cfg, m);
 }
 
+/* An empty [control] socket lives in the spool directory. */
+static void
+derive_control(struct load *ld)
+{
+	struct config *cfg = ld->cfg;
+	char *path;
+
+	if (cfg->control_socket[0] != '\0')
+		return;
+	if (asprintf(&path, "%s/postern.sock", cfg->spool_dir) < 0)
+		return;
+	free(cfg->control_socket);
+	cfg->control_socket = path;
+}
+
 static void
 derive_checks(struct load *ld)
 {
@@ -451,6 +466,7 @@ config_load(const char *path, char **errors_out)
 	derive_tls(&ld);
 	derive_domains(&ld);
 	derive_maildir(&ld);
+	derive_control(&ld);
 	derive_checks(&ld);
 	if (ld.n_errors)
 		goto fail;

@@ -11,7 +11,7 @@
 
 #include <stddef.h>
 
-enum reply_arg { ARG_NONE, ARG_STR, ARG_STR2, ARG_UINT };
+enum reply_arg { ARG_NONE, ARG_STR, ARG_STR2, ARG_UINT, ARG_STR_UINT2 };
 
 enum reply_id {
 #define R(id, code, enh, kind, text) REPLY_##id,

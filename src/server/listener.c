@@ -19,68 +19,6 @@
 #define LISTEN_BACKLOG 1024
 #define ACCEPT_PAUSE_SECONDS 1
 
-struct client_count {
-	struct client_count *next;
-	unsigned n;
-	char ip[64];
-};
-
-size_t
-server_client_bucket(const char *ip)
-{
-	uint32_t h = 2166136261u; /* FNV-1a */
-
-	for (; *ip; ip++)
-		h = (h ^ (unsigned char)*ip) * 16777619u;
-	return h % SERVER_CLIENT_BUCKETS;
-}
-
-unsigned
-server_client_inc(struct server *srv, const char *ip)
-{
-	struct client_count **head = &srv->clients[server_client_bucket(ip)], *c;
-
-	for (c = *head; c; c = c->next)
-		if (strcmp(c->ip, ip) == 0)
-			return ++c->n;
-	c = calloc(1, sizeof *c);
-	if (c == NULL)
-		return 1;
-	str_set(c->ip, sizeof c->ip, ip);
-	c->n = 1;
-	c->next = *head;
-	*head = c;
-	return 1;
-}
-
-void
-server_client_dec(struct server *srv, const char *ip)
-{
-	struct client_count **pp = &srv->clients[server_client_bucket(ip)];
-
-	for (; *pp; pp = &(*pp)->next) {
-		struct client_count *c = *pp;
-		if (strcmp(c->ip, ip) != 0)
-			continue;
-		if (--c->n == 0) {
-			*pp = c->next;
-			free(c);
-		}
-		return;
-	}
-}
-
-void
-server_clients_free(struct server *srv)
-{
-	for (size_t i = 0; i < SERVER_CLIENT_BUCKETS; i++)
-		while (srv->clients[i]) {
-			struct client_count *c = srv->clients[i];
-			srv->clients[i] = c->next;
-			free(c);
-		}
-}
-
 static void
 on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 	  int salen, void *arg)

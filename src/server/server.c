@@ -9,6 +9,7 @@
  * or SERVER_STOP_SECONDS passing, cuts the wait for clients short; mail
  * already acknowledged is never dropped, it is in the spool.
  */
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,11 +18,15 @@
 
 #include <event2/thread.h>
 
+#include "server/clients.h"
 #include "server/session.h"
+#include "util/fs.h"
 #include "util/log.h"
+#include "util/str.h"
 
 #define SERVER_STOP_SECONDS 10
 #define SERVER_ERR_MAX 1024
+#define SERVER_DIR_MODE 0700
 
 /* Recovered messages wait here until the delivery agent exists. */
 struct recovered {
@@ -46,6 +51,25 @@ on_recovered(void *arg, struct msg *m)
 		r->cap = cap;
 	}
 	r->v[r->n++] = m;
+}
+
+/* max_connection_rate "N/Ss" (checked by config.c) into the server. */
+static void
+parse_rate(struct server *srv)
+{
+	char buf[64], *slash;
+	uint64_t n = 0, secs = 0;
+
+	if (!str_set(buf, sizeof buf, srv->cfg->server_max_connection_rate) ||
+	    (slash = strchr(buf, '/')) == NULL)
+		return;
+	*slash = '\0';
+	slash[strcspn(slash + 1, "s") + 1] = '\0';
+	if (str_to_u64(buf, &n) && str_to_u64(slash + 1, &secs) &&
+	    n <= UINT32_MAX && secs <= UINT32_MAX) {
+		srv->rate_max = (unsigned)n;
+		srv->rate_window = (unsigned)secs;
+	}
 }
 
 struct server *
@@ -74,6 +98,12 @@ server_new(const struct config *cfg, char *err, size_t size)
 	    (srv->tls_ctx = tls_server_ctx_new(cfg->tls_cert, cfg->tls_key,
 					       err, size)) == NULL)
 		goto fail;
+	if (fs_mkdirs(cfg->spool_dir, SERVER_DIR_MODE) != 0) {
+		snprintf(err, size, "cannot create the spool directory %s: %s; "
+			 "create it or change [spool] dir", cfg->spool_dir,
+			 strerror(errno));
+		goto fail;
+	}
 	srv->spool = spool_open(cfg->spool_dir, srv->base, on_recovered, &rec,
 				err, size);
 	if (srv->spool == NULL)
@@ -88,7 +118,9 @@ server_new(const struct config *cfg, char *err, size_t size)
 	free(rec.v);
 	rec.v = NULL;
 	rec.n = 0;
-	if (listener_start(srv, err, size) != 0)
+	parse_rate(srv);
+	if (listener_start(srv, err, size) != 0 ||
+	    ctl_start(srv, err, size) != 0)
 		goto fail;
 	return srv;
 fail:
@@ -126,22 +158,20 @@ on_stop_timer(evutil_socket_t fd, short what, void *arg)
 	event_add(srv->ev_stop_timer, &tick);
 }
 
-static void
-on_signal(evutil_socket_t sig, short what, void *arg)
+void
+server_stop(struct server *srv)
 {
-	struct server *srv = arg;
 	struct timeval tick = {0, SERVER_STOP_TICK_USEC};
 
-	(void)what;
 	if (srv->is_stopping) {
-		srv->stop_deadline = time(NULL); /* second signal: now */
+		srv->stop_deadline = time(NULL); /* asked twice: now */
 		return;
 	}
 	srv->is_stopping = true;
 	srv->stop_deadline = time(NULL) + SERVER_STOP_SECONDS;
-	log_msg(LOG_INFO, "ev=stopping signal=%d sessions=%zu", (int)sig,
-		srv->n_sessions);
+	log_msg(LOG_INFO, "ev=stopping sessions=%zu", srv->n_sessions);
 	listener_stop(srv);
+	ctl_stop(srv);
 	for (struct session *s = srv->sessions, *next; s; s = next) {
 		next = s->next;
 		session_shutdown(s);
@@ -153,28 +183,29 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 		event_base_loopexit(srv->base, NULL);
 }
 
-/*
- * SIGHUP: read the users and forwards files and the TLS certificate and
- * key again, without dropping a session (a session in TLS keeps the
- * context it started with; OpenSSL counts the references).  A file that
- * fails to load leaves the old table or context in place.
- */
 static void
-on_reload(evutil_socket_t sig, short what, void *arg)
+on_signal(evutil_socket_t sig, short what, void *arg)
 {
-	struct server *srv = arg;
+	(void)what;
+	log_msg(LOG_INFO, "ev=signal signal=%d", (int)sig);
+	server_stop(arg);
+}
+
+int
+server_reload(struct server *srv)
+{
 	const struct config *cfg = srv->cfg;
 	char err[SERVER_ERR_MAX];
 	struct users *users;
 	SSL_CTX *ctx;
+	int r = 0;
 
-	(void)sig;
-	(void)what;
 	users = users_load(cfg->local_users, cfg->local_forwards, err,
 			   sizeof err);
 	if (users == NULL) {
 		log_msg(LOG_ERR, "ev=reload_failed part=users error=%s",
 			log_q(err));
+		r = -1;
 	} else {
 		users_free(srv->users);
 		srv->users = users;
@@ -185,12 +216,28 @@ on_reload(evutil_socket_t sig, short what, void *arg)
 		if (ctx == NULL) {
 			log_msg(LOG_ERR, "ev=reload_failed part=tls error=%s",
 				log_q(err));
+			r = -1;
 		} else {
 			SSL_CTX_free(srv->tls_ctx);
 			srv->tls_ctx = ctx;
 		}
 	}
 	log_msg(LOG_INFO, "ev=reload users=%zu", users_count(srv->users));
+	return r;
+}
+
+/*
+ * SIGHUP: read the users and forwards files and the TLS certificate and
+ * key again, without dropping a session (a session in TLS keeps the
+ * context it started with; OpenSSL counts the references).  A file that
+ * fails to load leaves the old table or context in place.
+ */
+static void
+on_reload(evutil_socket_t sig, short what, void *arg)
+{
+	(void)sig;
+	(void)what;
+	server_reload(arg);
 }
 
 int
@@ -217,14 +264,14 @@ server_free(struct server *srv)
 	if (srv == NULL)
 		return;
 	listener_stop(srv);
+	ctl_free(srv);
 	while (srv->sessions)
 		session_free(srv->sessions);
 	/* The spool first: its last commits hand messages to delivery. */
 	spool_close(srv->spool);
 	deliver_stop(srv->deliver);
 	users_free(srv->users);
-	server_clients_free(srv);
-	session_auth_fails_free(srv);
+	clients_free(srv);
 	if (srv->tls_ctx)
 		SSL_CTX_free(srv->tls_ctx);
 	if (srv->ev_term)

@@ -24,8 +24,8 @@
 #include "tls/tls.h"
 
 struct session;
-struct client_count;
-struct auth_fail;
+struct client_stat;
+struct ctl_conn;
 
 /* A listening socket and what it speaks. */
 struct server_listener {
@@ -50,11 +50,14 @@ struct server {
 	/* Sessions, newest first. */
 	struct session *sessions;
 	size_t n_sessions;
-	/* Sessions per client address. */
-	struct client_count *clients[SERVER_CLIENT_BUCKETS];
-	/* Recent AUTH failures per client address (session_cmd_auth.c). */
-	struct auth_fail *auth_fails[SERVER_CLIENT_BUCKETS];
-	size_t n_auth_fails;
+	/* Per client address: sessions, AUTH failures, rate (clients.c). */
+	struct client_stat *clients[SERVER_CLIENT_BUCKETS];
+	size_t n_clients;
+	unsigned rate_max;    /* max_connection_rate: connections ... */
+	unsigned rate_window; /* ... per this many seconds; 0 = no limit */
+	bool is_maintenance;  /* new clients get 421 4.3.2 (postern ctl) */
+	struct evconnlistener *ctl_listener;
+	struct ctl_conn *ctl_conns;
 	uint64_t sid_next;
 	unsigned commits_pending; /* messages handed to the spool, no reply */
 	bool is_stopping;
@@ -80,12 +83,16 @@ void server_free(struct server *srv);
 int listener_start(struct server *srv, char *err, size_t size);
 void listener_stop(struct server *srv);
 
-/* Per-client session counts (listener.c); return the count after. */
-unsigned server_client_inc(struct server *srv, const char *ip);
-void server_client_dec(struct server *srv, const char *ip);
-void server_clients_free(struct server *srv);
+/* Reads srv->cfg again where that is safe (SIGHUP, postern ctl reload):
+ * users, forwards, the TLS certificate and key.  Returns 0 or -1. */
+int server_reload(struct server *srv);
 
-/* A bucket index for a client address (FNV-1a). */
-size_t server_client_bucket(const char *ip);
+/* Starts the stop (SIGTERM, postern ctl stop). */
+void server_stop(struct server *srv);
+
+/* The control socket (ctl.c): start, stop listening, free connections. */
+int ctl_start(struct server *srv, char *err, size_t size);
+void ctl_stop(struct server *srv);
+void ctl_free(struct server *srv);
 
 #endif

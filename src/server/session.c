@@ -29,6 +29,7 @@
 #include <event2/bufferevent_ssl.h>
 #include <openssl/crypto.h>
 
+#include "server/clients.h"
 #include "server/session.h"
 #include "util/log.h"
 #include "util/str.h"
@@ -139,22 +140,27 @@ session_reply(struct session *s, enum reply_id id, ...)
 	const struct reply_row *r = reply_row(id);
 	char buf[SMTP_REPLY_LINE_MAX + 1];
 	const char *a1 = NULL, *a2 = NULL;
-	unsigned u = 0;
+	unsigned u = 0, u2 = 0;
 	size_t len;
 	va_list ap;
 
 	va_start(ap, id);
-	if (r->arg == ARG_STR || r->arg == ARG_STR2)
+	if (r->arg == ARG_STR || r->arg == ARG_STR2 || r->arg == ARG_STR_UINT2)
 		a1 = va_arg(ap, const char *);
 	if (r->arg == ARG_STR2)
 		a2 = va_arg(ap, const char *);
-	if (r->arg == ARG_UINT)
+	if (r->arg == ARG_UINT || r->arg == ARG_STR_UINT2)
 		u = va_arg(ap, unsigned);
+	if (r->arg == ARG_STR_UINT2)
+		u2 = va_arg(ap, unsigned);
 	va_end(ap);
 	switch (r->arg) {
 	case ARG_NONE: len = reply_format(buf, sizeof buf, id); break;
 	case ARG_STR: len = reply_format(buf, sizeof buf, id, a1); break;
 	case ARG_STR2: len = reply_format(buf, sizeof buf, id, a1, a2); break;
+	case ARG_STR_UINT2:
+		len = reply_format(buf, sizeof buf, id, a1, u, u2);
+		break;
 	default: len = reply_format(buf, sizeof buf, id, u); break;
 	}
 	bufferevent_write(s->bev, buf, len);
@@ -217,8 +223,12 @@ session_free(struct session *s)
 		event_free(s->ev_close);
 	if (s->bev)
 		bufferevent_free(s->bev);
-	if (s->is_counted)
-		server_client_dec(srv, s->ip);
+	if (s->is_counted) {
+		struct client_stat *c = clients_get(srv, s->ip, false);
+		if (c != NULL && c->sessions > 0)
+			c->sessions--;
+		clients_release(srv, s->ip);
+	}
 	if (s->prev)
 		s->prev->next = s->next;
 	else
@@ -546,20 +556,45 @@ is_early_talker(evutil_socket_t fd)
 	return recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) == 1;
 }
 
+/* Counts the session for its client: sessions open, the rate window. */
+static void
+count_client(struct session *s)
+{
+	struct server *srv = s->srv;
+	struct client_stat *c = clients_get(srv, s->ip, true);
+	time_t now = time(NULL);
+
+	s->is_counted = true;
+	if (c == NULL)
+		return; /* table full: this client is not limited */
+	s->n_per_client = ++c->sessions;
+	if (srv->rate_window > 0) {
+		if (c->rate_count == 0)
+			c->rate_start = now;
+		s->n_rate = ++c->rate_count;
+	}
+}
+
 /* Sends the banner, or the 421/554 that refuses the client instead. */
 static void
-greet_or_refuse(struct session *s, unsigned per_client)
+greet_or_refuse(struct session *s)
 {
 	const struct config *cfg = s->srv->cfg;
+	struct server *srv = s->srv;
 
 	s->is_greeted = true;
-	if (s->srv->is_stopping) {
+	if (srv->is_stopping) {
 		session_reply(s, REPLY_SHUTDOWN, cfg->server_hostname);
-	} else if (s->srv->n_sessions > cfg->server_max_connections) {
+	} else if (srv->is_maintenance) {
+		session_reply(s, REPLY_MAINTENANCE, cfg->server_hostname);
+	} else if (srv->n_sessions > cfg->server_max_connections) {
 		session_reply(s, REPLY_TOO_MANY_CONNS, cfg->server_hostname);
-	} else if (per_client > cfg->server_max_connections_per_client) {
+	} else if (s->n_per_client > cfg->server_max_connections_per_client) {
 		session_reply(s, REPLY_TOO_MANY_CLIENT_CONNS,
 			      cfg->server_hostname);
+	} else if (srv->rate_window > 0 && s->n_rate > srv->rate_max) {
+		session_reply(s, REPLY_RATE_LIMITED, cfg->server_hostname,
+			      srv->rate_max, srv->rate_window);
 	} else if (!s->is_tls && is_early_talker(bufferevent_getfd(s->bev))) {
 		session_reply(s, REPLY_PREGREET);
 	} else if (cfg->server_greet_pause > 0) {
@@ -597,7 +632,7 @@ session_tls_ready(struct session *s)
 		s->tls_info);
 	if (!s->is_greeted) {
 		s->state = SESSION_GREETING;
-		greet_or_refuse(s, s->n_per_client);
+		greet_or_refuse(s);
 		return;
 	}
 	/* RFC 3207 4.2: forget everything learnt before TLS. */
@@ -651,8 +686,7 @@ session_start(struct server *srv, enum config_listen_kind kind,
 	srv->sessions = s;
 	srv->n_sessions++;
 	session_set_bev(s, bev);
-	s->n_per_client = server_client_inc(srv, s->ip);
-	s->is_counted = true;
+	count_client(s);
 	log_msg(LOG_INFO, "ev=connect sid=%s client=%s sessions=%zu", s->sid,
 		s->client, srv->n_sessions);
 	if (kind == LISTEN_SMTPS) {
@@ -660,5 +694,5 @@ session_start(struct server *srv, enum config_listen_kind kind,
 		return;
 	}
 	s->state = SESSION_GREETING;
-	greet_or_refuse(s, s->n_per_client);
+	greet_or_refuse(s);
 }

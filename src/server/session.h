@@ -83,6 +83,7 @@ struct session {
 	bool is_counted; /* counted in the per-client table */
 	bool is_greeted; /* the banner (or its refusal) was sent */
 	unsigned n_per_client; /* sessions of this client, with this one */
+	unsigned n_rate;       /* its connections in the rate window */
 	char helo[SMTP_DOMAIN_MAX + 1];
 	struct line_reader lines;
 	bool is_auth_line; /* the line being read is an AUTH command */
@@ -157,8 +158,6 @@ void session_auth_line(struct session *s, const char *line, size_t len);
 /* Forgets a session's AUTH work in flight (session_free). */
 void session_auth_cancel(struct session *s);
 
-/* Frees the per-client AUTH failure table (server_free). */
-void session_auth_fails_free(struct server *srv);
 
 /* True (and 554 sent) when the client talked before a reply it must
  * wait for (RFC 2920 3.1: EHLO, DATA end a pipelined group). */

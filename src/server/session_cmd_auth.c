@@ -5,7 +5,7 @@
  * Passwords are checked against the users file's crypt(3) hashes with
  * libcrypt's crypt_r on a worker thread, so a slow hash (yescrypt) never
  * stalls the loop; an unknown user costs the same hash as a known one.
- * Failures are counted per client address over AUTH_FAIL_WINDOW: the n-th
+ * Failures are counted per client address over CLIENT_AUTH_WINDOW: the n-th
  * failure is answered after n seconds, and max_auth_failures ends the
  * session with 421 4.7.0.  Passwords are wiped after use and never logged.
  */
@@ -18,25 +18,17 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
+#include "server/clients.h"
 #include "server/session.h"
 #include "util/log.h"
 #include "util/str.h"
 
-#define AUTH_FAIL_WINDOW 600	  /* seconds a failure is remembered */
-#define AUTH_FAIL_DELAY_MAX 10	  /* seconds at most before a 535 */
-#define AUTH_FAIL_TABLE_MAX 65536 /* client addresses remembered */
+#define AUTH_FAIL_DELAY_MAX 10 /* seconds at most before a 535 */
 #define AUTH_SECRET_MAX 1024
 /* A hash to spend time on when the user has none (never matches). */
 #define AUTH_DUMMY_HASH "$6$postern.dummy$" \
 	"0000000000000000000000000000000000000000000000000000000000000000000" \
 	"0000000000000000000000"
-
-struct auth_fail {
-	struct auth_fail *next;
-	unsigned n;
-	time_t last;
-	char ip[64];
-};
 
 struct auth_job {
 	struct session *s; /* NULL once the session is gone */
@@ -47,42 +39,6 @@ struct auth_job {
 	bool has_user;
 	bool is_ok;
 };
-
-/* The failure record of ip, created when create; NULL if none. */
-static struct auth_fail *
-fail_find(struct server *srv, const char *ip, bool create)
-{
-	struct auth_fail **head = &srv->auth_fails[server_client_bucket(ip)];
-	struct auth_fail *f;
-	time_t now = time(NULL);
-
-	for (f = *head; f; f = f->next)
-		if (strcmp(f->ip, ip) == 0) {
-			if (now - f->last > AUTH_FAIL_WINDOW)
-				f->n = 0;
-			return f;
-		}
-	if (!create || srv->n_auth_fails >= AUTH_FAIL_TABLE_MAX ||
-	    (f = calloc(1, sizeof *f)) == NULL)
-		return NULL;
-	str_set(f->ip, sizeof f->ip, ip);
-	f->next = *head;
-	*head = f;
-	srv->n_auth_fails++;
-	return f;
-}
-
-void
-session_auth_fails_free(struct server *srv)
-{
-	for (size_t i = 0; i < SERVER_CLIENT_BUCKETS; i++)
-		while (srv->auth_fails[i]) {
-			struct auth_fail *f = srv->auth_fails[i];
-			srv->auth_fails[i] = f->next;
-			free(f);
-		}
-	srv->n_auth_fails = 0;
-}
 
 static void
 job_free(struct auth_job *j)
@@ -145,13 +101,13 @@ on_delay_done(evutil_socket_t fd, short what, void *arg)
 static void
 auth_failed(struct session *s)
 {
-	struct auth_fail *f = fail_find(s->srv, s->ip, true);
-	unsigned n = f ? ++f->n : 1;
+	struct client_stat *c = clients_get(s->srv, s->ip, true);
+	unsigned n = c ? ++c->auth_failures : 1;
 	struct timeval tv = {n < AUTH_FAIL_DELAY_MAX ? n : AUTH_FAIL_DELAY_MAX,
 			     0};
 
-	if (f)
-		f->last = time(NULL);
+	if (c != NULL)
+		c->auth_last = time(NULL);
 	log_msg(LOG_INFO, "ev=auth sid=%s client=%s user=%s result=failed "
 		"failures=%u", s->sid, s->client,
 		log_q(s->auth_login_user), n);

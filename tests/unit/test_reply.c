@@ -22,6 +22,7 @@ render(char *buf, size_t size, enum reply_id id, const char *arg)
 	case ARG_NONE: return reply_format(buf, size, id);
 	case ARG_STR: return reply_format(buf, size, id, arg);
 	case ARG_STR2: return reply_format(buf, size, id, arg, arg);
+	case ARG_STR_UINT2: return reply_format(buf, size, id, arg, 30u, 60u);
 	default: return reply_format(buf, size, id, 42u);
 	}
 }

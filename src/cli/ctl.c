@@ -1,0 +1,122 @@
+/*
+ * ctl.c - `postern ctl maintenance on|off|status | reload | stop [-c FILE]`:
+ * one line to the running server's control socket ([control] socket of
+ * the config), its one-line answer printed.  Exit 0 when the server says
+ * ok, 1 when it says error or cannot be reached, 2 on a usage error.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "cli/cli_int.h"
+#include "util/str.h"
+
+#define CTL_REPLY_MAX 512
+#define CTL_WORDS_MAX 2
+
+static const char usage[] =
+	"usage: postern ctl maintenance on|off|status [-c FILE]\n"
+	"       postern ctl reload [-c FILE]\n"
+	"       postern ctl stop [-c FILE]\n"
+	"\n"
+	"Steers the running server through its control socket ([control]\n"
+	"socket in FILE, default etc/postern.conf):\n"
+	"  maintenance on    new connections get 421 4.3.2 instead of the banner\n"
+	"  maintenance off   back to normal\n"
+	"  reload            re-read users, forwards and the TLS certificate\n"
+	"  stop              421 4.3.2 to every session, then exit (as SIGTERM)\n";
+
+/* Joins the words into the protocol line; false on a usage error. */
+static bool
+command_line(int n, char **words, char *buf, size_t size)
+{
+	if (n == 2 && strcmp(words[0], "maintenance") == 0 &&
+	    (strcmp(words[1], "on") == 0 || strcmp(words[1], "off") == 0 ||
+	     strcmp(words[1], "status") == 0))
+		return snprintf(buf, size, "maintenance %s\n", words[1]) > 0;
+	if (n == 1 && (strcmp(words[0], "reload") == 0 ||
+		       strcmp(words[0], "stop") == 0))
+		return snprintf(buf, size, "%s\n", words[0]) > 0;
+	return false;
+}
+
+/* Sends line, reads the answer into reply; -1 with errno. */
+static int
+talk(const char *path, const char *line, char *reply, size_t size)
+{
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
+	size_t got = 0;
+	int fd;
+
+	if (!str_set(sun.sun_path, sizeof sun.sun_path, path)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sun, sizeof sun) != 0 ||
+	    write(fd, line, strlen(line)) != (ssize_t)strlen(line)) {
+		int e = errno;
+		if (fd >= 0)
+			close(fd);
+		errno = e;
+		return -1;
+	}
+	while (got + 1 < size) {
+		ssize_t r = read(fd, reply + got, size - got - 1);
+		if (r <= 0)
+			break;
+		got += (size_t)r;
+		if (memchr(reply, '\n', got) != NULL)
+			break;
+	}
+	close(fd);
+	reply[got] = '\0';
+	reply[strcspn(reply, "\n")] = '\0';
+	return got > 0 ? 0 : (errno = ECONNRESET, -1);
+}
+
+int
+cli_ctl(int argc, char **argv)
+{
+	const char *path = CLI_DEFAULT_CONFIG;
+	char *words[CTL_WORDS_MAX], line[64], reply[CTL_REPLY_MAX];
+	struct config *cfg;
+	int n = 0, r;
+
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+			fputs(usage, stdout);
+			return 0;
+		}
+		if (strcmp(argv[i], "-c") == 0 && i + 1 < argc) {
+			path = argv[++i];
+		} else if (n < CTL_WORDS_MAX) {
+			words[n++] = argv[i];
+		} else {
+			fprintf(stderr, "postern ctl: unexpected '%s'\n%s",
+				argv[i], usage);
+			return 2;
+		}
+	}
+	if (!command_line(n, words, line, sizeof line)) {
+		fprintf(stderr, "postern ctl: say what to do\n%s", usage);
+		return 2;
+	}
+	if ((cfg = cli_config_load(path)) == NULL)
+		return 1;
+	r = talk(cfg->control_socket, line, reply, sizeof reply);
+	if (r != 0) {
+		fprintf(stderr, "postern ctl: cannot reach the server at %s: "
+			"%s; is `postern serve -c %s` running?\n",
+			cfg->control_socket, strerror(errno), path);
+		config_free(cfg);
+		return 1;
+	}
+	config_free(cfg);
+	printf("%s\n", reply);
+	return strncmp(reply, "error", 5) == 0 ? 1 : 0;
+}
