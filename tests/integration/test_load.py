@@ -13,7 +13,7 @@ import threading
 
 import pytest
 
-from postern_test import queue_id
+from postern_test import POSTERN, queue_id
 
 SMTP_SOURCE = shutil.which("smtp-source") or "/usr/sbin/smtp-source"
 pytestmark = pytest.mark.skipif(not os.access(SMTP_SOURCE, os.X_OK),
@@ -123,3 +123,43 @@ def test_a_client_that_never_reads_its_replies_does_not_stall_others(
         srv.wait_messages("alice@example.test", 1)
     finally:
         hog.close()
+
+
+def is_asan(path):
+    with open(path, "rb") as f:
+        return b"__asan_init" in f.read()
+
+
+def rss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+@pytest.mark.skipif(is_asan(POSTERN), reason="ASan's quarantine holds freed "
+                    "memory, so RSS says nothing about postern's own use")
+def test_oversized_data_and_bdat_keep_memory_bounded(make_server):
+    """Text past max_message_size is counted, not kept (session.c)."""
+    srv = make_server(server={"max_message_size": 1 << 20})
+    chunk = (b"x" * 78 + b"\r\n") * 1000  # 80 kB
+    with srv.client() as c:
+        c.ehlo()
+        before = rss_kib(srv.proc.pid)
+        assert c.cmd("MAIL FROM:<s@x.test>").code == 250
+        assert c.cmd("RCPT TO:<alice@example.test>").code == 250
+        assert c.cmd("DATA").code == 354
+        for _ in range(600):  # 48 MB
+            c.send(chunk)
+        c.send(b".\r\n")
+        assert c.reply().code == 552
+        assert c.cmd("MAIL FROM:<s@x.test>").code == 250
+        assert c.cmd("RCPT TO:<alice@example.test>").code == 250
+        c.send(b"BDAT 100000000000 LAST\r\n")
+        for _ in range(600):
+            c.send(chunk)
+        with srv.client() as d:  # the loop still serves others
+            assert d.cmd("NOOP").code == 250
+        grown = rss_kib(srv.proc.pid) - before
+    assert grown < 16 * 1024, f"RSS grew by {grown} KiB for 96 MB of text"

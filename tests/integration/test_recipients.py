@@ -4,9 +4,11 @@ REPLY-CODES.md rows 550 (5.1.1 / 5.7.1), 551 5.1.6, 251 2.1.5, 452 4.5.3;
 RFC 5321 3.6 and Appendix C (source routes), 4.5.1 (Postmaster),
 4.5.3.1.10 (recipients accepted before a 452 stay accepted).
 """
+import subprocess
+
 import pytest
 
-from postern_test import DOMAIN, queue_id, split_message
+from postern_test import DOMAIN, POSTERN, queue_id, split_message
 
 RELAY = ("550 5.7.1 Relaying denied: <{}> is not a local domain and you are "
          "not authenticated")
@@ -252,3 +254,32 @@ def test_second_local_domain_is_local(make_server):
     srv.wait_messages("zed@example.org", 1)
     assert rcpt(srv, "<alice@example.org>").code == 550
     assert rcpt(srv, "<alice@example.org>").enh == "5.1.1"
+
+
+def test_forward_and_its_target_in_one_transaction_deliver_once(server):
+    with server.client() as c:
+        c.ehlo()
+        assert c.cmd("MAIL FROM:<s@x.test>").code == 250
+        assert c.cmd("RCPT TO:<carol@example.test>").code == 251
+        assert c.cmd("RCPT TO:<bob@example.test>").code == 250
+        assert c.cmd("DATA").code == 354
+        c.send(b"x\r\n.\r\n")
+        queue_id(c.reply())
+    server.wait_messages("bob@example.test", 1)
+    server.stop()
+    assert len(server.message_files("bob@example.test")) == 1
+
+
+@pytest.mark.xfail(reason="BUG: with a users file that lacks postmaster, "
+                   "RCPT TO:<Postmaster> gets 550 5.1.1 and `postern check` "
+                   "says ok; RFC 5321 4.5.1 says a server MUST accept "
+                   "postmaster", strict=True)
+def test_postmaster_is_always_accepted_or_check_requires_it(make_server):
+    srv = make_server(users=["alice@example.test"])
+    check = subprocess.run([POSTERN, "check", "-c", str(srv.conf)],
+                           capture_output=True, text=True, timeout=30)
+    if check.returncode == 1:
+        assert "postmaster" in check.stderr.lower()
+        return
+    r = rcpt(srv, "<Postmaster>")
+    assert (r.code, r.enh) == (250, "2.1.5"), r
