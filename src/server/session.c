@@ -221,6 +221,8 @@ session_free(struct session *s)
 		event_free(s->ev_greet);
 	if (s->ev_close)
 		event_free(s->ev_close);
+	if (s->ev_rate)
+		event_free(s->ev_rate);
 	if (s->bev)
 		bufferevent_free(s->bev);
 	if (s->is_counted) {
@@ -365,6 +367,7 @@ feed_reader(struct session *s, struct evbuffer *in, size_t n)
 	evbuffer_drain(in, consumed);
 	if (s->state == SESSION_BDAT)
 		s->bdat_left -= consumed;
+	s->data_octets += consumed;
 	return r;
 }
 
@@ -453,6 +456,73 @@ session_process(struct session *s)
 		if (!is_progress)
 			return;
 	}
+}
+
+#define SESSION_RATE_GRACE_MAX 30 /* seconds before the rate counts */
+#define SESSION_RATE_CHECKS 3	   /* checks per grace period */
+
+/* The grace period: 30 s, or idle_timeout when that is shorter. */
+static unsigned
+rate_grace(const struct session *s)
+{
+	uint64_t idle = s->srv->cfg->server_idle_timeout;
+
+	return idle < SESSION_RATE_GRACE_MAX ? (unsigned)idle
+					     : SESSION_RATE_GRACE_MAX;
+}
+
+static void
+rate_arm(struct session *s)
+{
+	unsigned every = rate_grace(s) / SESSION_RATE_CHECKS;
+	struct timeval tv = {every > 0 ? every : 1, 0};
+
+	evtimer_add(s->ev_rate, &tv);
+}
+
+/*
+ * A few times per grace period while text is read: a client that,
+ * after the grace period, averages less than min_data_rate is a slowloris
+ * holding a session open one octet at a time - 421 4.4.2 (RFC 5321
+ * 4.5.3.2 lets a server end a stalled transfer).
+ */
+static void
+on_rate_check(evutil_socket_t fd, short what, void *arg)
+{
+	struct session *s = arg;
+	struct timespec now;
+	double elapsed;
+
+	(void)fd;
+	(void)what;
+	if (s->state != SESSION_DATA && s->state != SESSION_BDAT)
+		return; /* the text has ended; the next DATA re-arms */
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	elapsed = (double)(now.tv_sec - s->data_start.tv_sec) +
+		  (double)(now.tv_nsec - s->data_start.tv_nsec) / 1e9;
+	if (elapsed >= rate_grace(s) &&
+	    (double)s->data_octets <
+		    elapsed * (double)s->srv->cfg->server_min_data_rate) {
+		log_msg(LOG_INFO, "ev=slow_client sid=%s client=%s octets=%llu "
+			"seconds=%.0f", s->sid, s->client,
+			(unsigned long long)s->data_octets, elapsed);
+		session_reply(s, REPLY_TIMEOUT, s->srv->cfg->server_hostname);
+		return;
+	}
+	rate_arm(s);
+}
+
+void
+session_rate_start(struct session *s)
+{
+	clock_gettime(CLOCK_MONOTONIC, &s->data_start);
+	s->data_octets = 0;
+	if (s->srv->cfg->server_min_data_rate == 0)
+		return;
+	if (s->ev_rate == NULL)
+		s->ev_rate = evtimer_new(s->srv->base, on_rate_check, s);
+	if (s->ev_rate != NULL)
+		rate_arm(s);
 }
 
 void

@@ -73,6 +73,9 @@ struct session {
 	struct bufferevent *bev;
 	struct event *ev_greet;
 	struct event *ev_close; /* polls until the last reply has left */
+	struct event *ev_rate;	/* checks min_data_rate during DATA/BDAT */
+	struct timespec data_start; /* when the text began (CLOCK_MONOTONIC) */
+	uint64_t data_octets;	    /* octets of text read since */
 	char sid[17];
 	char ip[64];	  /* numeric client address */
 	char client[80];  /* "ip:port" for logs */
@@ -138,6 +141,9 @@ void session_shutdown(struct session *s);
 
 /* Hands the finished text to the spool (end of DATA / BDAT LAST). */
 void session_data_finish(struct session *s);
+
+/* Starts watching the client's rate as text begins (DATA, first BDAT). */
+void session_rate_start(struct session *s);
 
 /* Runs the commands waiting in the input (after a commit). */
 void session_resume(struct session *s);

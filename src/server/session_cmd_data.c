@@ -53,6 +53,7 @@ cmd_data(struct session *s, const struct cmd *c)
 	if (session_check_sync(s, "DATA"))
 		return;
 	s->state = SESSION_DATA;
+	session_rate_start(s);
 	session_reply(s, REPLY_DATA_GO);
 }
 
@@ -99,6 +100,7 @@ cmd_bdat(struct session *s, const struct cmd *c)
 		s->txn->is_bdat = true;
 		data_reader_init(&s->txn->reader, true,
 				 s->srv->cfg->server_max_message_size);
+		session_rate_start(s);
 	}
 }
 

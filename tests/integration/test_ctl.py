@@ -107,3 +107,40 @@ def test_max_connections_gives_421_4_3_2(make_server):
         with srv.client(read_banner=False) as c:
             assert c.reply().last.startswith("421 4.3.2 ")
             c.expect_closed()
+
+
+def test_slowloris_in_data_gets_421_4_4_2(make_server):
+    import time
+    srv = make_server(server={"idle_timeout": 3, "min_data_rate": 100})
+    with srv.client() as c:
+        c.ehlo()
+        c.cmd("MAIL FROM:<a@x.test>")
+        c.cmd("RCPT TO:<alice@example.test>")
+        assert c.cmd("DATA").code == 354
+        # One octet a second: never idle for 3 s, far below 100 octets/s.
+        for _ in range(8):
+            try:
+                c.send(b"x")
+            except OSError:
+                break
+            time.sleep(1)
+        assert c.reply().last == ("421 4.4.2 mx.example.test Timeout "
+                                  "exceeded, closing connection")
+        c.expect_closed()
+    srv.wait_log(r"ev=slow_client ")
+    assert srv.message_files("alice@example.test") == []
+
+
+def test_a_steady_sender_is_not_cut_off(make_server):
+    import time
+    srv = make_server(server={"idle_timeout": 3, "min_data_rate": 100})
+    with srv.client() as c:
+        c.ehlo()
+        c.cmd("MAIL FROM:<a@x.test>")
+        c.cmd("RCPT TO:<alice@example.test>")
+        assert c.cmd("DATA").code == 354
+        for _ in range(5):
+            c.send(b"y" * 200 + b"\r\n")
+            time.sleep(1)
+        c.send(b".\r\n")
+        assert c.reply().code == 250
