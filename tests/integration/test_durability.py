@@ -5,6 +5,8 @@ delivered exactly once after a crash and restart (Maildir file names carry
 "Q<QID>R<idx>"); a transaction without its 250 is never half-stored.
 """
 import re
+import resource
+import signal
 import subprocess
 import threading
 
@@ -168,3 +170,56 @@ def test_spool_is_locked_against_a_second_server(server, make_server):
     assert str(server.spool) in p.stderr or "spool" in p.stderr, p.stderr
     with server.client() as c:  # the first one is unharmed
         assert c.cmd("NOOP").code == 250
+
+
+def limit_file_size(octets):
+    """preexec_fn: writes past `octets` fail with EFBIG (SIGXFSZ ignored),
+    the way a full or failing disk makes the spool write fail."""
+    def apply():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (octets, octets))
+    return apply
+
+
+def test_spool_write_failure_gets_451_4_3_0_and_stores_nothing(make_server):
+    srv = make_server(start=False)
+    srv.start(preexec_fn=limit_file_size(256 << 10))
+    big = (b"y" * 78 + b"\r\n") * 4000  # 320 kB: cannot be written
+    with srv.client() as c:
+        c.ehlo()
+        r = c.mail_txn("s@x.test", [RCPT], big)
+        assert r.last == ("451 4.3.0 Local error in processing: message not "
+                          "stored; try again later")
+        # The session and the spool go on: a small message is taken.
+        qid = queue_id(c.mail_txn("s@x.test", [RCPT], body_for("small")))
+    poll(lambda: qid in delivered(srv), what="the small message")
+    srv.wait_log(r"ev=spool_failed .*error=")
+    srv.stop()
+    srv.start()  # recovery must not bring the failed one back
+    with srv.client() as c:
+        c.ehlo()
+        q2 = queue_id(c.mail_txn("s@x.test", [RCPT], body_for("marker")))
+    poll(lambda: q2 in delivered(srv), what="the marker message")
+    srv.stop()
+    assert sorted(delivered(srv)) == sorted([qid, q2])
+
+
+def test_failed_delivery_stays_queued_and_is_delivered_after_restart(
+        make_server):
+    """A message leaves the spool only once its delivery is durable: with
+    the Maildir path blocked (a file where a directory must go) delivery
+    fails; after a restart with the path cleared the message arrives."""
+    srv = make_server(start=False)
+    blocker = srv.dir / "mail"
+    blocker.write_text("not a directory\n")
+    srv.start()
+    with srv.client() as c:
+        c.ehlo()
+        qid = queue_id(c.mail_txn("s@x.test", [RCPT], body_for("later")))
+    srv.wait_log(rf"ev=delivery_failed qid={qid}")
+    srv.stop()
+    blocker.unlink()
+    srv.start()
+    poll(lambda: qid in delivered(srv), what="the recovered message")
+    [f] = delivered(srv)[qid]
+    assert split_message(f.read_bytes())[1] == expected_body("later")

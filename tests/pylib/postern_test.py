@@ -303,13 +303,13 @@ class Server:
 
     # -- process control
 
-    def start(self, timeout=DEFAULT_TIMEOUT, cwd=None):
+    def start(self, timeout=DEFAULT_TIMEOUT, cwd=None, preexec_fn=None):
         """Starts serve (in cwd, default the config's directory) and waits
         until it listens.  When the free port was taken meanwhile (another
         process's client got it as its ephemeral port), picks another."""
         for attempt in range(3):
             try:
-                return self._start(timeout, cwd)
+                return self._start(timeout, cwd, preexec_fn)
             except PortTaken:
                 if self.listen is not None or attempt == 2:
                     raise
@@ -317,13 +317,14 @@ class Server:
                 self.write_config()
         return self
 
-    def _start(self, timeout, cwd):
+    def _start(self, timeout, cwd, preexec_fn):
         assert self.proc is None or self.proc.poll() is not None
         self.logf = open(self.log_path, "ab")
         self.log_offset_starts.append(self.log_path.stat().st_size)
         self.proc = subprocess.Popen(
             [POSTERN, "serve", "-c", str(self.conf)], stdin=subprocess.DEVNULL,
-            stdout=self.logf, stderr=self.logf, cwd=str(cwd or self.dir))
+            stdout=self.logf, stderr=self.logf, cwd=str(cwd or self.dir),
+            preexec_fn=preexec_fn)
         start = self.log_offset_starts[-1]
 
         def ready():
