@@ -40,6 +40,15 @@ verdict(struct rcpt_verdict *out, enum reply_id reply, enum rcpt_route route)
 	return reply;
 }
 
+/* A local user: accepted, or 450 4.2.1 while on hold. */
+static enum reply_id
+local_ok(const struct users *users, struct rcpt_verdict *out)
+{
+	if (users_is_held(users, out->mailbox))
+		return verdict(out, REPLY_USER_HELD, RCPT_ROUTE_NONE);
+	return verdict(out, REPLY_RCPT_OK, RCPT_ROUTE_LOCAL);
+}
+
 /* Looks the forwards table up for the mailbox as given and as the user. */
 static enum reply_id
 check_forward(const struct config *cfg, const struct users *users,
@@ -65,6 +74,8 @@ check_forward(const struct config *cfg, const struct users *users,
 		return verdict(out, REPLY_WILL_FORWARD, RCPT_ROUTE_REMOTE);
 	if (!users_has(users, out->mailbox))
 		return verdict(out, REPLY_USER_UNKNOWN, RCPT_ROUTE_NONE);
+	if (users_is_held(users, out->mailbox))
+		return verdict(out, REPLY_USER_HELD, RCPT_ROUTE_NONE);
 	return verdict(out, REPLY_WILL_FORWARD, RCPT_ROUTE_LOCAL);
 }
 
@@ -121,7 +132,7 @@ policy_rcpt_check(const struct config *cfg, const struct users *users,
 	if (fwd != REPLY_COUNT)
 		return fwd;
 	if (users_has(users, out->mailbox))
-		return verdict(out, REPLY_RCPT_OK, RCPT_ROUTE_LOCAL);
+		return local_ok(users, out);
 	/* alice+tag@ is alice@ (subaddressing). */
 	local_len = delim[0] ? strcspn(out->local, delim) : strlen(out->local);
 	if (local_len > 0 && local_len < strlen(out->local)) {
@@ -135,7 +146,7 @@ policy_rcpt_check(const struct config *cfg, const struct users *users,
 		if (fwd != REPLY_COUNT)
 			return fwd;
 		if (users_has(users, out->mailbox))
-			return verdict(out, REPLY_RCPT_OK, RCPT_ROUTE_LOCAL);
+			return local_ok(users, out);
 		str_set(out->mailbox, sizeof out->mailbox, given);
 	}
 	str_set(out->mailbox, sizeof out->mailbox, rcpt->mailbox);

@@ -20,6 +20,7 @@ struct entry {
 	char *key;   /* lower-case "local@domain" */
 	char *value; /* hash (users) or new address (forwards), may be NULL */
 	struct users_forward fwd; /* forwards: the view users_forward() gives */
+	bool is_held;		  /* users: "hold" */
 };
 
 struct table {
@@ -54,6 +55,7 @@ table_add(struct table *t, const char *key, const char *value, bool is_fwd)
 	t->v[t->n].value = value ? strdup(value) : NULL;
 	t->v[t->n].fwd.to = t->v[t->n].value;
 	t->v[t->n].fwd.is_forward = is_fwd;
+	t->v[t->n].is_held = false;
 	str_lower(t->v[t->n].key);
 	t->n++;
 	return true;
@@ -82,24 +84,43 @@ valid_mailbox(const char *s)
 }
 
 /* Splits a users line "addr[: hash]" and adds it; false on a bad line. */
+/*
+ * A users line: "addr", "addr: HASH", optionally followed by the flag
+ * "hold" (RCPT gets 450 4.2.1 until it is removed); false on a bad line.
+ */
 static bool
 users_line(struct users *u, char *line, const char *path, unsigned lineno,
 	   char *err, size_t size)
 {
-	char *colon = strchr(line, ':'), *hash = NULL;
+	size_t end = strcspn(line, ": \t");
+	char *rest = line + end, *save = NULL, *hash = NULL, *tok;
+	bool is_colon = *rest == ':', is_held = false;
 
-	if (colon != NULL) {
-		*colon = '\0';
-		hash = str_trim(colon + 1);
-		str_trim(line);
-	}
+	if (*rest != '\0')
+		*rest++ = '\0';
 	if (!valid_mailbox(line)) {
 		snprintf(err, size, "%s:%u: '%s' is not an address; write "
 			 "one user a line as user@domain (optionally "
-			 "`: HASH`)", path, lineno, line);
+			 "`: HASH`, then `hold`)", path, lineno, line);
 		return false;
 	}
-	return table_add(&u->users, line, hash && *hash ? hash : NULL, false);
+	for (tok = strtok_r(rest, " \t", &save); tok;
+	     tok = strtok_r(NULL, " \t", &save)) {
+		if (strcmp(tok, "hold") == 0) {
+			is_held = true;
+		} else if (is_colon && hash == NULL && !is_held) {
+			hash = tok;
+		} else {
+			snprintf(err, size, "%s:%u: unexpected '%s'; after the "
+				 "address come `: HASH` and the flag `hold`",
+				 path, lineno, tok);
+			return false;
+		}
+	}
+	if (!table_add(&u->users, line, hash, false))
+		return false;
+	u->users.v[u->users.n - 1].is_held = is_held;
+	return true;
 }
 
 static bool
@@ -200,6 +221,14 @@ bool
 users_has(const struct users *u, const char *mailbox)
 {
 	return table_find(&u->users, mailbox) != NULL;
+}
+
+bool
+users_is_held(const struct users *u, const char *mailbox)
+{
+	const struct entry *e = table_find(&u->users, mailbox);
+
+	return e != NULL && e->is_held;
 }
 
 const char *

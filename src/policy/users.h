@@ -2,8 +2,9 @@
  * users.h - the local users and forwards tables (read-only after load).
  *
  * The users file has one address a line, optionally followed by ": hash"
- * (a crypt(3) password hash for AUTH, used by the submission work); "#"
- * starts a comment.  The forwards file has `old@dom new@addr forward|refuse`
+ * (a crypt(3) password hash for AUTH) and the flag "hold" (mail for the
+ * user is refused with 450 4.2.1 until the flag goes); "#" starts a
+ * comment.  The forwards file has `old@dom new@addr forward|refuse`
  * lines: forward gives 251 and delivery to the new address, refuse gives
  * 551 naming it (RFC 5321 3.4).  Lookups ignore ASCII case.
  */
@@ -33,6 +34,9 @@ void users_free(struct users *u);
 
 /* True when mailbox ("local@domain", any case) is a user. */
 bool users_has(const struct users *u, const char *mailbox);
+
+/* True when mailbox is a user marked "hold" (450 4.2.1 for now). */
+bool users_is_held(const struct users *u, const char *mailbox);
 
 /* The password hash of mailbox, NULL when none or no such user. */
 const char *users_hash(const struct users *u, const char *mailbox);

@@ -49,7 +49,9 @@ setup(void **state)
 	if (mkdtemp(dir) == NULL)
 		return -1;
 	write_file("users", "# comment\nalice@example.test\n"
-			    "Bob@Example.test: $6$hash\npostmaster@example.test\n");
+			    "Bob@Example.test: $6$hash\npostmaster@example.test\n"
+			    "held@example.test hold\n"
+			    "heldtoo@example.test: $6$hash hold\n");
 	write_file("forwards", "carol@example.test bob@example.test forward\n"
 			       "dave@example.test dave@elsewhere.example refuse\n"
 			       "erin@example.test erin@remote.example forward\n");
@@ -153,6 +155,10 @@ test_rcpt_verdicts(void **state)
 		 "alice@example.test", RCPT_ROUTE_LOCAL},
 		{"\"alice bob\"", "example.test", 0, 0, REPLY_USER_UNKNOWN,
 		 NULL, RCPT_ROUTE_NONE},
+		{"held", "example.test", 0, 0, REPLY_USER_HELD, NULL,
+		 RCPT_ROUTE_NONE},
+		{"heldtoo+x", "example.test", 0, 0, REPLY_USER_HELD, NULL,
+		 RCPT_ROUTE_NONE},
 		{"carol", "example.test", 0, 0, REPLY_WILL_FORWARD,
 		 "bob@example.test", RCPT_ROUTE_LOCAL},
 		{"carol+x", "example.test", 0, 0, REPLY_WILL_FORWARD,
@@ -221,7 +227,11 @@ test_bad_users_line_names_file_and_line(void **state)
 	write_file("badusers", "alice@example.test\nnot an address\n");
 	snprintf(path, sizeof path, "%s/badusers", dir);
 	assert_null(users_load(path, "", err, sizeof err));
-	assert_non_null(strstr(err, "badusers:2: 'not an address'"));
+	assert_non_null(strstr(err, "badusers:2: 'not'"));
+	write_file("badflag", "alice@example.test: $6$x frozen\n");
+	snprintf(path, sizeof path, "%s/badflag", dir);
+	assert_null(users_load(path, "", err, sizeof err));
+	assert_non_null(strstr(err, "badflag:1: unexpected 'frozen'"));
 }
 
 int
