@@ -1,0 +1,21 @@
+# mk/bench.mk - `make bench`: postern against Postfix, side by side
+# (bench/README.md).  Not part of `make test`: it measures, asserts nothing.
+# Needs root and Postfix's smtp-source/smtp-sink (package postfix, which
+# `make deps-test` installs); valgrind for the instruction count.
+#
+#   make bench                       everything, about 10 minutes
+#   make bench BENCH_ARGS="--rounds 1 --only load"
+
+BENCH_DIR  ?= build/bench
+BENCH_ARGS ?=
+
+$(BUILD)/bench/latency: bench/latency.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=c17 -D_GNU_SOURCE -Wall -Wextra -O2 -o $@ $<
+
+bench: $(BUILD)/postern $(BUILD)/bench/latency
+	@command -v smtp-source >/dev/null || test -x /usr/sbin/smtp-source || \
+	  { echo "bench: smtp-source missing; run make deps-test" >&2; exit 1; }
+	$(PYTHON) bench/run.py --postern $(abspath $(BUILD)/postern) \
+	  --latency $(abspath $(BUILD)/bench/latency) \
+	  --dir $(abspath $(BENCH_DIR)) $(BENCH_ARGS)
