@@ -671,3 +671,47 @@ def test_log_lines_carry_qid_client_sender_and_codes(server):
     assert f"ev=queued qid={qid}" in log
     assert "from=s@x.test" in log
     assert "client=127.0.0.1:" in log
+
+
+def test_sigterm_racing_the_final_dot_gives_250_then_421_or_421_alone(
+        make_server):
+    """Whichever comes first, a 250 means delivered and no 250 means
+    nothing stored (REPLY-CODES 421: a message whose 250 was sent is never
+    lost; a transaction in progress is dropped whole)."""
+    for attempt in range(5):
+        srv = make_server()
+        with srv.client() as c:
+            c.ehlo()
+            assert c.cmd("MAIL FROM:<s@x.test>").code == 250
+            assert c.cmd("RCPT TO:<alice@example.test>").code == 250
+            assert c.cmd("DATA").code == 354
+            c.send(b"Subject: race\r\n\r\n" + b"r" * 500 + b"\r\n.\r\n")
+            srv.proc.send_signal(signal.SIGTERM)
+            first = c.reply()
+            if first.code == 250:
+                queue_id(first)
+                assert c.reply().code == 421
+            else:
+                assert (first.code, first.enh) == (421, "4.3.2"), first
+            c.expect_closed()
+        assert srv.proc.wait(15) == 0
+        srv.stop()
+        assert srv.total_messages() == (1 if first.code == 250 else 0)
+
+
+def test_sigterm_says_421_to_every_idle_client(make_server):
+    srv = make_server(server={"max_connections_per_client": 50})
+    clients = [srv.client() for _ in range(30)]
+    try:
+        for c in clients:
+            c.ehlo()
+        srv.proc.send_signal(signal.SIGTERM)
+        for c in clients:
+            r = c.reply()
+            assert (r.code, r.enh) == (421, "4.3.2"), r
+            c.expect_closed()
+    finally:
+        for c in clients:
+            c.close()
+    assert srv.proc.wait(15) == 0
+    srv.stop()
