@@ -1,13 +1,26 @@
 /*
  * maildir.c - delivery into Maildir, as the convention says: write
- * tmp/NAME, fsync it, rename it to new/NAME, fsync new/.
+ * tmp/NAME, make it durable, rename it to new/NAME, make new/ durable.
  *
  * NAME is "ARRIVAL.QqidRidx.HOST": unique (the queue id is) and the same
  * on every attempt, so after a crash a recovered message whose done record
- * was lost is found in new/ or cur/ and not delivered twice.  Lines are
+ * was lost is found in new/ or cur/ and not delivered twice, and a tmp/
+ * file left by a crash is overwritten by the next attempt.  Lines are
  * stored with LF ends, as Unix mail readers expect, with Return-Path: and
- * Delivered-To: first (RFC 5321 4.4).  The new/ directories of a batch are
- * synced once each, after all of the batch's renames.
+ * Delivered-To: first (RFC 5321 4.4).
+ *
+ * Batches: the worker takes every message queued and runs the steps
+ * above for all of them at once (docs/design/spool.md): write each tmp/
+ * file; make them all durable; rename them all; make each new/ directory
+ * durable; only then report the recipients done to the spool.  Making a
+ * few files durable is an fsync each; more, one syncfs(2) per file system
+ * (the fsync rate of a disk, not the message rate, is the limit, so one
+ * sync for a whole batch is what lets delivery keep up with the group
+ * commit in front of it).  syncfs reports writeback errors only since
+ * Linux 5.8; on older kernels every file is fsync'd.  syncfs also flushes
+ * whatever else is dirty on that file system: on a disk shared with heavy
+ * writers a batch waits for them too.  A failed sync fails the whole
+ * batch on that file system, and its recipients are tried again.
  *
  * A failure (permissions, full disk) leaves the recipient queued; the
  * worker tries again every DELIVER_RETRY_SECONDS and logs each failure.
@@ -23,15 +36,26 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/utsname.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "deliver/deliver.h"
+#include "proto/limits.h"
 #include "util/log.h"
 #include "util/str.h"
 
 #define DELIVER_RETRY_SECONDS 30
 #define DELIVER_BATCH_DIRS 256
+#define DELIVER_BATCH_ITEMS 4096
+/* Up to this many files (or directories) a batch fsyncs each; beyond,
+ * one syncfs per file system is cheaper. */
+#define DELIVER_FSYNC_MAX 4
+/* A render buffer larger than this is freed after its batch. */
+#define DELIVER_BUF_KEEP (1u << 20)
+/* Linux from which syncfs(2) returns writeback errors (errseq). */
+#define DELIVER_SYNCFS_MAJOR 5
+#define DELIVER_SYNCFS_MINOR 8
 
 struct item {
 	struct msg *m;
@@ -47,6 +71,7 @@ struct deliver {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	bool is_stopping;
+	bool can_syncfs; /* syncfs reports writeback errors here */
 	struct item *queue, **tail;
 };
 
@@ -171,64 +196,159 @@ write_full(int fd, const char *p, size_t len)
 	return 0;
 }
 
-/* The file's bytes: headers we add, then the text with LF line ends. */
-static char *
-render(const struct msg *m, size_t idx, size_t *len_out)
+/* A mailbox directory of the batch. */
+struct batch_dir {
+	char *path;
+	dev_t dev;
+	int sync_fd;  /* its tmp/, when first of its file system, else -1 */
+	bool is_used; /* holds a file to make durable */
+	bool is_failed;
+};
+
+/* A recipient of the batch. */
+struct batch_item {
+	struct msg *m;
+	size_t idx;
+	size_t dir;
+	bool is_present; /* found already delivered (recovery) */
+	bool is_renamed;
+	bool is_failed;
+};
+
+struct batch {
+	struct batch_dir dirs[DELIVER_BATCH_DIRS];
+	size_t n_dirs;
+	struct batch_item *items;
+	size_t n_items, cap_items;
+	char *buf; /* the file being written */
+	size_t cap_buf;
+};
+
+/* Renders the file (our headers, then the text with LF line ends) into
+ * b->buf; -1 when out of memory. */
+static int
+render(struct batch *b, const struct msg *m, size_t idx, size_t *len_out)
 {
-	char head[1024];
+	char head[SMTP_PATH_MAX * 2 + 64];
 	int h = snprintf(head, sizeof head,
 			 "Return-Path: <%s>\nDelivered-To: %s\n", m->sender,
 			 m->rcpts[idx].mailbox);
-	char *out = malloc((size_t)h + m->data_len + 1);
-	size_t o = (size_t)h;
+	const char *p = m->data, *end = m->data + m->data_len;
+	size_t need, o;
 
-	if (out == NULL)
-		return NULL;
-	memcpy(out, head, (size_t)h);
-	for (size_t i = 0; i < m->data_len; i++) {
-		if (m->data[i] == '\r' && i + 1 < m->data_len &&
-		    m->data[i + 1] == '\n')
-			continue;
-		out[o++] = m->data[i];
+	if (h < 0 || (size_t)h >= sizeof head)
+		return errno = ENAMETOOLONG, -1;
+	need = (size_t)h + m->data_len;
+	if (need > b->cap_buf) {
+		char *v = realloc(b->buf, need);
+		if (v == NULL)
+			return -1;
+		b->buf = v;
+		b->cap_buf = need;
+	}
+	memcpy(b->buf, head, (size_t)h);
+	o = (size_t)h;
+	while (p < end) {
+		const char *cr = memchr(p, '\r', (size_t)(end - p));
+		size_t n = (size_t)((cr ? cr : end) - p);
+		memcpy(b->buf + o, p, n);
+		o += n;
+		if (cr == NULL)
+			break;
+		if (cr + 1 == end || cr[1] != '\n')
+			b->buf[o++] = '\r';
+		p = cr + 1;
 	}
 	*len_out = o;
-	return out;
+	return 0;
+}
+
+/* The file name of recipient idx: the same on every attempt. */
+static bool
+item_name(const struct deliver *d, const struct msg *m, size_t idx,
+	  char *buf, size_t size)
+{
+	return path_fmt(buf, size, "%lld.Q%sR%zu.%s", (long long)m->arrival,
+			m->qid_str, idx, d->host);
 }
 
 /*
- * Delivers recipient idx into dir; adds dir to the batch's sync list.
- * Returns 0 or -1 with errno.
+ * The batch's entry for mailbox directory dir, made (with tmp, new, cur)
+ * when missing; -1 with errno.  The first directory on each file system
+ * keeps its tmp/ open: syncfs on it reports writeback errors from then.
  */
-static int
-deliver_one(struct deliver *d, struct msg *m, size_t idx, const char *dir)
+static ssize_t
+batch_dir(struct batch *b, const char *dir)
 {
-	char name[512], tmp[PATH_MAX], dst[PATH_MAX];
-	size_t len;
-	char *body;
+	struct batch_dir *bd;
+	char path[PATH_MAX];
+	struct stat st;
 	int fd, e;
 
-	if (!path_fmt(name, sizeof name, "%lld.Q%sR%zu.%s",
-		      (long long)m->arrival, m->qid_str, idx, d->host) ||
-	    !path_fmt(tmp, sizeof tmp, "%s/tmp/%s", dir, name) ||
-	    !path_fmt(dst, sizeof dst, "%s/new/%s", dir, name) ||
-	    maildir_make(dir) != 0)
+	for (size_t i = 0; i < b->n_dirs; i++)
+		if (strcmp(b->dirs[i].path, dir) == 0)
+			return (ssize_t)i;
+	if (!path_fmt(path, sizeof path, "%s/tmp", dir))
 		return -1;
-	if (m->is_recovered && maildir_has(dir, name))
-		return 0;
-	if ((body = render(m, idx, &len)) == NULL)
+	fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 && errno == ENOENT && maildir_make(dir) == 0)
+		fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
 		return -1;
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0 || write_full(fd, body, len) != 0 || fsync(fd) != 0) {
+	bd = &b->dirs[b->n_dirs];
+	if (fstat(fd, &st) != 0 || (bd->path = strdup(dir)) == NULL) {
 		e = errno;
-		if (fd >= 0)
-			close(fd);
-		unlink(tmp);
-		free(body);
+		close(fd);
 		errno = e;
 		return -1;
 	}
-	free(body);
-	if (close(fd) != 0 || rename(tmp, dst) != 0) {
+	bd->dev = st.st_dev;
+	bd->sync_fd = fd;
+	bd->is_used = bd->is_failed = false;
+	for (size_t i = 0; i < b->n_dirs; i++) {
+		if (b->dirs[i].sync_fd >= 0 && b->dirs[i].dev == st.st_dev) {
+			close(fd);
+			bd->sync_fd = -1;
+			break;
+		}
+	}
+	return (ssize_t)b->n_dirs++;
+}
+
+/*
+ * Writes recipient idx's file into dir/tmp/ (fsync'd only when
+ * is_sync); sets *is_present_out when recovery finds it delivered
+ * already.  0 or -1 with errno.
+ */
+static int
+tmp_write(struct deliver *d, struct batch *b, const struct msg *m,
+	  size_t idx, const char *dir, bool is_sync, bool *is_present_out)
+{
+	char name[NAME_MAX + 1], tmp[PATH_MAX];
+	size_t len;
+	int fd, e;
+
+	*is_present_out = false;
+	if (!item_name(d, m, idx, name, sizeof name) ||
+	    !path_fmt(tmp, sizeof tmp, "%s/tmp/%s", dir, name))
+		return -1;
+	if (m->is_recovered && maildir_has(dir, name)) {
+		*is_present_out = true;
+		return 0;
+	}
+	if (render(b, m, idx, &len) != 0)
+		return -1;
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -1;
+	if (write_full(fd, b->buf, len) != 0 || (is_sync && fsync(fd) != 0)) {
+		e = errno;
+		close(fd);
+		unlink(tmp);
+		errno = e;
+		return -1;
+	}
+	if (close(fd) != 0) {
 		e = errno;
 		unlink(tmp);
 		errno = e;
@@ -237,41 +357,163 @@ deliver_one(struct deliver *d, struct msg *m, size_t idx, const char *dir)
 	return 0;
 }
 
-static int
-sync_dir(const char *dir)
+/* "dir/tmp/NAME" or "dir/new/NAME" of an item. */
+static bool
+item_path(const struct deliver *d, const struct batch *b,
+	  const struct batch_item *it, const char *sub, char *buf,
+	  size_t size)
 {
-	char path[PATH_MAX];
-	int fd, r;
+	char name[NAME_MAX + 1];
 
-	if (!path_fmt(path, sizeof path, "%s/new", dir))
-		return -1;
-	fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	return item_name(d, it->m, it->idx, name, sizeof name) &&
+	       path_fmt(buf, size, "%s/%s/%s", b->dirs[it->dir].path, sub,
+			name);
+}
+
+/* fsync of path (a file, or a directory); 0 or -1 with errno. */
+static int
+sync_path(const char *path, int flags)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | flags), r, e;
+
 	if (fd < 0)
 		return -1;
 	r = fsync(fd);
+	e = errno;
 	close(fd);
+	errno = e;
 	return r;
 }
 
-struct batch {
-	char *dirs[DELIVER_BATCH_DIRS];
-	size_t n_dirs;
-	struct {
-		struct msg *m;
-		size_t idx;
-		size_t dir;
-	} *done;
-	size_t n_done, cap_done;
-};
-
-static size_t
-batch_dir(struct batch *b, const char *dir)
+/* syncfs on every file system of the used directories; a failure fails
+ * every directory on that file system. */
+static void
+sync_filesystems(struct batch *b)
 {
-	for (size_t i = 0; i < b->n_dirs; i++)
-		if (strcmp(b->dirs[i], dir) == 0)
-			return i;
-	b->dirs[b->n_dirs] = strdup(dir);
-	return b->n_dirs++;
+	for (size_t i = 0; i < b->n_dirs; i++) {
+		struct batch_dir *bd = &b->dirs[i];
+		bool is_needed = false;
+		if (bd->sync_fd < 0)
+			continue;
+		for (size_t k = 0; k < b->n_dirs; k++)
+			is_needed |= b->dirs[k].dev == bd->dev &&
+				     b->dirs[k].is_used &&
+				     !b->dirs[k].is_failed;
+		if (!is_needed || syncfs(bd->sync_fd) == 0)
+			continue;
+		log_msg(LOG_ERR, "ev=delivery_sync_failed mailbox=%s "
+			"error=%s", log_q(bd->path), log_q(strerror(errno)));
+		for (size_t k = 0; k < b->n_dirs; k++)
+			if (b->dirs[k].dev == bd->dev)
+				b->dirs[k].is_failed = true;
+	}
+}
+
+/* Makes the batch's tmp/ files durable (unless written with fsync). */
+static void
+sync_files(struct deliver *d, struct batch *b, size_t n_written)
+{
+	char path[PATH_MAX];
+
+	if (!d->can_syncfs)
+		return; /* fsync'd as written */
+	if (n_written > DELIVER_FSYNC_MAX) {
+		sync_filesystems(b);
+		return;
+	}
+	for (size_t i = 0; i < b->n_items; i++) {
+		struct batch_item *it = &b->items[i];
+		if (it->is_failed || it->is_present)
+			continue;
+		if (!item_path(d, b, it, "tmp", path, sizeof path) ||
+		    sync_path(path, 0) != 0) {
+			log_msg(LOG_ERR, "ev=delivery_sync_failed mailbox=%s "
+				"error=%s", log_q(b->dirs[it->dir].path),
+				log_q(strerror(errno)));
+			b->dirs[it->dir].is_failed = true;
+		}
+	}
+}
+
+/* Renames every durable tmp/ file into new/. */
+static void
+rename_all(struct deliver *d, struct batch *b)
+{
+	char tmp[PATH_MAX], dst[PATH_MAX];
+
+	for (size_t i = 0; i < b->n_items; i++) {
+		struct batch_item *it = &b->items[i];
+		if (it->is_failed || it->is_present ||
+		    b->dirs[it->dir].is_failed)
+			continue;
+		if (!item_path(d, b, it, "tmp", tmp, sizeof tmp) ||
+		    !item_path(d, b, it, "new", dst, sizeof dst) ||
+		    rename(tmp, dst) != 0) {
+			log_msg(LOG_ERR, "ev=delivery_failed qid=%s rcpt=%s "
+				"error=%s retry_in=%d", it->m->qid_str,
+				log_q(it->m->rcpts[it->idx].mailbox),
+				log_q(strerror(errno)), DELIVER_RETRY_SECONDS);
+			it->is_failed = true;
+			continue;
+		}
+		it->is_renamed = true;
+	}
+}
+
+/* Makes the new/ directories that received files durable. */
+static void
+sync_dirs(struct batch *b, bool can_syncfs)
+{
+	char path[PATH_MAX];
+	size_t n = 0;
+
+	for (size_t i = 0; i < b->n_dirs; i++) {
+		b->dirs[i].is_used = false;
+		for (size_t k = 0; k < b->n_items && !b->dirs[i].is_used; k++)
+			b->dirs[i].is_used = b->items[k].dir == i &&
+					     (b->items[k].is_renamed ||
+					      b->items[k].is_present);
+		n += b->dirs[i].is_used && !b->dirs[i].is_failed;
+	}
+	if (can_syncfs && n > DELIVER_FSYNC_MAX) {
+		sync_filesystems(b);
+		return;
+	}
+	for (size_t i = 0; i < b->n_dirs; i++) {
+		struct batch_dir *bd = &b->dirs[i];
+		if (!bd->is_used || bd->is_failed)
+			continue;
+		if (!path_fmt(path, sizeof path, "%s/new", bd->path) ||
+		    sync_path(path, O_DIRECTORY) != 0) {
+			log_msg(LOG_ERR, "ev=delivery_sync_failed mailbox=%s "
+				"error=%s", log_q(bd->path),
+				log_q(strerror(errno)));
+			bd->is_failed = true;
+		}
+	}
+}
+
+/*
+ * Delivers recipient idx of m into dir as part of the batch: the file
+ * is written now, made durable and renamed in batch_finish.  0 or -1
+ * with errno.
+ */
+static int
+batch_add(struct deliver *d, struct batch *b, struct msg *m, size_t idx,
+	  const char *dir)
+{
+	ssize_t k = batch_dir(b, dir);
+	struct batch_item *it;
+	bool is_present;
+
+	if (k < 0 || tmp_write(d, b, m, idx, dir, !d->can_syncfs,
+			       &is_present) != 0)
+		return -1;
+	it = &b->items[b->n_items++];
+	*it = (struct batch_item){.m = m, .idx = idx, .dir = (size_t)k,
+				  .is_present = is_present};
+	b->dirs[k].is_used = true;
+	return 0;
 }
 
 static void batch_finish(struct deliver *d, struct batch *b);
@@ -283,7 +525,6 @@ deliver_msg(struct deliver *d, struct msg *m, struct batch *b)
 	for (size_t i = 0; i < m->n_rcpts; i++) {
 		struct msg_rcpt *r = &m->rcpts[i];
 		char dir[PATH_MAX];
-		size_t k;
 
 		if (r->is_done)
 			continue;
@@ -293,47 +534,64 @@ deliver_msg(struct deliver *d, struct msg *m, struct batch *b)
 				log_q(r->mailbox));
 			continue;
 		}
-		if (b->n_dirs == DELIVER_BATCH_DIRS || b->n_done == b->cap_done)
+		if (b->n_dirs == DELIVER_BATCH_DIRS ||
+		    b->n_items == b->cap_items)
 			batch_finish(d, b);
-		if (b->cap_done == 0 ||
+		if (b->cap_items == 0 ||
 		    !deliver_maildir_path(d->cfg->maildir_path, r->mailbox,
 					  dir, sizeof dir) ||
-		    deliver_one(d, m, i, dir) != 0) {
+		    batch_add(d, b, m, i, dir) != 0) {
 			log_msg(LOG_ERR, "ev=delivery_failed qid=%s rcpt=%s "
 				"error=%s retry_in=%d", m->qid_str,
 				log_q(r->mailbox), log_q(strerror(errno)),
 				DELIVER_RETRY_SECONDS);
 			continue;
 		}
-		k = batch_dir(b, dir);
-		b->done[b->n_done].m = m;
-		b->done[b->n_done].idx = i;
-		b->done[b->n_done++].dir = k;
 	}
 }
 
-/* Syncs the batch's directories, then reports its recipients done. */
+/*
+ * Makes the batch's files durable, renames them, makes new/ durable,
+ * then reports the recipients done; what failed on the way stays to
+ * be tried again, its tmp/ file removed.
+ */
 static void
 batch_finish(struct deliver *d, struct batch *b)
 {
-	bool is_synced[DELIVER_BATCH_DIRS];
+	char path[PATH_MAX];
+	size_t n_written = 0;
 
-	for (size_t i = 0; i < b->n_dirs; i++)
-		is_synced[i] = sync_dir(b->dirs[i]) == 0;
-	for (size_t i = 0; i < b->n_done; i++) {
-		struct msg *m = b->done[i].m;
-		size_t idx = b->done[i].idx;
-		if (!is_synced[b->done[i].dir])
+	for (size_t i = 0; i < b->n_items; i++)
+		n_written += !b->items[i].is_present;
+	sync_files(d, b, n_written);
+	rename_all(d, b);
+	sync_dirs(b, d->can_syncfs);
+	for (size_t i = 0; i < b->n_items; i++) {
+		struct batch_item *it = &b->items[i];
+		struct batch_dir *bd = &b->dirs[it->dir];
+		if (it->is_failed || bd->is_failed) {
+			if (!it->is_renamed && !it->is_present &&
+			    item_path(d, b, it, "tmp", path, sizeof path))
+				unlink(path);
 			continue;
-		m->rcpts[idx].is_done = true;
-		spool_done(d->sp, m, idx);
+		}
+		it->m->rcpts[it->idx].is_done = true;
+		spool_done(d->sp, it->m, it->idx);
 		log_msg(LOG_INFO, "ev=delivered qid=%s rcpt=%s mailbox=%s",
-			m->qid_str, log_q(m->rcpts[idx].mailbox),
-			log_q(b->dirs[b->done[i].dir]));
+			it->m->qid_str, log_q(it->m->rcpts[it->idx].mailbox),
+			log_q(bd->path));
 	}
-	for (size_t i = 0; i < b->n_dirs; i++)
-		free(b->dirs[i]);
-	b->n_dirs = b->n_done = 0;
+	for (size_t i = 0; i < b->n_dirs; i++) {
+		if (b->dirs[i].sync_fd >= 0)
+			close(b->dirs[i].sync_fd);
+		free(b->dirs[i].path);
+	}
+	b->n_dirs = b->n_items = 0;
+	if (b->cap_buf > DELIVER_BUF_KEEP) {
+		free(b->buf);
+		b->buf = NULL;
+		b->cap_buf = 0;
+	}
 }
 
 /* True when m still has a local recipient to deliver. */
@@ -352,10 +610,10 @@ worker(void *arg)
 	struct deliver *d = arg;
 	struct batch b = {0};
 
-	b.cap_done = 4096;
-	b.done = malloc(b.cap_done * sizeof *b.done);
-	if (b.done == NULL)
-		b.cap_done = 0;
+	b.cap_items = DELIVER_BATCH_ITEMS;
+	b.items = malloc(b.cap_items * sizeof *b.items);
+	if (b.items == NULL)
+		b.cap_items = 0;
 	pthread_mutex_lock(&d->mu);
 	for (;;) {
 		struct item *todo = d->queue, *later = NULL, **later_tail = &later;
@@ -406,8 +664,22 @@ worker(void *arg)
 		}
 	}
 	pthread_mutex_unlock(&d->mu);
-	free(b.done);
+	free(b.items);
+	free(b.buf);
 	return NULL;
+}
+
+/* True when this kernel's syncfs(2) returns writeback errors. */
+static bool
+syncfs_reports_errors(void)
+{
+	struct utsname u;
+	unsigned major, minor;
+
+	if (uname(&u) != 0 || sscanf(u.release, "%u.%u", &major, &minor) != 2)
+		return false;
+	return major > DELIVER_SYNCFS_MAJOR ||
+	       (major == DELIVER_SYNCFS_MAJOR && minor >= DELIVER_SYNCFS_MINOR);
 }
 
 struct deliver *
@@ -423,6 +695,7 @@ deliver_start(const struct config *cfg, struct spool *sp, char *err,
 	d->cfg = cfg;
 	d->sp = sp;
 	d->tail = &d->queue;
+	d->can_syncfs = syncfs_reports_errors();
 	str_set(d->host, sizeof d->host, cfg->server_hostname);
 	for (char *p = d->host; *p; p++)
 		if (*p == '/' || *p == ':')
