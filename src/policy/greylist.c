@@ -89,6 +89,7 @@ struct greylist {
 
 static const struct greylist_store_ops *const stores[] = {
     &greylist_sqlite_ops,
+    &greylist_redis_ops,
 };
 
 /* An IP address in network order; IPv4-mapped IPv6 becomes IPv4. */

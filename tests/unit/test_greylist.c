@@ -1,13 +1,16 @@
 /*
- * test_greylist.c - greylisting against a real SQLite file in a temporary
- * directory.  A fake clock stands in for time(NULL), so the delay,
+ * test_greylist.c - greylisting against the real stores: a SQLite file in
+ * a temporary directory and a redis-server of our own on a free loopback
+ * port (the Redis tests are skipped only when redis-server is not
+ * installed).  A fake clock stands in for time(NULL), so the delay,
  * expire and lifetime rules run without sleeping.
  *
  * Covered: the key (/24, /64, case, null sender), the allow-list (CIDR,
  * domain), first sight -> 450 wait=delay, early retry -> remaining wait,
  * retry after the delay -> pass, confirmed stays, unconfirmed expires,
  * confirmed lapses, state across a reopen, pruning, close drains the
- * queue, a store path that cannot be opened, a locked database and writes the
+ * queue, two nodes sharing one Redis, Redis stopped -> error and back,
+ * a store path that cannot be opened, a locked database and writes the
  * kernel refuses -> error, never a pass.
  */
 #include <errno.h>
@@ -31,6 +34,7 @@
 #include <cmocka.h>
 #include <event2/event.h>
 #include <event2/thread.h>
+#include <hiredis/hiredis.h>
 #include <sqlite3.h>
 
 #include "policy/greylist.h"
@@ -485,6 +489,236 @@ test_sqlite_writes_refused_by_kernel_give_error(void **state)
 	greylist_close(g);
 }
 
+/* Redis: a server of our own. */
+
+struct redis {
+	pid_t pid;
+	int port;
+	char url[64];
+};
+
+static bool
+has_redis_server(void)
+{
+	const char *path = getenv("PATH");
+	char buf[4096], file[4200];
+
+	if (path == NULL || strlen(path) >= sizeof buf)
+		return false;
+	snprintf(buf, sizeof buf, "%s", path);
+	for (char *save = NULL, *d = strtok_r(buf, ":", &save); d;
+	     d = strtok_r(NULL, ":", &save)) {
+		snprintf(file, sizeof file, "%s/redis-server", d);
+		if (access(file, X_OK) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* A loopback port free right now. */
+static int
+free_port(void)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET,
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t len = sizeof sa;
+	int fd = socket(AF_INET, SOCK_STREAM, 0), port;
+
+	assert_true(fd >= 0);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
+	port = ntohs(sa.sin_port);
+	close(fd);
+	return port;
+}
+
+static bool
+redis_ping(int port)
+{
+	struct timeval tv = {1, 0};
+	redisContext *c = redisConnectWithTimeout("127.0.0.1", port, tv);
+	redisReply *r = c && !c->err ? redisCommand(c, "PING") : NULL;
+	bool is_ok = r && r->type == REDIS_REPLY_STATUS;
+
+	freeReplyObject(r);
+	if (c)
+		redisFree(c);
+	return is_ok;
+}
+
+static bool
+redis_start(struct redis *rs)
+{
+	char port[16];
+
+	snprintf(port, sizeof port, "%d", rs->port);
+	rs->pid = fork();
+	assert_true(rs->pid >= 0);
+	if (rs->pid == 0) {
+		int null = open("/dev/null", O_WRONLY);
+		dup2(null, STDOUT_FILENO);
+		dup2(null, STDERR_FILENO);
+		execlp("redis-server", "redis-server", "--port", port, "--bind",
+		       "127.0.0.1", "--save", "", "--appendonly", "no",
+		       "--daemonize", "no", (char *)NULL);
+		_exit(127);
+	}
+	for (int ms = 0; ms < REDIS_START_MS; ms += STEP_MS) {
+		if (redis_ping(rs->port))
+			return true;
+		if (waitpid(rs->pid, NULL, WNOHANG) == rs->pid)
+			return false; /* the port was taken meanwhile */
+		usleep(STEP_MS * 1000);
+	}
+	return false;
+}
+
+static void
+redis_stop(struct redis *rs)
+{
+	if (rs->pid <= 0)
+		return;
+	kill(rs->pid, SIGTERM);
+	waitpid(rs->pid, NULL, 0);
+	rs->pid = 0;
+}
+
+static void
+redis_up(struct redis *rs, unsigned db)
+{
+	if (!has_redis_server()) {
+		skip();
+	}
+	for (int tries = 0; tries < 5; tries++) {
+		rs->port = free_port();
+		if (redis_start(rs)) {
+			snprintf(rs->url, sizeof rs->url,
+				 "redis://127.0.0.1:%d/%u", rs->port, db);
+			return;
+		}
+		redis_stop(rs);
+	}
+	fail_msg("redis-server did not start");
+}
+
+/* The TTL of a triplet's key in db, -2 when absent. */
+static long long
+redis_ttl(int port, unsigned db, const char *key)
+{
+	struct timeval tv = {1, 0};
+	redisContext *c = redisConnectWithTimeout("127.0.0.1", port, tv);
+	redisReply *r;
+	long long ttl = -3;
+
+	assert_true(c && !c->err);
+	freeReplyObject(redisCommand(c, "SELECT %u", db));
+	r = redisCommand(c, "TTL postern:greylist:%s", key);
+	if (r && r->type == REDIS_REPLY_INTEGER)
+		ttl = r->integer;
+	freeReplyObject(r);
+	redisFree(c);
+	return ttl;
+}
+
+static void
+redis_set_raw(int port, unsigned db, const char *key, const char *value)
+{
+	struct timeval tv = {1, 0};
+	redisContext *c = redisConnectWithTimeout("127.0.0.1", port, tv);
+
+	assert_true(c && !c->err);
+	freeReplyObject(redisCommand(c, "SELECT %u", db));
+	freeReplyObject(
+	    redisCommand(c, "SET postern:greylist:%s %s", key, value));
+	redisFree(c);
+}
+
+static void
+test_redis_two_nodes_share_state(void **state)
+{
+	struct redis rs = {0};
+	struct config cfg;
+	struct greylist *a, *b;
+	const char *r = "rcpt@example.test";
+
+	(void)state;
+	redis_up(&rs, 3);
+	cfg = make_cfg(rs.url, "");
+	a = open_ok(&cfg);
+	b = open_ok(&cfg);
+	expect(a, T0, "10.0.0.1", r, GREYLIST_DEFER, DELAY);
+	assert_in_range(redis_ttl(rs.port, 3,
+				  "10.0.0.0/24|sender@example.org|"
+				  "rcpt@example.test"),
+			1, EXPIRE);
+	expect(b, T0 + 10, "10.0.0.7", r, GREYLIST_DEFER, DELAY - 10);
+	expect(b, T0 + DELAY, "10.0.0.7", r, GREYLIST_PASS, 0);
+	assert_in_range(redis_ttl(rs.port, 3,
+				  "10.0.0.0/24|sender@example.org|"
+				  "rcpt@example.test"),
+			EXPIRE + 1, LIFETIME);
+	expect(a, T0 + DELAY + 1, "10.0.0.1", r, GREYLIST_PASS, 0);
+	/* A value that is not ours is overwritten as a first sight. */
+	redis_set_raw(rs.port, 3,
+		      "10.0.9.0/24|sender@example.org|"
+		      "rcpt@example.test",
+		      "garbage");
+	expect(a, T0, "10.0.9.1", r, GREYLIST_DEFER, DELAY);
+	expect(b, T0 + DELAY, "10.0.9.1", r, GREYLIST_PASS, 0);
+	/* Nothing in db 0: the /3 was honoured. */
+	assert_int_equal(redis_ttl(rs.port, 0,
+				   "10.0.0.0/24|sender@example.org|"
+				   "rcpt@example.test"),
+			 -2);
+	greylist_close(a);
+	greylist_close(b);
+	redis_stop(&rs);
+}
+
+static void
+test_redis_stopped_gives_error_and_restart_recovers(void **state)
+{
+	struct redis rs = {0};
+	struct config cfg;
+	struct greylist *g;
+	const char *r = "rcpt@example.test";
+
+	(void)state;
+	redis_up(&rs, 0);
+	cfg = make_cfg(rs.url, "");
+	g = open_ok(&cfg);
+	expect(g, T0, "10.0.0.1", r, GREYLIST_DEFER, DELAY);
+	redis_stop(&rs);
+	/* Past the delay, but no store: never a pass. */
+	expect(g, T0 + DELAY, "10.0.0.1", r, GREYLIST_ERROR, 0);
+	expect(g, T0 + DELAY, "10.0.0.1", r, GREYLIST_ERROR, 0);
+	assert_true(redis_start(&rs));
+	/* The first check after the restart works (state was not saved). */
+	expect(g, T0 + DELAY, "10.0.0.1", r, GREYLIST_DEFER, DELAY);
+	expect(g, T0 + 2 * DELAY, "10.0.0.1", r, GREYLIST_PASS, 0);
+	/* A restart between two checks: the kept connection is stale. */
+	redis_stop(&rs);
+	assert_true(redis_start(&rs));
+	expect(g, T0 + 2 * DELAY, "10.0.0.1", r, GREYLIST_DEFER, DELAY);
+	greylist_close(g);
+	redis_stop(&rs);
+}
+
+static void
+test_redis_down_at_open_is_not_an_open_error(void **state)
+{
+	struct config cfg;
+	struct greylist *g;
+	char url[64];
+
+	(void)state;
+	snprintf(url, sizeof url, "redis://127.0.0.1:%d/0", free_port());
+	cfg = make_cfg(url, "");
+	g = open_ok(&cfg);
+	expect(g, T0, "10.0.0.1", "a@example.test", GREYLIST_ERROR, 0);
+	greylist_close(g);
+}
+
 static int
 setup(void **state)
 {
@@ -529,6 +763,10 @@ main(void)
 	    cmocka_unit_test(test_open_errors_name_the_fix),
 	    cmocka_unit_test(test_sqlite_locked_by_another_writer_gives_error),
 	    cmocka_unit_test(test_sqlite_writes_refused_by_kernel_give_error),
+	    cmocka_unit_test(test_redis_two_nodes_share_state),
+	    cmocka_unit_test(
+		test_redis_stopped_gives_error_and_restart_recovers),
+	    cmocka_unit_test(test_redis_down_at_open_is_not_an_open_error),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
