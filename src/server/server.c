@@ -18,6 +18,7 @@
 
 #include <event2/thread.h>
 
+#include "policy/greylist.h"
 #include "server/clients.h"
 #include "server/session.h"
 #include "util/fs.h"
@@ -107,6 +108,9 @@ server_new(const struct config *cfg, char *err, size_t size)
 	srv->spool = spool_open(cfg->spool_dir, srv->base, on_recovered, &rec,
 				err, size);
 	if (srv->spool == NULL)
+		goto fail;
+	if (cfg->greylist_enabled &&
+	    (srv->greylist = greylist_open(cfg, srv->base, err, size)) == NULL)
 		goto fail;
 	srv->deliver = deliver_start(cfg, srv->spool, err, size);
 	if (srv->deliver == NULL)
@@ -267,6 +271,7 @@ server_free(struct server *srv)
 	ctl_free(srv);
 	while (srv->sessions)
 		session_free(srv->sessions);
+	greylist_close(srv->greylist);
 	/* The spool first: its last commits hand messages to delivery. */
 	spool_close(srv->spool);
 	deliver_stop(srv->deliver);

@@ -25,6 +25,7 @@
 
 struct session;
 struct client_stat;
+struct greylist;
 struct ctl_conn;
 
 /* A listening socket and what it speaks. */
@@ -43,6 +44,7 @@ struct server {
 	struct server_listener listeners[CONFIG_LISTEN_MAX];
 	size_t n_listeners;
 	SSL_CTX *tls_ctx; /* NULL without [tls] cert and key */
+	struct greylist *greylist; /* NULL unless [greylist] enabled */
 	struct spool *spool;
 	struct deliver *deliver;
 	struct event *ev_term, *ev_int, *ev_hup;

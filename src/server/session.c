@@ -216,6 +216,7 @@ session_free(struct session *s)
 	log_msg(LOG_INFO, "ev=disconnect sid=%s client=%s messages=%u",
 		s->sid, s->client, s->n_msgs);
 	session_auth_cancel(s);
+	session_rcpt_cancel(s);
 	session_txn_reset(s);
 	if (s->ev_greet)
 		event_free(s->ev_greet);
@@ -556,7 +557,8 @@ on_event(struct bufferevent *bev, short what, void *arg)
 		return;
 	}
 	if ((what & BEV_EVENT_TIMEOUT) && (what & BEV_EVENT_READING) &&
-	    (s->state == SESSION_COMMIT || s->state == SESSION_AUTH_CHECK)) {
+	    (s->state == SESSION_COMMIT || s->state == SESSION_AUTH_CHECK ||
+	     s->state == SESSION_POLICY)) {
 		/* Silence is expected while we work: keep waiting. */
 		bufferevent_enable(s->bev, EV_READ);
 		return;

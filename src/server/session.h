@@ -36,6 +36,7 @@ enum session_state {
 	SESSION_TLS,	  /* TLS handshake (smtps, after STARTTLS) */
 	SESSION_AUTH,	  /* reading a SASL response line (RFC 4954) */
 	SESSION_AUTH_CHECK, /* a password is being checked; input waits */
+	SESSION_POLICY,	  /* a policy check (greylist) runs; input waits */
 	SESSION_CLOSING,  /* last reply sent, closing once flushed */
 };
 
@@ -65,6 +66,7 @@ enum auth_step {
 };
 
 struct auth_job;
+struct rcpt_pending;
 
 struct session {
 	struct server *srv;
@@ -107,6 +109,7 @@ struct session {
 	char auth_login_user[SMTP_LOCAL_MAX + SMTP_DOMAIN_MAX + 2];
 	struct auth_job *auth_job; /* while a worker checks a password */
 	struct event *ev_auth_delay;
+	struct rcpt_pending *rcpt_pending; /* while the greylist decides */
 	unsigned n_msgs;
 };
 
@@ -160,6 +163,9 @@ void cmd_auth(struct session *s, const struct cmd *c);
 
 /* Handles one SASL response line in SESSION_AUTH (session_cmd_auth.c). */
 void session_auth_line(struct session *s, const char *line, size_t len);
+
+/* Forgets a session's greylist check in flight (session_free). */
+void session_rcpt_cancel(struct session *s);
 
 /* Forgets a session's AUTH work in flight (session_free). */
 void session_auth_cancel(struct session *s);

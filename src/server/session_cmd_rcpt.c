@@ -1,10 +1,15 @@
 /*
  * session_cmd_rcpt.c - RCPT TO (RFC 5321 4.1.1.3): syntax here, the
  * verdict from policy/rcpt.c, the 452 4.5.3 past max_recipients (the
- * recipients accepted before stay accepted, RFC 5321 4.5.3.1.10).
+ * recipients accepted before stay accepted, RFC 5321 4.5.3.1.10), then,
+ * for unauthenticated clients with [greylist] enabled, the greylist:
+ * 450 4.2.0 naming the wait on first sight, 451 4.3.0 when its store
+ * fails (never a silent accept that skips the policy).
  */
+#include <stdlib.h>
 #include <string.h>
 
+#include "policy/greylist.h"
 #include "policy/rcpt.h"
 #include "proto/esmtp.h"
 #include "server/session.h"
@@ -28,6 +33,99 @@ log_rcpt(struct session *s, const struct addr *a, enum reply_id id)
 		"reason=%s", s->sid, s->client, log_q(a->mailbox),
 		reply_row(id)->code, reply_row(id)->enhanced,
 		reply_reason(id));
+}
+
+/* Records an accepted recipient and sends the verdict's reply. */
+static void
+rcpt_finish(struct session *s, const struct addr *to,
+	    const struct rcpt_verdict *v, enum reply_id id)
+{
+	struct txn *t = s->txn;
+
+	log_rcpt(s, to, id);
+	if (v->route != RCPT_ROUTE_NONE && !has_rcpt(t->msg, v->mailbox) &&
+	    msg_add_rcpt(t->msg, v->mailbox, to->mailbox,
+			 v->route == RCPT_ROUTE_LOCAL ? MSG_ROUTE_LOCAL
+						      : MSG_ROUTE_REMOTE) != 0) {
+		session_reply(s, REPLY_NO_MEMORY);
+		return;
+	}
+	switch (id) {
+	case REPLY_WILL_FORWARD:
+	case REPLY_USER_MOVED:
+		session_reply(s, id, v->mailbox);
+		break;
+	default:
+		session_reply(s, id, to->mailbox);
+		break;
+	}
+}
+
+/* A greylist check in flight; s is NULL once the session is gone. */
+struct rcpt_pending {
+	struct session *s;
+	struct addr to;
+	struct rcpt_verdict v;
+};
+
+static void
+on_greylisted(void *arg, enum greylist_verdict gv, unsigned wait)
+{
+	struct rcpt_pending *p = arg;
+	struct session *s = p->s;
+
+	if (s == NULL || s->state == SESSION_CLOSING) {
+		free(p);
+		return;
+	}
+	s->rcpt_pending = NULL;
+	s->state = SESSION_CMD;
+	switch (gv) {
+	case GREYLIST_PASS:
+		rcpt_finish(s, &p->to, &p->v, p->v.reply);
+		break;
+	case GREYLIST_DEFER:
+		log_rcpt(s, &p->to, REPLY_GREYLISTED);
+		session_reply(s, REPLY_GREYLISTED, wait);
+		break;
+	default:
+		log_msg(LOG_ERR, "ev=local_error sid=%s part=greylist "
+			"store=%s", s->sid,
+			log_q(s->srv->cfg->greylist_store));
+		log_rcpt(s, &p->to, REPLY_STATE_STORE_ERROR);
+		session_reply(s, REPLY_STATE_STORE_ERROR);
+		break;
+	}
+	free(p);
+	session_resume(s);
+}
+
+/* Asks the greylist about an otherwise accepted recipient. */
+static void
+greylist_start(struct session *s, const struct addr *to,
+	       const struct rcpt_verdict *v)
+{
+	struct rcpt_pending *p = malloc(sizeof *p);
+
+	if (p == NULL) {
+		session_reply(s, REPLY_NO_MEMORY);
+		return;
+	}
+	p->s = s;
+	p->to = *to;
+	p->v = *v;
+	s->rcpt_pending = p;
+	s->state = SESSION_POLICY;
+	greylist_check(s->srv->greylist, s->ip, s->txn->from.mailbox,
+		       to->mailbox, on_greylisted, p);
+}
+
+void
+session_rcpt_cancel(struct session *s)
+{
+	if (s->rcpt_pending != NULL)
+		s->rcpt_pending->s = NULL;
+	s->rcpt_pending = NULL;
 }
 
 void
@@ -84,21 +182,10 @@ cmd_rcpt(struct session *s, const struct cmd *c)
 	}
 	id = policy_rcpt_check(s->srv->cfg, s->srv->users, &to, s->is_auth,
 			       &v);
-	log_rcpt(s, &to, id);
-	if (v.route != RCPT_ROUTE_NONE && !has_rcpt(t->msg, v.mailbox) &&
-	    msg_add_rcpt(t->msg, v.mailbox, to.mailbox,
-			 v.route == RCPT_ROUTE_LOCAL ? MSG_ROUTE_LOCAL
-						     : MSG_ROUTE_REMOTE) != 0) {
-		session_reply(s, REPLY_NO_MEMORY);
+	if (v.route != RCPT_ROUTE_NONE && s->srv->greylist != NULL &&
+	    !s->is_auth) {
+		greylist_start(s, &to, &v);
 		return;
 	}
-	switch (id) {
-	case REPLY_WILL_FORWARD:
-	case REPLY_USER_MOVED:
-		session_reply(s, id, v.mailbox);
-		break;
-	default:
-		session_reply(s, id, to.mailbox);
-		break;
-	}
+	rcpt_finish(s, &to, &v, id);
 }
