@@ -35,6 +35,7 @@
 #include "util/log.h"
 
 #define SPOOL_IOV_BATCH 1020 /* below IOV_MAX, a multiple of 3 */
+#define SPOOL_DONE_BATCH 256  /* done records per write */
 
 void
 spool_seg_path(const struct spool *sp, uint32_t id, const char *ext,
@@ -202,31 +203,54 @@ commit_batch(struct spool *sp, struct spool_job *jobs)
 	return err;
 }
 
-/* Appends done records to their segments' .done files. */
+/* Opens the .done file of seg when it is not open yet; -1 on failure. */
+static int
+done_open(struct spool *sp, struct spool_seg *seg)
+{
+	char path[PATH_MAX];
+
+	if (seg->done_fd < 0) {
+		spool_seg_path(sp, seg->id, "done", path, sizeof path);
+		seg->done_fd = open(path, O_WRONLY | O_CREAT | O_APPEND |
+				    O_CLOEXEC, 0600);
+	}
+	return seg->done_fd;
+}
+
+/*
+ * Appends done records to their segments' .done files: one write for
+ * each run of records of the same segment (a delivery batch is one run
+ * as a rule), not one per recipient.
+ */
 static void
 write_done(struct spool *sp, struct spool_done_item *items, size_t n)
 {
-	for (size_t i = 0; i < n; i++) {
-		struct spool_seg *seg = spool_seg_get(sp, items[i].segment);
-		struct spool_done_rec rec = {items[i].qid, items[i].idx, 0};
-		char path[PATH_MAX];
+	struct spool_done_rec recs[SPOOL_DONE_BATCH];
+	size_t i = 0;
 
+	while (i < n) {
+		uint32_t id = items[i].segment;
+		struct spool_seg *seg = spool_seg_get(sp, id);
+		size_t k = 0;
+
+		for (; i < n && items[i].segment == id && k < SPOOL_DONE_BATCH;
+		     i++, k++) {
+			recs[k] = (struct spool_done_rec){items[i].qid,
+							  items[i].idx, 0};
+			recs[k].crc = crc32c(0, &recs[k],
+					     offsetof(struct spool_done_rec,
+						      crc));
+		}
 		if (seg == NULL)
 			continue;
-		if (seg->done_fd < 0) {
-			spool_seg_path(sp, seg->id, "done", path, sizeof path);
-			seg->done_fd = open(path, O_WRONLY | O_CREAT |
-					    O_APPEND | O_CLOEXEC, 0600);
-		}
-		rec.crc = crc32c(0, &rec, offsetof(struct spool_done_rec, crc));
-		if (seg->done_fd < 0 ||
-		    write(seg->done_fd, &rec, sizeof rec) != sizeof rec)
+		if (done_open(sp, seg) < 0 ||
+		    write(seg->done_fd, recs, k * sizeof *recs) !=
+			    (ssize_t)(k * sizeof *recs))
 			log_msg(LOG_WARN, "ev=spool_done_write_failed "
 				"segment=%08u error=%s", seg->id,
 				log_q(strerror(errno)));
 		seg->is_done_dirty = true;
-		if (seg->outstanding > 0)
-			seg->outstanding--;
+		seg->outstanding -= k < seg->outstanding ? k : seg->outstanding;
 		if (seg->outstanding == 0)
 			segment_retire(sp, seg);
 	}

@@ -81,25 +81,54 @@ msg_add_rcpt(struct msg *m, const char *mailbox, const char *orig,
 	return 0;
 }
 
+/* Appends s[0..n) at *o (the caller sized buf). */
+static void
+put(char *buf, size_t *o, const char *s, size_t n)
+{
+	memcpy(buf + *o, s, n);
+	*o += n;
+}
+
+static void
+put_str(char *buf, size_t *o, const char *s)
+{
+	put(buf, o, s, strlen(s));
+}
+
+/* Formatted by hand: open_memstream and fprintf cost eight times more
+ * (callgrind), and this runs for every message on the committer. */
 char *
 msg_envelope_format(const struct msg *m, size_t *len_out)
 {
-	char *buf = NULL;
-	size_t len = 0;
-	FILE *fp = open_memstream(&buf, &len);
+	char head[ENVELOPE_LINE_MAX];
+	int h = snprintf(head, sizeof head, "v 1\narrival %" PRId64
+			 "\nflags %u\nsender ", m->arrival, m->flags);
+	size_t size, o = 0;
+	char *buf;
 
-	if (fp == NULL)
+	if (h < 0 || (size_t)h >= sizeof head)
 		return NULL;
-	fprintf(fp, "v 1\narrival %" PRId64 "\nflags %u\nsender %s\n",
-		m->arrival, m->flags, m->sender);
+	size = (size_t)h + strlen(m->sender) + 1;
 	for (size_t i = 0; i < m->n_rcpts; i++)
-		fprintf(fp, "rcpt %d\t%s\t%s\n", (int)m->rcpts[i].route,
-			m->rcpts[i].mailbox, m->rcpts[i].orig);
-	if (fclose(fp) != 0) {
-		free(buf);
+		size += sizeof "rcpt N\t\t\n" + strlen(m->rcpts[i].mailbox) +
+			strlen(m->rcpts[i].orig);
+	if ((buf = malloc(size)) == NULL)
 		return NULL;
+	put(buf, &o, head, (size_t)h);
+	put_str(buf, &o, m->sender);
+	put(buf, &o, "\n", 1);
+	for (size_t i = 0; i < m->n_rcpts; i++) {
+		const struct msg_rcpt *r = &m->rcpts[i];
+		char route = r->route == MSG_ROUTE_REMOTE ? '2' : '1';
+		put(buf, &o, "rcpt ", 5);
+		put(buf, &o, &route, 1);
+		put(buf, &o, "\t", 1);
+		put_str(buf, &o, r->mailbox);
+		put(buf, &o, "\t", 1);
+		put_str(buf, &o, r->orig);
+		put(buf, &o, "\n", 1);
 	}
-	*len_out = len;
+	*len_out = o;
 	return buf;
 }
 
