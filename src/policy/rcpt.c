@@ -40,6 +40,16 @@ verdict(struct rcpt_verdict *out, enum reply_id reply, enum rcpt_route route)
 	return reply;
 }
 
+/*
+ * RFC 5321 4.5.1: every domain we deliver for has a postmaster, listed
+ * in the users file or not; unlisted, it gets its own mailbox.
+ */
+static bool
+is_postmaster(const struct rcpt_verdict *v)
+{
+	return strcmp(v->local, "postmaster") == 0;
+}
+
 /* A local user: accepted, or 450 4.2.1 while on hold. */
 static enum reply_id
 local_ok(const struct users *users, struct rcpt_verdict *out)
@@ -131,7 +141,7 @@ policy_rcpt_check(const struct config *cfg, const struct users *users,
 	fwd = check_forward(cfg, users, out->mailbox, out);
 	if (fwd != REPLY_COUNT)
 		return fwd;
-	if (users_has(users, out->mailbox))
+	if (users_has(users, out->mailbox) || is_postmaster(out))
 		return local_ok(users, out);
 	/* alice+tag@ is alice@ (subaddressing). */
 	local_len = delim[0] ? strcspn(out->local, delim) : strlen(out->local);

@@ -270,10 +270,6 @@ def test_forward_and_its_target_in_one_transaction_deliver_once(server):
     assert len(server.message_files("bob@example.test")) == 1
 
 
-@pytest.mark.xfail(reason="BUG: with a users file that lacks postmaster, "
-                   "RCPT TO:<Postmaster> gets 550 5.1.1 and `postern check` "
-                   "says ok; RFC 5321 4.5.1 says a server MUST accept "
-                   "postmaster", strict=True)
 def test_postmaster_is_always_accepted_or_check_requires_it(make_server):
     srv = make_server(users=["alice@example.test"])
     check = subprocess.run([POSTERN, "check", "-c", str(srv.conf)],

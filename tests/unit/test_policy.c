@@ -155,6 +155,8 @@ test_rcpt_verdicts(void **state)
 		 "alice@example.test", RCPT_ROUTE_LOCAL},
 		{"\"alice bob\"", "example.test", 0, 0, REPLY_USER_UNKNOWN,
 		 NULL, RCPT_ROUTE_NONE},
+		{"PostMaster", "other.test", 0, 0, REPLY_RCPT_OK,
+		 "postmaster@other.test", RCPT_ROUTE_LOCAL},
 		{"held", "example.test", 0, 0, REPLY_USER_HELD, NULL,
 		 RCPT_ROUTE_NONE},
 		{"heldtoo+x", "example.test", 0, 0, REPLY_USER_HELD, NULL,
