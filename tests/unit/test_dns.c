@@ -370,8 +370,9 @@ test_invalid_names_are_no_domain_without_a_query(void **state)
 	    "a b.test",
 	    "a@b.test",
 	    "[127.0.0.1]",
-	    "x."
-	    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+	    /* A label of 64 octets. */
+	    ("x.aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	     "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"),
 	};
 	struct fake f;
 	struct dns *d;
