@@ -124,6 +124,14 @@ record_msg(const char *buf, size_t off, const struct spool_rec_hdr *h,
 	return m;
 }
 
+/* True when p[0..len) is all zeros: space the committer wrote ahead of
+ * its records (commit.c, prealloc), not a torn record. */
+static bool
+is_zero(const char *p, size_t len)
+{
+	return len == 0 || (p[0] == 0 && memcmp(p, p + 1, len - 1) == 0);
+}
+
 /* Reads one segment; passes undone messages to cb. */
 static int
 segment_read(struct spool *sp, uint32_t id, spool_recover_fn cb, void *arg)
@@ -157,8 +165,13 @@ segment_read(struct spool *sp, uint32_t id, spool_recover_fn cb, void *arg)
 		size_t undone = 0;
 
 		if (total == 0) {
-			log_msg(LOG_WARN, "ev=spool_torn_record segment=%08u "
-				"offset=%zu dropped=%zu", id, off, len - off);
+			if (is_zero(buf + off, len - off))
+				log_msg(LOG_DEBUG, "ev=spool_tail_trimmed "
+					"segment=%08u offset=%zu", id, off);
+			else
+				log_msg(LOG_WARN, "ev=spool_torn_record "
+					"segment=%08u offset=%zu dropped=%zu",
+					id, off, len - off);
 			if (ftruncate(fd, (off_t)off) != 0 || fsync(fd) != 0)
 				log_msg(LOG_ERR, "ev=spool_truncate_failed "
 					"segment=%08u", id);

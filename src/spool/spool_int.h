@@ -79,7 +79,9 @@ struct spool {
 	/* Committer thread only: */
 	uint32_t seg_cur;
 	int seg_fd;
-	uint64_t seg_size;
+	uint64_t seg_size;   /* where the next record goes */
+	uint64_t seg_zeroed; /* zeros written up to here (prealloc) */
+	bool is_prealloc_off; /* zeros could not be written: not again */
 	struct spool_seg *segs;
 	size_t n_segs;
 };

@@ -3,7 +3,7 @@
  * reported durable comes back after the spool is closed and reopened
  * (a restart), recipients marked done do not, and a torn record at the
  * end of a segment (a crash mid-write) is dropped without hiding the
- * records before it.
+ * records before it, and so are the zeros the committer writes ahead.
  */
 #include <fcntl.h>
 #include <setjmp.h>
@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -168,6 +169,47 @@ test_torn_tail_is_dropped_and_earlier_records_kept(void **state)
 }
 
 static void
+test_zero_tail_of_a_crashed_segment_is_trimmed_and_records_kept(void **state)
+{
+	char dir[] = "/tmp/postern-test-spool-XXXXXX", err[256], path[512];
+	static const char zeros[1 << 16];
+	struct event_base *base;
+	struct seen seen = {0};
+	struct spool *sp;
+	struct stat st;
+	off_t size;
+	int fd;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	base = event_base_new();
+	sp = spool_open(dir, base, on_recover, &seen, err, sizeof err);
+	for (int i = 0; i < 3; i++)
+		spool_commit(sp, make_msg(sp, i), on_commit, &seen);
+	while (seen.committed < 3)
+		event_base_loop(base, EVLOOP_ONCE);
+	spool_close(sp);
+	clear(&seen);
+	/* A clean close leaves no preallocated zeros behind... */
+	snprintf(path, sizeof path, "%s/00000001.log", dir);
+	assert_int_equal(stat(path, &st), 0);
+	size = st.st_size;
+	/* ...a crash does: the committer writes zeros ahead of its records. */
+	fd = open(path, O_WRONLY | O_APPEND);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, zeros, sizeof zeros), sizeof zeros);
+	close(fd);
+	sp = spool_open(dir, base, on_recover, &seen, err, sizeof err);
+	assert_non_null(sp);
+	assert_int_equal(seen.n, 3);
+	spool_close(sp);
+	clear(&seen);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_size, size);
+	event_base_free(base);
+}
+
+static void
 test_second_spool_on_same_dir_is_refused(void **state)
 {
 	char dir[] = "/tmp/postern-test-spool-XXXXXX", err[256];
@@ -192,6 +234,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_committed_messages_survive_reopen_and_done_ones_do_not),
 		cmocka_unit_test(test_torn_tail_is_dropped_and_earlier_records_kept),
+		cmocka_unit_test(test_zero_tail_of_a_crashed_segment_is_trimmed_and_records_kept),
 		cmocka_unit_test(test_second_spool_on_same_dir_is_refused),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
