@@ -124,6 +124,26 @@ path_fmt(char *buf, size_t size, const char *fmt, ...)
 	return true;
 }
 
+/* "dir/sub/name" into buf without printf (it runs three times for each
+ * file); false with ENAMETOOLONG when it does not fit. */
+static bool
+path_join(char *buf, size_t size, const char *dir, const char *sub,
+	  const char *name)
+{
+	size_t a = strlen(dir), b = strlen(sub), c = strlen(name);
+
+	if (a + b + c + 3 > size) {
+		errno = ENAMETOOLONG;
+		return false;
+	}
+	memcpy(buf, dir, a);
+	buf[a] = '/';
+	memcpy(buf + a + 1, sub, b);
+	buf[a + 1 + b] = '/';
+	memcpy(buf + a + b + 2, name, c + 1);
+	return true;
+}
+
 static int
 mkdirs(char *path)
 {
@@ -210,6 +230,7 @@ struct batch_item {
 	struct msg *m;
 	size_t idx;
 	size_t dir;
+	char *name; /* NAME, made once */
 	bool is_present; /* found already delivered (recovery) */
 	bool is_renamed;
 	bool is_failed;
@@ -316,21 +337,20 @@ batch_dir(struct batch *b, const char *dir)
 }
 
 /*
- * Writes recipient idx's file into dir/tmp/ (fsync'd only when
+ * Writes recipient idx's file dir/tmp/name (fsync'd only when
  * is_sync); sets *is_present_out when recovery finds it delivered
  * already.  0 or -1 with errno.
  */
 static int
-tmp_write(struct deliver *d, struct batch *b, const struct msg *m,
-	  size_t idx, const char *dir, bool is_sync, bool *is_present_out)
+tmp_write(struct batch *b, const struct msg *m, size_t idx, const char *dir,
+	  const char *name, bool is_sync, bool *is_present_out)
 {
-	char name[NAME_MAX + 1], tmp[PATH_MAX];
+	char tmp[PATH_MAX];
 	size_t len;
 	int fd, e;
 
 	*is_present_out = false;
-	if (!item_name(d, m, idx, name, sizeof name) ||
-	    !path_fmt(tmp, sizeof tmp, "%s/tmp/%s", dir, name))
+	if (!path_join(tmp, sizeof tmp, dir, "tmp", name))
 		return -1;
 	if (m->is_recovered && maildir_has(dir, name)) {
 		*is_present_out = true;
@@ -359,15 +379,10 @@ tmp_write(struct deliver *d, struct batch *b, const struct msg *m,
 
 /* "dir/tmp/NAME" or "dir/new/NAME" of an item. */
 static bool
-item_path(const struct deliver *d, const struct batch *b,
-	  const struct batch_item *it, const char *sub, char *buf,
-	  size_t size)
+item_path(const struct batch *b, const struct batch_item *it,
+	  const char *sub, char *buf, size_t size)
 {
-	char name[NAME_MAX + 1];
-
-	return item_name(d, it->m, it->idx, name, sizeof name) &&
-	       path_fmt(buf, size, "%s/%s/%s", b->dirs[it->dir].path, sub,
-			name);
+	return path_join(buf, size, b->dirs[it->dir].path, sub, it->name);
 }
 
 /* fsync of path (a file, or a directory); 0 or -1 with errno. */
@@ -425,7 +440,7 @@ sync_files(struct deliver *d, struct batch *b, size_t n_written)
 		struct batch_item *it = &b->items[i];
 		if (it->is_failed || it->is_present)
 			continue;
-		if (!item_path(d, b, it, "tmp", path, sizeof path) ||
+		if (!item_path(b, it, "tmp", path, sizeof path) ||
 		    sync_path(path, 0) != 0) {
 			log_msg(LOG_ERR, "ev=delivery_sync_failed mailbox=%s "
 				"error=%s", log_q(b->dirs[it->dir].path),
@@ -437,7 +452,7 @@ sync_files(struct deliver *d, struct batch *b, size_t n_written)
 
 /* Renames every durable tmp/ file into new/. */
 static void
-rename_all(struct deliver *d, struct batch *b)
+rename_all(struct batch *b)
 {
 	char tmp[PATH_MAX], dst[PATH_MAX];
 
@@ -446,8 +461,8 @@ rename_all(struct deliver *d, struct batch *b)
 		if (it->is_failed || it->is_present ||
 		    b->dirs[it->dir].is_failed)
 			continue;
-		if (!item_path(d, b, it, "tmp", tmp, sizeof tmp) ||
-		    !item_path(d, b, it, "new", dst, sizeof dst) ||
+		if (!item_path(b, it, "tmp", tmp, sizeof tmp) ||
+		    !item_path(b, it, "new", dst, sizeof dst) ||
 		    rename(tmp, dst) != 0) {
 			log_msg(LOG_ERR, "ev=delivery_failed qid=%s rcpt=%s "
 				"error=%s retry_in=%d", it->m->qid_str,
@@ -503,15 +518,23 @@ batch_add(struct deliver *d, struct batch *b, struct msg *m, size_t idx,
 	  const char *dir)
 {
 	ssize_t k = batch_dir(b, dir);
+	char name[NAME_MAX + 1], *copy;
 	struct batch_item *it;
 	bool is_present;
 
-	if (k < 0 || tmp_write(d, b, m, idx, dir, !d->can_syncfs,
-			       &is_present) != 0)
+	if (k < 0 || !item_name(d, m, idx, name, sizeof name) ||
+	    tmp_write(b, m, idx, dir, name, !d->can_syncfs, &is_present) != 0)
 		return -1;
+	if ((copy = strdup(name)) == NULL) {
+		char tmp[PATH_MAX];
+		if (!is_present && path_join(tmp, sizeof tmp, dir, "tmp", name))
+			unlink(tmp);
+		errno = ENOMEM;
+		return -1;
+	}
 	it = &b->items[b->n_items++];
 	*it = (struct batch_item){.m = m, .idx = idx, .dir = (size_t)k,
-				  .is_present = is_present};
+				  .name = copy, .is_present = is_present};
 	b->dirs[k].is_used = true;
 	return 0;
 }
@@ -564,17 +587,19 @@ batch_finish(struct deliver *d, struct batch *b)
 	for (size_t i = 0; i < b->n_items; i++)
 		n_written += !b->items[i].is_present;
 	sync_files(d, b, n_written);
-	rename_all(d, b);
+	rename_all(b);
 	sync_dirs(b, d->can_syncfs);
 	for (size_t i = 0; i < b->n_items; i++) {
 		struct batch_item *it = &b->items[i];
 		struct batch_dir *bd = &b->dirs[it->dir];
 		if (it->is_failed || bd->is_failed) {
 			if (!it->is_renamed && !it->is_present &&
-			    item_path(d, b, it, "tmp", path, sizeof path))
+			    item_path(b, it, "tmp", path, sizeof path))
 				unlink(path);
+			free(it->name);
 			continue;
 		}
+		free(it->name);
 		it->m->rcpts[it->idx].is_done = true;
 		spool_done(d->sp, it->m, it->idx);
 		log_msg(LOG_INFO, "ev=delivered qid=%s rcpt=%s mailbox=%s",
