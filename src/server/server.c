@@ -18,6 +18,7 @@
 
 #include <event2/thread.h>
 
+#include "policy/dns.h"
 #include "policy/greylist.h"
 #include "server/clients.h"
 #include "server/session.h"
@@ -108,6 +109,9 @@ server_new(const struct config *cfg, char *err, size_t size)
 	srv->spool = spool_open(cfg->spool_dir, srv->base, on_recovered, &rec,
 				err, size);
 	if (srv->spool == NULL)
+		goto fail;
+	if (cfg->dns_check_sender_domain &&
+	    (srv->dns = dns_open(cfg, srv->base, err, size)) == NULL)
 		goto fail;
 	if (cfg->greylist_enabled &&
 	    (srv->greylist = greylist_open(cfg, srv->base, err, size)) == NULL)
@@ -272,6 +276,7 @@ server_free(struct server *srv)
 	while (srv->sessions)
 		session_free(srv->sessions);
 	greylist_close(srv->greylist);
+	dns_close(srv->dns);
 	/* The spool first: its last commits hand messages to delivery. */
 	spool_close(srv->spool);
 	deliver_stop(srv->deliver);

@@ -26,6 +26,7 @@
 struct session;
 struct client_stat;
 struct greylist;
+struct dns;
 struct ctl_conn;
 
 /* A listening socket and what it speaks. */
@@ -45,6 +46,7 @@ struct server {
 	size_t n_listeners;
 	SSL_CTX *tls_ctx; /* NULL without [tls] cert and key */
 	struct greylist *greylist; /* NULL unless [greylist] enabled */
+	struct dns *dns;	   /* NULL unless check_sender_domain */
 	struct spool *spool;
 	struct deliver *deliver;
 	struct event *ev_term, *ev_int, *ev_hup;

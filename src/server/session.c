@@ -217,6 +217,7 @@ session_free(struct session *s)
 		s->sid, s->client, s->n_msgs);
 	session_auth_cancel(s);
 	session_rcpt_cancel(s);
+	session_mail_cancel(s);
 	session_txn_reset(s);
 	if (s->ev_greet)
 		event_free(s->ev_greet);

@@ -36,7 +36,7 @@ enum session_state {
 	SESSION_TLS,	  /* TLS handshake (smtps, after STARTTLS) */
 	SESSION_AUTH,	  /* reading a SASL response line (RFC 4954) */
 	SESSION_AUTH_CHECK, /* a password is being checked; input waits */
-	SESSION_POLICY,	  /* a policy check (greylist) runs; input waits */
+	SESSION_POLICY,	  /* a policy check (DNS, greylist) runs; input waits */
 	SESSION_CLOSING,  /* last reply sent, closing once flushed */
 };
 
@@ -67,6 +67,7 @@ enum auth_step {
 
 struct auth_job;
 struct rcpt_pending;
+struct mail_pending;
 
 struct session {
 	struct server *srv;
@@ -110,6 +111,7 @@ struct session {
 	struct auth_job *auth_job; /* while a worker checks a password */
 	struct event *ev_auth_delay;
 	struct rcpt_pending *rcpt_pending; /* while the greylist decides */
+	struct mail_pending *mail_pending; /* while DNS looks the sender up */
 	unsigned n_msgs;
 };
 
@@ -129,7 +131,8 @@ void session_free(struct session *s);
 /*
  * Sends the reply id with its argument(s), logs it when it is not a 2xx/3xx
  * and closes the session after any 421, QUIT's 221 and 554 5.5.0.  Counts
- * 5xx towards max_bad_commands.
+ * 5xx towards max_bad_commands (reset when a message is queued, as
+ * Postfix counts errors "without delivering mail").
  */
 void session_reply(struct session *s, enum reply_id id, ...);
 
@@ -163,6 +166,9 @@ void cmd_auth(struct session *s, const struct cmd *c);
 
 /* Handles one SASL response line in SESSION_AUTH (session_cmd_auth.c). */
 void session_auth_line(struct session *s, const char *line, size_t len);
+
+/* Forgets a session's sender lookup in flight (session_free). */
+void session_mail_cancel(struct session *s);
 
 /* Forgets a session's greylist check in flight (session_free). */
 void session_rcpt_cancel(struct session *s);

@@ -38,6 +38,11 @@ cmd_data(struct session *s, const struct cmd *c)
 {
 	enum reply_id id = data_check(s);
 
+	/* RFC 2920 3.1: DATA ends a pipelined group, whatever its reply.
+	 * Text sent before the reply would otherwise run as commands when
+	 * DATA fails. */
+	if (session_check_sync(s, "DATA"))
+		return;
 	if (c->arg_len > 0) {
 		session_reply(s, REPLY_NO_ARGS, "DATA");
 		return;
@@ -50,8 +55,6 @@ cmd_data(struct session *s, const struct cmd *c)
 	}
 	data_reader_init(&s->txn->reader, false,
 			 s->srv->cfg->server_max_message_size);
-	if (session_check_sync(s, "DATA"))
-		return;
 	s->state = SESSION_DATA;
 	session_rate_start(s);
 	session_reply(s, REPLY_DATA_GO);
@@ -174,6 +177,7 @@ on_committed(void *arg, struct msg *m, int err)
 		s->state = SESSION_CMD;
 		if (err == 0) {
 			s->n_msgs++;
+			s->n_bad = 0; /* errors count until mail is delivered */
 			session_reply(s, REPLY_QUEUED, m->qid_str);
 		} else {
 			log_msg(LOG_ERR, "ev=spool_failed sid=%s qid=%s "

@@ -2,12 +2,16 @@
  * session_cmd_mail.c - MAIL FROM (RFC 5321 4.1.1.2) and its parameters:
  * SIZE (RFC 1870: 552 5.3.4 above max_message_size, 452 4.3.1 above the
  * space free beyond the spool reserve), BODY=7BIT/8BITMIME (RFC 6152),
- * SMTPUTF8 (RFC 6531).  Anything else is 555 5.5.4.
+ * SMTPUTF8 (RFC 6531).  Anything else is 555 5.5.4.  With [dns]
+ * check_sender_domain, the sender's domain must resolve (policy/dns.c):
+ * none or a null MX is 550 5.1.8, a lookup that fails or times out 451
+ * 4.4.3 - the client keeps the message and retries.
  */
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+#include "policy/dns.h"
 #include "proto/esmtp.h"
 #include "server/session.h"
 #include "util/log.h"
@@ -132,6 +136,92 @@ addr_reply(enum addr_result r)
 					: REPLY_SENDER_SYNTAX;
 }
 
+/* Opens the transaction and says 250. */
+static void
+mail_accept(struct session *s, const struct addr *from,
+	    const struct mail_params *p)
+{
+	s->txn = calloc(1, sizeof *s->txn);
+	if (s->txn == NULL || (s->txn->msg = msg_new()) == NULL ||
+	    (s->txn->text = evbuffer_new()) == NULL) {
+		session_txn_reset(s);
+		session_reply(s, REPLY_NO_MEMORY);
+		return;
+	}
+	s->txn->from = *from;
+	s->txn->is_smtputf8 = p->is_utf8;
+	s->txn->is_8bitmime = p->is_8bit;
+	free(s->txn->msg->sender);
+	s->txn->msg->sender = strdup(from->mailbox);
+	log_msg(LOG_INFO, "ev=mail sid=%s client=%s from=%s size=%llu",
+		s->sid, s->client, log_q(from->mailbox),
+		(unsigned long long)p->size);
+	session_reply(s, REPLY_SENDER_OK, from->mailbox);
+}
+
+/* A sender-domain lookup in flight; s is NULL once the session is gone. */
+struct mail_pending {
+	struct session *s;
+	struct addr from;
+	struct mail_params params;
+};
+
+static void
+on_dns(void *arg, enum dns_verdict v)
+{
+	struct mail_pending *p = arg;
+	struct session *s = p->s;
+
+	if (s == NULL || s->state == SESSION_CLOSING) {
+		free(p);
+		return;
+	}
+	s->mail_pending = NULL;
+	s->state = SESSION_CMD;
+	switch (v) {
+	case DNS_OK:
+		mail_accept(s, &p->from, &p->params);
+		break;
+	case DNS_NO_DOMAIN:
+		session_reply(s, REPLY_SENDER_DOMAIN_UNKNOWN, p->from.domain);
+		break;
+	default:
+		log_msg(LOG_ERR, "ev=local_error sid=%s part=dns domain=%s",
+			s->sid, log_q(p->from.domain));
+		session_reply(s, REPLY_DNS_TEMPFAIL, p->from.domain);
+		break;
+	}
+	free(p);
+	session_resume(s);
+}
+
+/* check_sender_domain: looks the sender's domain up before the 250. */
+static void
+dns_start(struct session *s, const struct addr *from,
+	  const struct mail_params *params)
+{
+	struct mail_pending *p = malloc(sizeof *p);
+
+	if (p == NULL) {
+		session_reply(s, REPLY_NO_MEMORY);
+		return;
+	}
+	p->s = s;
+	p->from = *from;
+	p->params = *params;
+	s->mail_pending = p;
+	s->state = SESSION_POLICY;
+	dns_check_domain(s->srv->dns, from->domain, on_dns, p);
+}
+
+void
+session_mail_cancel(struct session *s)
+{
+	if (s->mail_pending != NULL)
+		s->mail_pending->s = NULL;
+	s->mail_pending = NULL;
+}
+
 void
 cmd_mail(struct session *s, const struct cmd *c)
 {
@@ -184,20 +274,9 @@ cmd_mail(struct session *s, const struct cmd *c)
 		session_reply(s, REPLY_NO_SPACE);
 		return;
 	}
-	s->txn = calloc(1, sizeof *s->txn);
-	if (s->txn == NULL || (s->txn->msg = msg_new()) == NULL ||
-	    (s->txn->text = evbuffer_new()) == NULL) {
-		session_txn_reset(s);
-		session_reply(s, REPLY_NO_MEMORY);
+	if (s->srv->dns != NULL && !from.is_null && !from.is_literal) {
+		dns_start(s, &from, &p);
 		return;
 	}
-	s->txn->from = from;
-	s->txn->is_smtputf8 = p.is_utf8;
-	s->txn->is_8bitmime = p.is_8bit;
-	free(s->txn->msg->sender);
-	s->txn->msg->sender = strdup(from.mailbox);
-	log_msg(LOG_INFO, "ev=mail sid=%s client=%s from=%s size=%llu",
-		s->sid, s->client, log_q(from.mailbox),
-		(unsigned long long)p.size);
-	session_reply(s, REPLY_SENDER_OK, from.mailbox);
+	mail_accept(s, &from, &p);
 }
