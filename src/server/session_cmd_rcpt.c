@@ -2,14 +2,19 @@
  * session_cmd_rcpt.c - RCPT TO (RFC 5321 4.1.1.3): syntax here, the
  * verdict from policy/rcpt.c, the 452 4.5.3 past max_recipients (the
  * recipients accepted before stay accepted, RFC 5321 4.5.3.1.10), then,
- * for unauthenticated clients with [greylist] enabled, the greylist:
+ * a local mailbox at or over [local] quota gets 452 4.2.2, and, for
+ * unauthenticated clients with [greylist] enabled, the greylist:
  * 450 4.2.0 naming the wait on first sight, 451 4.3.0 when its store
  * fails (never a silent accept that skips the policy).
  */
+#include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "deliver/deliver.h"
 #include "policy/greylist.h"
+#include "policy/quota.h"
 #include "policy/rcpt.h"
 #include "proto/esmtp.h"
 #include "server/session.h"
@@ -33,6 +38,26 @@ log_rcpt(struct session *s, const struct addr *a, enum reply_id id)
 		"reason=%s", s->sid, s->client, log_q(a->mailbox),
 		reply_row(id)->code, reply_row(id)->enhanced,
 		reply_reason(id));
+}
+
+/* [local] quota: true when the user's Maildir is full already. */
+static bool
+is_over_quota(struct session *s, const struct rcpt_verdict *v)
+{
+	const struct config *cfg = s->srv->cfg;
+	char path[PATH_MAX];
+	uint64_t used;
+
+	if (cfg->local_quota == 0 ||
+	    !deliver_maildir_path(cfg->maildir_path, v->mailbox, path,
+				  sizeof path))
+		return false;
+	if (quota_usage(path, &used) != 0) {
+		log_msg(LOG_WARN, "ev=quota_unknown sid=%s mailbox=%s error=%s",
+			s->sid, log_q(path), log_q(strerror(errno)));
+		return false; /* delivery itself will tell */
+	}
+	return used >= cfg->local_quota;
 }
 
 /* Records an accepted recipient and sends the verdict's reply. */
@@ -182,6 +207,11 @@ cmd_rcpt(struct session *s, const struct cmd *c)
 	}
 	id = policy_rcpt_check(s->srv->cfg, s->srv->users, &to, s->is_auth,
 			       &v);
+	if (v.route == RCPT_ROUTE_LOCAL && is_over_quota(s, &v)) {
+		log_rcpt(s, &to, REPLY_OVER_QUOTA);
+		session_reply(s, REPLY_OVER_QUOTA, v.mailbox);
+		return;
+	}
 	if (v.route != RCPT_ROUTE_NONE && s->srv->greylist != NULL &&
 	    !s->is_auth) {
 		greylist_start(s, &to, &v);

@@ -26,3 +26,28 @@ def test_user_on_hold_gets_450_then_is_accepted_after_reload(make_server):
         c.ehlo()
         c.cmd("MAIL FROM:<a@x.test>")
         assert c.cmd("RCPT TO:<carla+x@example.test>").code == 250
+
+
+def test_mailbox_over_quota_gets_452_4_2_2_and_others_still_accepted(
+        make_server):
+    srv = make_server(local={"quota": 2000})
+    with srv.client() as c:
+        c.ehlo()
+        r = c.mail_txn("s@x.test", ["alice@example.test"],
+                       b"Subject: big\r\n\r\n" + b"x" * 2500 + b"\r\n")
+        assert r.code == 250, r
+    srv.wait_messages("alice@example.test", 1)
+    with srv.client() as c:
+        c.ehlo()
+        c.cmd("MAIL FROM:<s@x.test>")
+        r = c.cmd("RCPT TO:<alice@example.test>")
+        assert r.last == ("452 4.2.2 Mailbox <alice@example.test> is full; "
+                          "try again later")
+        assert c.cmd("RCPT TO:<bob@example.test>").code == 250
+    # The user makes room: the sender's retry goes through.
+    for f in srv.message_files("alice@example.test"):
+        f.unlink()
+    with srv.client() as c:
+        c.ehlo()
+        c.cmd("MAIL FROM:<s@x.test>")
+        assert c.cmd("RCPT TO:<alice@example.test>").code == 250
