@@ -396,6 +396,12 @@ derive_checks(struct load *ld)
 		load_error(ld, cfg->line[CONFIG_server_log_level],
 			   "[server] log_level = %s: use err, warn, info or "
 			   "debug", cfg->server_log_level);
+	if (strcmp(cfg->filter_on_failure, "tempfail") != 0 &&
+	    strcmp(cfg->filter_on_failure, "accept") != 0)
+		load_error(ld, cfg->line[CONFIG_filter_on_failure],
+			   "[filter] on_failure = %s: use tempfail (451 4.7.1, "
+			   "the client retries) or accept (store unfiltered)",
+			   cfg->filter_on_failure);
 	if (cfg->server_hostname[0] == '\0' ||
 	    strpbrk(cfg->server_hostname, " \t<>") != NULL)
 		load_error(ld, cfg->line[CONFIG_server_hostname],

@@ -20,6 +20,7 @@
 
 #include "policy/dns.h"
 #include "policy/greylist.h"
+#include "policy/milter.h"
 #include "server/clients.h"
 #include "server/session.h"
 #include "util/fs.h"
@@ -109,6 +110,9 @@ server_new(const struct config *cfg, char *err, size_t size)
 	srv->spool = spool_open(cfg->spool_dir, srv->base, on_recovered, &rec,
 				err, size);
 	if (srv->spool == NULL)
+		goto fail;
+	if (cfg->filter_milter[0] != '\0' &&
+	    (srv->milter = milter_open(cfg, srv->base, err, size)) == NULL)
 		goto fail;
 	if (cfg->dns_check_sender_domain &&
 	    (srv->dns = dns_open(cfg, srv->base, err, size)) == NULL)
@@ -277,6 +281,7 @@ server_free(struct server *srv)
 		session_free(srv->sessions);
 	greylist_close(srv->greylist);
 	dns_close(srv->dns);
+	milter_close(srv->milter);
 	/* The spool first: its last commits hand messages to delivery. */
 	spool_close(srv->spool);
 	deliver_stop(srv->deliver);

@@ -27,6 +27,7 @@ struct session;
 struct client_stat;
 struct greylist;
 struct dns;
+struct milter;
 struct ctl_conn;
 
 /* A listening socket and what it speaks. */
@@ -47,6 +48,7 @@ struct server {
 	SSL_CTX *tls_ctx; /* NULL without [tls] cert and key */
 	struct greylist *greylist; /* NULL unless [greylist] enabled */
 	struct dns *dns;	   /* NULL unless check_sender_domain */
+	struct milter *milter;	   /* NULL unless [filter] milter */
 	struct spool *spool;
 	struct deliver *deliver;
 	struct event *ev_term, *ev_int, *ev_hup;

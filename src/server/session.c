@@ -218,6 +218,7 @@ session_free(struct session *s)
 	session_auth_cancel(s);
 	session_rcpt_cancel(s);
 	session_mail_cancel(s);
+	session_data_cancel(s);
 	session_txn_reset(s);
 	if (s->ev_greet)
 		event_free(s->ev_greet);

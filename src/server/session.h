@@ -36,7 +36,7 @@ enum session_state {
 	SESSION_TLS,	  /* TLS handshake (smtps, after STARTTLS) */
 	SESSION_AUTH,	  /* reading a SASL response line (RFC 4954) */
 	SESSION_AUTH_CHECK, /* a password is being checked; input waits */
-	SESSION_POLICY,	  /* a policy check (DNS, greylist) runs; input waits */
+	SESSION_POLICY,	  /* DNS, greylist or milter decides; input waits */
 	SESSION_CLOSING,  /* last reply sent, closing once flushed */
 };
 
@@ -68,6 +68,7 @@ enum auth_step {
 struct auth_job;
 struct rcpt_pending;
 struct mail_pending;
+struct data_pending;
 
 struct session {
 	struct server *srv;
@@ -112,6 +113,7 @@ struct session {
 	struct event *ev_auth_delay;
 	struct rcpt_pending *rcpt_pending; /* while the greylist decides */
 	struct mail_pending *mail_pending; /* while DNS looks the sender up */
+	struct data_pending *data_pending; /* while the milter reads the text */
 	unsigned n_msgs;
 };
 
@@ -166,6 +168,9 @@ void cmd_auth(struct session *s, const struct cmd *c);
 
 /* Handles one SASL response line in SESSION_AUTH (session_cmd_auth.c). */
 void session_auth_line(struct session *s, const char *line, size_t len);
+
+/* Forgets a session's content-filter check in flight (session_free). */
+void session_data_cancel(struct session *s);
 
 /* Forgets a session's sender lookup in flight (session_free). */
 void session_mail_cancel(struct session *s);

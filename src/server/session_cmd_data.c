@@ -6,7 +6,10 @@
  * the message is durable; a message refused for its text (bare CR/LF, NUL,
  * an over-long line, over max_message_size) leaves nothing behind and the
  * transaction is reset; a BDAT chunk that is refused is still read to its
- * end, so its octets are never taken for commands.
+ * end, so its octets are never taken for commands.  With [filter] milter
+ * the text goes to the content filter first: its rejection is 550 5.7.1,
+ * its tempfail and its failure (unreachable, died, timed out) 451 4.7.1
+ * unless on_failure = accept; its header edits are kept.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -14,12 +17,21 @@
 #include <string.h>
 #include <time.h>
 
+#include "policy/milter.h"
 #include "proto/esmtp.h"
 #include "server/session.h"
 #include "util/log.h"
 #include "util/str.h"
 
 #define RECEIVED_MAX 1024
+/* Recipients named to the content filter at most (the transaction may
+ * hold more; all of them get the filter's verdict). */
+#define SMTP_RCPT_MAX_FILTER 1000
+
+/* A content-filter check in flight; s is NULL once the session is gone. */
+struct data_pending {
+	struct session *s;
+};
 
 /* The reply for a txn that cannot take text now, or REPLY_COUNT. */
 static enum reply_id
@@ -198,13 +210,157 @@ on_committed(void *arg, struct msg *m, int err)
 		session_resume(s);
 }
 
+/*
+ * Builds the message (our Received: header, then text[0..len)) and hands
+ * it to the spool; the 250 comes from on_committed.
+ */
+static void
+data_commit(struct session *s, const char *text, size_t len)
+{
+	struct txn *t = s->txn;
+	struct msg *m = t->msg;
+	char received[RECEIVED_MAX];
+	size_t rlen = received_format(s, received, sizeof received);
+
+	m->data = malloc(rlen + len + 1);
+	s->ticket = m->data ? malloc(sizeof *s->ticket) : NULL;
+	if (s->ticket == NULL) {
+		session_txn_reset(s);
+		session_reply(s, REPLY_NO_MEMORY);
+		return;
+	}
+	memcpy(m->data, received, rlen);
+	memcpy(m->data + rlen, text, len);
+	m->data_len = rlen + len;
+	s->ticket->s = s;
+	s->ticket->srv = s->srv;
+	t->msg = NULL; /* the spool holds it now */
+	session_txn_reset(s);
+	s->state = SESSION_COMMIT;
+	s->srv->commits_pending++;
+	spool_commit(s->srv->spool, m, on_committed, s->ticket);
+}
+
+/* The text of a filter's reply without its codes ("550 5.7.1 Spam"). */
+static const char *
+reply_text(const char *reply)
+{
+	const char *p = reply;
+
+	if (strlen(p) >= 4 && p[3] == ' ')
+		p += 4;
+	if (p[0] >= '2' && p[0] <= '5' && p[1] == '.') {
+		const char *sp = strchr(p, ' ');
+		p = sp ? sp + 1 : p + strlen(p);
+	}
+	return p;
+}
+
+static void
+on_filtered(void *arg, struct milter_result *res)
+{
+	struct data_pending *p = arg;
+	struct session *s = p->s;
+	const char *why = res->reply[0] ? reply_text(res->reply) : "";
+
+	free(p);
+	if (s == NULL || s->state == SESSION_CLOSING)
+		return;
+	s->data_pending = NULL;
+	s->state = SESSION_CMD;
+	log_msg(LOG_INFO, "ev=filtered sid=%s qid=%s verdict=%d", s->sid,
+		s->txn->msg->qid_str, (int)res->verdict);
+	switch (res->verdict) {
+	case MILTER_ACCEPT: {
+		struct evbuffer *text = s->txn->text;
+		if (res->data != NULL)
+			data_commit(s, res->data, res->data_len);
+		else
+			data_commit(s, (const char *)evbuffer_pullup(text, -1),
+				    evbuffer_get_length(text));
+		break;
+	}
+	case MILTER_REJECT:
+		session_txn_reset(s);
+		session_reply(s, REPLY_FILTER_REJECT,
+			      why[0] ? why : "refused");
+		break;
+	case MILTER_TEMPFAIL:
+		session_txn_reset(s);
+		session_reply(s, REPLY_FILTER_TEMPFAIL, "asked to try later");
+		break;
+	case MILTER_DISCARD:
+		/* Accepted and dropped, as the filter asked (the 250 is
+		 * true: the server took responsibility and discarded). */
+		log_msg(LOG_INFO, "ev=discarded sid=%s qid=%s reason=milter",
+			s->sid, s->txn->msg->qid_str);
+		session_reply(s, REPLY_QUEUED, s->txn->msg->qid_str);
+		session_txn_reset(s);
+		break;
+	default:
+		log_msg(LOG_ERR, "ev=local_error sid=%s part=milter "
+			"milter=%s on_failure=%s", s->sid,
+			log_q(s->srv->cfg->filter_milter),
+			s->srv->cfg->filter_on_failure);
+		if (strcmp(s->srv->cfg->filter_on_failure, "accept") == 0) {
+			struct evbuffer *text = s->txn->text;
+			data_commit(s, (const char *)evbuffer_pullup(text, -1),
+				    evbuffer_get_length(text));
+			break;
+		}
+		session_txn_reset(s);
+		session_reply(s, REPLY_FILTER_TEMPFAIL, "is unavailable");
+		break;
+	}
+	if (s->state == SESSION_CMD)
+		session_resume(s);
+}
+
+/* Asks the content filter about the text before it is stored. */
+static void
+filter_start(struct session *s)
+{
+	struct txn *t = s->txn;
+	const char *rcpts[SMTP_RCPT_MAX_FILTER];
+	struct milter_msg mm = {0};
+	struct data_pending *p = malloc(sizeof *p);
+	size_t n = 0;
+
+	if (p == NULL) {
+		session_txn_reset(s);
+		session_reply(s, REPLY_NO_MEMORY);
+		return;
+	}
+	for (size_t i = 0; i < t->msg->n_rcpts && n < SMTP_RCPT_MAX_FILTER; i++)
+		rcpts[n++] = t->msg->rcpts[i].orig;
+	mm.client_ip = s->ip;
+	mm.client_name = s->literal;
+	mm.helo = s->helo;
+	mm.sender = t->msg->sender;
+	mm.rcpts = rcpts;
+	mm.n_rcpts = n;
+	mm.data = (const char *)evbuffer_pullup(t->text, -1);
+	mm.data_len = evbuffer_get_length(t->text);
+	mm.qid = t->msg->qid_str;
+	p->s = s;
+	s->data_pending = p;
+	s->state = SESSION_POLICY;
+	milter_check(s->srv->milter, &mm, on_filtered, p);
+}
+
+void
+session_data_cancel(struct session *s)
+{
+	if (s->data_pending != NULL)
+		s->data_pending->s = NULL;
+	s->data_pending = NULL;
+}
+
 void
 session_data_finish(struct session *s)
 {
 	struct txn *t = s->txn;
 	enum reply_id id = text_error(t->reader.flags);
-	char received[RECEIVED_MAX];
-	size_t rlen, tlen;
 	struct msg *m;
 
 	s->state = SESSION_CMD;
@@ -218,28 +374,10 @@ session_data_finish(struct session *s)
 	m->arrival = (int64_t)time(NULL);
 	m->flags = (t->is_smtputf8 ? MSG_F_SMTPUTF8 : 0) |
 		   (t->is_8bitmime ? MSG_F_8BITMIME : 0);
-	rlen = received_format(s, received, sizeof received);
-	tlen = evbuffer_get_length(t->text);
-	m->data = malloc(rlen + tlen + 1);
-	if (m->data == NULL) {
-		session_txn_reset(s);
-		session_reply(s, REPLY_NO_MEMORY);
+	if (s->srv->milter != NULL) {
+		filter_start(s);
 		return;
 	}
-	memcpy(m->data, received, rlen);
-	evbuffer_remove(t->text, m->data + rlen, tlen);
-	m->data_len = rlen + tlen;
-	s->ticket = malloc(sizeof *s->ticket);
-	if (s->ticket == NULL) {
-		session_txn_reset(s);
-		session_reply(s, REPLY_NO_MEMORY);
-		return;
-	}
-	s->ticket->s = s;
-	s->ticket->srv = s->srv;
-	t->msg = NULL; /* the spool holds it now */
-	session_txn_reset(s);
-	s->state = SESSION_COMMIT;
-	s->srv->commits_pending++;
-	spool_commit(s->srv->spool, m, on_committed, s->ticket);
+	data_commit(s, (const char *)evbuffer_pullup(t->text, -1),
+		    evbuffer_get_length(t->text));
 }
