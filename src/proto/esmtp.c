@@ -108,3 +108,45 @@ esmtp_parse_uint(const char *s, size_t len, uint64_t *out)
 	*out = v;
 	return true;
 }
+
+static int
+hex_value(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1; /* RFC 3461: upper case only */
+}
+
+bool
+esmtp_xtext_decode(const char *s, size_t len, char *out, size_t size,
+		   size_t *out_len)
+{
+	size_t o = 0;
+
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c == '+') {
+			int hi, lo;
+			if (len - i < 3)
+				return false;
+			hi = hex_value(s[i + 1]);
+			lo = hex_value(s[i + 2]);
+			if (hi < 0 || lo < 0)
+				return false;
+			c = (unsigned char)(hi * 16 + lo);
+			i += 2;
+			if (c < 0x20 || c == 0x7f)
+				return false;
+		} else if (c < '!' || c > '~' || c == '=') {
+			return false;
+		}
+		if (o + 1 >= size)
+			return false;
+		out[o++] = (char)c;
+	}
+	out[o] = '\0';
+	*out_len = o;
+	return true;
+}

@@ -43,4 +43,13 @@ bool esmtp_param_is(const struct esmtp_param *p, const char *kw);
  */
 bool esmtp_parse_uint(const char *s, size_t len, uint64_t *out);
 
+/*
+ * RFC 3461 4: xtext = *( xchar / "+" 2HEXCHAR ), xchar = "!".."~" but
+ * "+" and "=".  Decodes s[0..len) into out (NUL-terminated, size bytes);
+ * false when it is not xtext, decodes to a control octet, or does not
+ * fit.  *out_len gets the decoded length.
+ */
+bool esmtp_xtext_decode(const char *s, size_t len, char *out, size_t size,
+			size_t *out_len);
+
 #endif

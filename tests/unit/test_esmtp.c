@@ -179,6 +179,43 @@ test_esmtp_parse_uint_is_strict_and_overflow_safe(void **state)
 	assert_int_equal(v, 12);
 }
 
+static void
+test_esmtp_xtext_decodes_and_refuses_what_rfc_3461_forbids(void **state)
+{
+	static const struct {
+		const char *in, *out; /* out NULL: refused */
+	} cases[] = {
+		{"", ""},
+		{"QQ123", "QQ123"},
+		{"rfc822;bob+2Bx@example.test", "rfc822;bob+x@example.test"},
+		{"a+3Db", "a=b"},
+		{"a+20b", "a b"},
+		{"a+3db", NULL},  /* lower-case hex */
+		{"a+3", NULL},	   /* cut short */
+		{"a+", NULL},
+		{"a=b", NULL},	   /* "=" must be encoded */
+		{"a b", NULL},	   /* SP must be encoded */
+		{"a+0Db", NULL},  /* decodes to CR */
+		{"a+00b", NULL},  /* decodes to NUL */
+	};
+	char out[64];
+	size_t n;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		bool ok = esmtp_xtext_decode(cases[i].in, strlen(cases[i].in),
+					     out, sizeof out, &n);
+		if (ok != (cases[i].out != NULL))
+			fail_msg("case %zu '%s'", i, cases[i].in);
+		if (ok) {
+			assert_string_equal(out, cases[i].out);
+			assert_int_equal(n, strlen(cases[i].out));
+		}
+	}
+	assert_false(esmtp_xtext_decode("abcdef", 6, out, 6, &n));
+	assert_true(esmtp_xtext_decode("abcde", 5, out, 6, &n));
+}
+
 int
 main(void)
 {
@@ -187,6 +224,8 @@ main(void)
 		cmocka_unit_test(test_esmtp_param_is_ignores_case),
 		cmocka_unit_test(
 			test_esmtp_parse_uint_is_strict_and_overflow_safe),
+		cmocka_unit_test(
+			test_esmtp_xtext_decodes_and_refuses_what_rfc_3461_forbids),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
