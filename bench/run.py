@@ -26,7 +26,9 @@ It prints a table of medians with postern/Postfix ratios, and:
 It must run as root (Postfix starts as root and drops to its users).  It
 never touches /etc/postfix's instance or port 25: every Postfix command
 gets `-c DIR/postfix/etc`.  Results also go to DIR/results.json and
-DIR/results.md.  This is a benchmark, not a test: nothing asserts speed.
+DIR/results.md.  The Maildir files of a run stay until the end of the
+next run (`make clean` removes them).  This is a benchmark, not a test:
+nothing asserts speed.
 """
 import argparse
 import json
@@ -105,7 +107,8 @@ def set_aside(path, owner=None):
     reasons of the benchmark's own making: ext4 without a journal (as
     here) skips recently deleted inodes when it allocates one, and
     thousands of deletions a second make every creation scan past them.
-    Everything set aside goes when the next `make bench` starts."""
+    Everything set aside goes at the end of the next `make bench`, after
+    its measurements (set_aside_previous)."""
     if not path.is_dir():
         return
     n = 0
@@ -360,6 +363,23 @@ def one_round(target, sessions, size, n, reuse):
             "cpu_ms": cpu * 1000 / n}
 
 
+def set_aside_previous(root):
+    """Moves the previous run's directories aside and returns them, to be
+    deleted after this run's measurements: see set_aside() for why
+    deleting them first would slow this run down."""
+    Postfix(root / "postfix", PORT_POSTFIX).stop()  # an aborted run's
+    moved = sorted(root.glob("old-*"))
+    names = ["postern", "postfix", "sink", "postern-idle", "callgrind"]
+    if any((root / n).exists() for n in names):
+        dest = root / f"old-{time.time_ns()}"
+        dest.mkdir()
+        for n in names:
+            if (root / n).exists():
+                (root / n).rename(dest / n)
+        moved.append(dest)
+    return moved
+
+
 def fsync_rate(directory, seconds=2.0):
     """4 KiB files written and fsync'd one at a time: files per second."""
     d = directory / "fsync-probe"
@@ -553,7 +573,7 @@ def main():
     ap.add_argument("--latency", required=True, type=Path)
     ap.add_argument("--dir", default="build/bench", type=Path)
     ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--messages", type=int, default=2000,
+    ap.add_argument("--messages", type=int, default=3000,
                     help="messages per round with 4 KiB messages")
     ap.add_argument("--messages-large", type=int, default=1000,
                     help="messages per round with 100 KiB messages")
@@ -577,12 +597,14 @@ def main():
     raise_fd_limit()
     root = args.dir.resolve()
     root.mkdir(parents=True, exist_ok=True)
+    old = set_aside_previous(root)
     info = {"cores": os.cpu_count(), "cpu": cpu_model(),
             "kernel": platform.release(), "fs": fs_type(root),
             "postfix": subprocess.run(
                 ["postconf", "-d", "-h", "mail_version"],
                 capture_output=True, text=True).stdout.strip(),
-            "fsync_before": fsync_rate(root)}
+            "fsync_before": fsync_rate(root),
+            "load_before": os.getloadavg()}
     log(f"bench: {info['cores']} cores, fsync {info['fsync_before']:.0f}/s")
     pn = Postern(args.postern, root / "postern", PORT_POSTERN)
     pf = Postfix(root / "postfix", PORT_POSTFIX)
@@ -644,6 +666,9 @@ def main():
         else:
             log("bench: valgrind not installed; no instruction count")
     info["fsync_after"] = fsync_rate(root)
+    info["load_after"] = os.getloadavg()
+    for d in old:
+        shutil.rmtree(d, ignore_errors=True)
     report = render(info, results, extra, args)
     print(report)
     (root / "results.md").write_text(report + "\n")
@@ -659,9 +684,21 @@ def render(info, results, extra, args):
            f"machine: {info['cores']} cores ({info['cpu']}), Linux "
            f"{info['kernel']}, {info['fs']}; fsync rate (4 KiB file "
            f"write+fsync, 2 s): {info['fsync_before']:.0f}/s before, "
-           f"{info['fsync_after']:.0f}/s after", ""]
+           f"{info['fsync_after']:.0f}/s after; load average "
+           f"{info['load_before'][0]:.2f} before, "
+           f"{info['load_after'][0]:.2f} after", ""]
     if results:
-        out += [fmt_table(results), ""]
+        ratio = [r["postern"]["delivered"] / r["Postfix"]["delivered"]
+                 for r in results]
+        sink = [r["postern"]["delivered"] / r["smtp-sink"]["accepted"]
+                for r in results]
+        out += [fmt_table(results), "",
+                f"issue 8 goals: postern >= 3x Postfix in "
+                f"{sum(x >= 3 for x in ratio)} of {len(ratio)} rows "
+                f"(lowest {min(ratio):.2f}); >= half of smtp-sink in "
+                f"{sum(x >= 0.5 for x in sink)} of {len(sink)} rows "
+                f"(lowest {min(sink):.2f}); outbound relay: not measured, "
+                "postern has no sending side yet", ""]
     lat = extra.get("latency", {})
     for name, v in lat.items():
         out.append(f"latency end-of-DATA -> 250, {name}, 20 sessions, 4 KiB, "
@@ -673,9 +710,9 @@ def render(info, results, extra, args):
         i = extra["idle_postern"]
         out.append(f"idle sessions, postern: {i['sessions']} open, VmRSS "
                    f"{i['rss_before_kib']} -> {i['rss_after_kib']} KiB = "
-                   f"{i['kib_per_session']:.1f} KiB/session, refused "
-                   f"{i['refused']}; session {i['sessions'] + 1} got: "
-                   f"{i['next_reply']}")
+                   f"{i['kib_per_session']:.1f} KiB/session (goal <= 16), "
+                   f"refused {i['refused']}; session {i['sessions'] + 1} "
+                   f"got: {i['next_reply']}")
     if "idle_postfix" in extra:
         i = extra["idle_postfix"]
         out.append(f"idle sessions, Postfix: {i['sessions']} open, Pss "
