@@ -25,11 +25,24 @@ enum msg_flag {
 	MSG_F_8BITMIME = 1 << 1, /* BODY=8BITMIME */
 };
 
+/* RFC 3461 NOTIFY; 0 when the client did not say. */
+enum msg_notify {
+	MSG_NOTIFY_NEVER = 1 << 0,
+	MSG_NOTIFY_SUCCESS = 1 << 1,
+	MSG_NOTIFY_FAILURE = 1 << 2,
+	MSG_NOTIFY_DELAY = 1 << 3,
+};
+
+/* RFC 3461 RET; MSG_RET_NONE when the client did not say. */
+enum msg_ret { MSG_RET_NONE, MSG_RET_FULL, MSG_RET_HDRS };
+
 struct msg_rcpt {
 	char *mailbox; /* where it goes: "user@domain" */
 	char *orig;    /* the address as the client gave it */
 	enum msg_route route;
 	bool is_done;  /* delivered (or, later, bounced) */
+	unsigned notify; /* enum msg_notify bits */
+	char *orcpt;	 /* RFC 3461 ORCPT, decoded ("rfc822;a@b"), or NULL */
 };
 
 struct msg {
@@ -38,6 +51,8 @@ struct msg {
 	int64_t arrival; /* Unix seconds */
 	unsigned flags;	 /* enum msg_flag */
 	char *sender;	 /* "" for the null reverse-path */
+	enum msg_ret ret; /* RFC 3461 RET */
+	char *envid;	  /* RFC 3461 ENVID, decoded, or NULL */
 	struct msg_rcpt *rcpts;
 	size_t n_rcpts;
 	char *data; /* Received: header and the message, CRLF lines */
@@ -59,6 +74,10 @@ void msg_set_qid(struct msg *m, uint64_t qid);
 /* Appends a recipient (strings copied); -1 when out of memory. */
 int msg_add_rcpt(struct msg *m, const char *mailbox, const char *orig,
 		 enum msg_route route);
+
+/* Sets recipient idx's DSN request (orcpt copied, may be NULL); -1 OOM. */
+int msg_rcpt_set_dsn(struct msg *m, size_t idx, unsigned notify,
+		     const char *orcpt);
 
 /*
  * Serialises the envelope (not the text) into a malloc'd buffer: one

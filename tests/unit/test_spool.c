@@ -64,6 +64,12 @@ make_msg(struct spool *sp, int i)
 		     MSG_ROUTE_LOCAL);
 	msg_add_rcpt(m, "bob@example.test", "\"b b\"@example.test",
 		     MSG_ROUTE_LOCAL);
+	if (i % 2 == 1) { /* a DSN request on every other message */
+		m->ret = MSG_RET_HDRS;
+		m->envid = strdup("QQ 314");
+		msg_rcpt_set_dsn(m, 0, MSG_NOTIFY_FAILURE | MSG_NOTIFY_DELAY,
+				 "rfc822;alice+t@example.test");
+	}
 	snprintf(text, sizeof text, "Subject: %d\r\n\r\nbody %d\r\n", i, i);
 	m->data = strdup(text);
 	m->data_len = strlen(text);
@@ -124,6 +130,19 @@ test_committed_messages_survive_reopen_and_done_ones_do_not(void **state)
 		assert_string_equal(m->sender, "a@x.test");
 		assert_int_equal(m->arrival, 1700000000 + (int)i + 1);
 		assert_non_null(strstr(m->data, "body"));
+		if ((i + 1) % 2 == 1) {
+			assert_int_equal(m->ret, MSG_RET_HDRS);
+			assert_string_equal(m->envid, "QQ 314");
+			assert_int_equal(m->rcpts[0].notify,
+					 MSG_NOTIFY_FAILURE | MSG_NOTIFY_DELAY);
+			assert_string_equal(m->rcpts[0].orcpt,
+					    "rfc822;alice+t@example.test");
+			assert_null(m->rcpts[1].orcpt);
+		} else {
+			assert_int_equal(m->ret, MSG_RET_NONE);
+			assert_null(m->envid);
+			assert_int_equal(m->rcpts[0].notify, 0);
+		}
 	}
 	spool_close(sp);
 	clear(&seen);
