@@ -136,11 +136,12 @@ path_join(char *buf, size_t size, const char *dir, const char *sub,
 		errno = ENAMETOOLONG;
 		return false;
 	}
-	memcpy(buf, dir, a);
+	/* Each piece NUL-terminated; the next one overwrites the NUL. */
+	str_copy(buf, size, dir, a);
 	buf[a] = '/';
-	memcpy(buf + a + 1, sub, b);
+	str_copy(buf + a + 1, size - a - 1, sub, b);
 	buf[a + 1 + b] = '/';
-	memcpy(buf + a + b + 2, name, c + 1);
+	str_copy(buf + a + b + 2, size - a - b - 2, name, c);
 	return true;
 }
 
@@ -260,7 +261,7 @@ render(struct batch *b, const struct msg *m, size_t idx, size_t *len_out)
 	if (h < 0 || (size_t)h >= sizeof head)
 		return errno = ENAMETOOLONG, -1;
 	need = (size_t)h + m->data_len;
-	if (need > b->cap_buf) {
+	if (b->buf == NULL || need > b->cap_buf) {
 		char *v = realloc(b->buf, need);
 		if (v == NULL)
 			return -1;
@@ -699,10 +700,15 @@ static bool
 syncfs_reports_errors(void)
 {
 	struct utsname u;
-	unsigned major, minor;
+	unsigned long major, minor;
+	char *end;
 
-	if (uname(&u) != 0 || sscanf(u.release, "%u.%u", &major, &minor) != 2)
+	if (uname(&u) != 0)
 		return false;
+	major = strtoul(u.release, &end, 10);
+	if (*end != '.')
+		return false;
+	minor = strtoul(end + 1, NULL, 10);
 	return major > DELIVER_SYNCFS_MAJOR ||
 	       (major == DELIVER_SYNCFS_MAJOR && minor >= DELIVER_SYNCFS_MINOR);
 }

@@ -20,7 +20,10 @@
 #define LOG_STAMP_MAX 32 /* "YYYY-MM-DDTHH:MM:SS" and room */
 
 static enum log_level log_level = LOG_INFO;
-static const char *const level_names[] = {"err", "warn", "info", "debug"};
+static const struct {
+	const char *name;
+	size_t len;
+} level_names[] = {{"err", 3}, {"warn", 4}, {"info", 4}, {"debug", 5}};
 
 void
 log_set_level(enum log_level level)
@@ -39,8 +42,7 @@ stamp(char *line, enum log_level level)
 	static __thread time_t cached_sec = -1;
 	static __thread char cached[LOG_STAMP_MAX];
 	static __thread size_t cached_len;
-	const char *name = level_names[level];
-	size_t n, name_len = strlen(name);
+	size_t n, name_len = level_names[level].len;
 	struct timespec ts;
 	long ms;
 
@@ -61,7 +63,7 @@ stamp(char *line, enum log_level level)
 	line[n++] = (char)('0' + ms % 10);
 	line[n++] = 'Z';
 	line[n++] = ' ';
-	memcpy(line + n, name, name_len);
+	memcpy(line + n, level_names[level].name, name_len);
 	n += name_len;
 	line[n++] = ' ';
 	return n;
