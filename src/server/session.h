@@ -172,6 +172,12 @@ void session_auth_line(struct session *s, const char *line, size_t len);
 /* Forgets a session's content-filter check in flight (session_free). */
 void session_data_cancel(struct session *s);
 
+/*
+ * True when the spool has room for delivery-status notices: free space
+ * beyond reserve + dsn_reserve.  A DSN request gets 455 4.3.1 otherwise.
+ */
+bool session_dsn_space_ok(struct session *s);
+
 /* Forgets a session's sender lookup in flight (session_free). */
 void session_mail_cancel(struct session *s);
 

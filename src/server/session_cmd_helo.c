@@ -2,7 +2,7 @@
  * session_cmd_helo.c - HELO and EHLO (RFC 5321 4.1.1.1), and the
  * extensions EHLO announces: PIPELINING (RFC 2920), SIZE (RFC 1870),
  * 8BITMIME (RFC 6152), ENHANCEDSTATUSCODES (RFC 2034), SMTPUTF8 (RFC 6531),
- * CHUNKING (RFC 3030).  Either command resets the transaction (4.1.4).
+ * CHUNKING (RFC 3030), DSN (RFC 3461).  Either command resets the transaction (4.1.4).
  */
 #include <stdio.h>
 #include <string.h>
@@ -60,6 +60,7 @@ cmd_helo(struct session *s, const struct cmd *c)
 	lines[n++] = "ENHANCEDSTATUSCODES";
 	lines[n++] = "SMTPUTF8";
 	lines[n++] = "CHUNKING";
+	lines[n++] = "DSN";
 	if (s->srv->tls_ctx != NULL && !s->is_tls)
 		lines[n++] = "STARTTLS";
 	if (s->is_tls)

@@ -2,7 +2,9 @@
  * session_cmd_mail.c - MAIL FROM (RFC 5321 4.1.1.2) and its parameters:
  * SIZE (RFC 1870: 552 5.3.4 above max_message_size, 452 4.3.1 above the
  * space free beyond the spool reserve), BODY=7BIT/8BITMIME (RFC 6152),
- * SMTPUTF8 (RFC 6531).  Anything else is 555 5.5.4.  With [dns]
+ * SMTPUTF8 (RFC 6531), RET and ENVID (RFC 3461; 455 4.3.1 when the
+ * spool has not dsn_reserve to spare for the notices - the same MAIL
+ * without them succeeds now).  Anything else is 555 5.5.4.  With [dns]
  * check_sender_domain, the sender's domain must resolve (policy/dns.c):
  * none or a null MX is 550 5.1.8, a lookup that fails or times out 451
  * 4.4.3 - the client keeps the message and retries.
@@ -17,10 +19,16 @@
 #include "util/log.h"
 #include "util/str.h"
 
+/* RFC 3461 4.4: ENVID is at most 100 characters. */
+#define MAIL_ENVID_MAX 100
+
 /* Why MAIL's parameters were refused, or REPLY_COUNT when they are fine. */
 struct mail_params {
 	uint64_t size;
 	bool has_size, has_body, is_8bit, is_utf8;
+	enum msg_ret ret;		 /* RFC 3461 RET */
+	char envid[MAIL_ENVID_MAX + 1];	 /* RFC 3461 ENVID, decoded */
+	bool has_envid;
 	enum reply_id error;
 	char bad[64];
 };
@@ -55,6 +63,23 @@ mail_param(struct mail_params *p, const struct esmtp_param *e)
 		else if (p->has_body || (!is_7bit && !p->is_8bit))
 			param_error(p, REPLY_PARAM_SYNTAX, e);
 		p->has_body = true;
+	} else if (esmtp_param_is(e, "RET")) {
+		if (p->ret != MSG_RET_NONE || e->value == NULL)
+			param_error(p, REPLY_PARAM_SYNTAX, e);
+		else if (str_eq_nocase(e->value, e->value_len, "FULL"))
+			p->ret = MSG_RET_FULL;
+		else if (str_eq_nocase(e->value, e->value_len, "HDRS"))
+			p->ret = MSG_RET_HDRS;
+		else
+			param_error(p, REPLY_PARAM_SYNTAX, e);
+	} else if (esmtp_param_is(e, "ENVID")) {
+		size_t n;
+		if (p->has_envid || e->value == NULL ||
+		    !esmtp_xtext_decode(e->value, e->value_len, p->envid,
+					sizeof p->envid, &n) ||
+		    n == 0)
+			param_error(p, REPLY_PARAM_SYNTAX, e);
+		p->has_envid = true;
 	} else if (esmtp_param_is(e, "SMTPUTF8")) {
 		if (p->is_utf8 || e->value != NULL)
 			param_error(p, REPLY_PARAM_SYNTAX, e);
@@ -129,6 +154,19 @@ sender_owned(const struct session *s, const struct addr *from)
 	       strncasecmp(from->local, s->auth_user, user_len) == 0;
 }
 
+bool
+session_dsn_space_ok(struct session *s)
+{
+	uint64_t avail, want;
+
+	if (spool_free_space(s->srv->spool, &avail) != 0)
+		return true;
+	if (!str_add_u64(s->srv->cfg->spool_reserve,
+			 s->srv->cfg->spool_dsn_reserve, &want))
+		return false;
+	return avail >= want;
+}
+
 static enum reply_id
 addr_reply(enum addr_result r)
 {
@@ -153,6 +191,9 @@ mail_accept(struct session *s, const struct addr *from,
 	s->txn->is_8bitmime = p->is_8bit;
 	free(s->txn->msg->sender);
 	s->txn->msg->sender = strdup(from->mailbox);
+	s->txn->msg->ret = p->ret;
+	if (p->has_envid)
+		s->txn->msg->envid = strdup(p->envid);
 	log_msg(LOG_INFO, "ev=mail sid=%s client=%s from=%s size=%llu",
 		s->sid, s->client, log_q(from->mailbox),
 		(unsigned long long)p->size);
@@ -272,6 +313,10 @@ cmd_mail(struct session *s, const struct cmd *c)
 	}
 	if (!space_ok(s, p.has_size ? p.size : 0)) {
 		session_reply(s, REPLY_NO_SPACE);
+		return;
+	}
+	if ((p.ret != MSG_RET_NONE || p.has_envid) && !session_dsn_space_ok(s)) {
+		session_reply(s, REPLY_DSN_NO_ROOM);
 		return;
 	}
 	if (s->srv->dns != NULL && !from.is_null && !from.is_literal) {

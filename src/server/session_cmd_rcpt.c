@@ -40,6 +40,12 @@ log_rcpt(struct session *s, const struct addr *a, enum reply_id id)
 		reply_reason(id));
 }
 
+/* What RCPT's DSN parameters asked for (RFC 3461). */
+struct rcpt_dsn {
+	unsigned notify;		/* enum msg_notify bits */
+	char orcpt[SMTP_PATH_MAX + 32]; /* decoded, "" when absent */
+};
+
 /* [local] quota: true when the user's Maildir is full already. */
 static bool
 is_over_quota(struct session *s, const struct rcpt_verdict *v)
@@ -63,15 +69,18 @@ is_over_quota(struct session *s, const struct rcpt_verdict *v)
 /* Records an accepted recipient and sends the verdict's reply. */
 static void
 rcpt_finish(struct session *s, const struct addr *to,
-	    const struct rcpt_verdict *v, enum reply_id id)
+	    const struct rcpt_verdict *v, enum reply_id id,
+	    const struct rcpt_dsn *dsn)
 {
 	struct txn *t = s->txn;
 
 	log_rcpt(s, to, id);
 	if (v->route != RCPT_ROUTE_NONE && !has_rcpt(t->msg, v->mailbox) &&
-	    msg_add_rcpt(t->msg, v->mailbox, to->mailbox,
-			 v->route == RCPT_ROUTE_LOCAL ? MSG_ROUTE_LOCAL
-						      : MSG_ROUTE_REMOTE) != 0) {
+	    (msg_add_rcpt(t->msg, v->mailbox, to->mailbox,
+			  v->route == RCPT_ROUTE_LOCAL ? MSG_ROUTE_LOCAL
+						       : MSG_ROUTE_REMOTE) != 0 ||
+	     msg_rcpt_set_dsn(t->msg, t->msg->n_rcpts - 1, dsn->notify,
+			      dsn->orcpt[0] ? dsn->orcpt : NULL) != 0)) {
 		session_reply(s, REPLY_NO_MEMORY);
 		return;
 	}
@@ -91,6 +100,7 @@ struct rcpt_pending {
 	struct session *s;
 	struct addr to;
 	struct rcpt_verdict v;
+	struct rcpt_dsn dsn;
 };
 
 static void
@@ -107,7 +117,7 @@ on_greylisted(void *arg, enum greylist_verdict gv, unsigned wait)
 	s->state = SESSION_CMD;
 	switch (gv) {
 	case GREYLIST_PASS:
-		rcpt_finish(s, &p->to, &p->v, p->v.reply);
+		rcpt_finish(s, &p->to, &p->v, p->v.reply, &p->dsn);
 		break;
 	case GREYLIST_DEFER:
 		log_rcpt(s, &p->to, REPLY_GREYLISTED);
@@ -128,7 +138,7 @@ on_greylisted(void *arg, enum greylist_verdict gv, unsigned wait)
 /* Asks the greylist about an otherwise accepted recipient. */
 static void
 greylist_start(struct session *s, const struct addr *to,
-	       const struct rcpt_verdict *v)
+	       const struct rcpt_verdict *v, const struct rcpt_dsn *dsn)
 {
 	struct rcpt_pending *p = malloc(sizeof *p);
 
@@ -139,6 +149,7 @@ greylist_start(struct session *s, const struct addr *to,
 	p->s = s;
 	p->to = *to;
 	p->v = *v;
+	p->dsn = *dsn;
 	s->rcpt_pending = p;
 	s->state = SESSION_POLICY;
 	greylist_check(s->srv->greylist, s->ip, s->txn->from.mailbox,
@@ -153,14 +164,113 @@ session_rcpt_cancel(struct session *s)
 	s->rcpt_pending = NULL;
 }
 
+/* RFC 3461 5.1: NOTIFY=NEVER or a list of SUCCESS, FAILURE, DELAY. */
+static bool
+parse_notify(const char *v, size_t len, unsigned *out)
+{
+	static const struct {
+		const char *word;
+		unsigned bit;
+	} words[] = {{"NEVER", MSG_NOTIFY_NEVER},
+		     {"SUCCESS", MSG_NOTIFY_SUCCESS},
+		     {"FAILURE", MSG_NOTIFY_FAILURE},
+		     {"DELAY", MSG_NOTIFY_DELAY}};
+	size_t start = 0;
+
+	*out = 0;
+	while (start <= len) {
+		const char *comma = memchr(v + start, ',', len - start);
+		size_t n = comma ? (size_t)(comma - (v + start)) : len - start;
+		unsigned bit = 0;
+		for (size_t i = 0; i < sizeof words / sizeof words[0]; i++)
+			if (str_eq_nocase(v + start, n, words[i].word))
+				bit = words[i].bit;
+		if (bit == 0 || (*out & bit))
+			return false;
+		*out |= bit;
+		start += n + 1;
+	}
+	return !((*out & MSG_NOTIFY_NEVER) && *out != MSG_NOTIFY_NEVER);
+}
+
+/* RFC 3461 4.2: ORCPT=addr-type;xtext, kept decoded. */
+static bool
+parse_orcpt(const char *v, size_t len, char *out, size_t size)
+{
+	const char *semi = memchr(v, ';', len);
+	size_t type_len = semi ? (size_t)(semi - v) : 0, n;
+
+	if (semi == NULL || type_len == 0 || type_len + 2 >= size)
+		return false;
+	for (size_t i = 0; i < type_len; i++)
+		if (!(v[i] >= 'a' && v[i] <= 'z') &&
+		    !(v[i] >= 'A' && v[i] <= 'Z') &&
+		    !(v[i] >= '0' && v[i] <= '9') && v[i] != '-')
+			return false;
+	memcpy(out, v, type_len + 1);
+	return esmtp_xtext_decode(semi + 1, len - type_len - 1,
+				  out + type_len + 1, size - type_len - 1,
+				  &n) && n > 0;
+}
+
+/*
+ * RCPT's parameters: NOTIFY and ORCPT (RFC 3461), 455 4.3.1 when a DSN
+ * cannot be promised now (the notice spool is short of space), 555 for
+ * anything else.  False when a reply was sent.
+ */
+static bool
+rcpt_params(struct session *s, const char *rest, size_t len,
+	    struct rcpt_dsn *dsn)
+{
+	struct esmtp_param e;
+	size_t consumed;
+	enum esmtp_result r;
+
+	memset(dsn, 0, sizeof *dsn);
+	while ((r = esmtp_param_next(rest, len, &e, &consumed)) == ESMTP_OK) {
+		bool ok;
+		char key[64];
+		str_copy(key, sizeof key, e.key,
+			 e.key_len < sizeof key ? e.key_len : sizeof key - 1);
+		if (!s->is_esmtp ||
+		    (!esmtp_param_is(&e, "NOTIFY") &&
+		     !esmtp_param_is(&e, "ORCPT"))) {
+			session_reply(s, REPLY_PARAM_UNKNOWN, key);
+			return false;
+		}
+		if (esmtp_param_is(&e, "NOTIFY"))
+			ok = dsn->notify == 0 && e.value &&
+			     parse_notify(e.value, e.value_len, &dsn->notify);
+		else
+			ok = dsn->orcpt[0] == '\0' && e.value &&
+			     parse_orcpt(e.value, e.value_len, dsn->orcpt,
+					 sizeof dsn->orcpt);
+		if (!ok) {
+			session_reply(s, REPLY_PARAM_SYNTAX, key);
+			return false;
+		}
+		rest += consumed;
+		len -= consumed;
+	}
+	if (r != ESMTP_END) {
+		session_reply(s, REPLY_PARAM_SYNTAX, "RCPT TO parameters");
+		return false;
+	}
+	if ((dsn->notify || dsn->orcpt[0]) && !session_dsn_space_ok(s)) {
+		session_reply(s, REPLY_DSN_NO_ROOM);
+		return false;
+	}
+	return true;
+}
+
 void
 cmd_rcpt(struct session *s, const struct cmd *c)
 {
 	struct txn *t = s->txn;
 	struct rcpt_verdict v;
-	struct esmtp_param e;
+	struct rcpt_dsn dsn;
 	struct addr to;
-	size_t used = 0, consumed;
+	size_t used = 0;
 	enum addr_result ar;
 	enum reply_id id;
 
@@ -190,21 +300,8 @@ cmd_rcpt(struct session *s, const struct cmd *c)
 		session_reply(s, REPLY_NEEDS_SMTPUTF8);
 		return;
 	}
-	switch (esmtp_param_next(c->arg + used, c->arg_len - used, &e,
-				 &consumed)) {
-	case ESMTP_END:
-		break;
-	case ESMTP_OK: {
-		char key[64];
-		str_copy(key, sizeof key, e.key,
-			 e.key_len < sizeof key ? e.key_len : sizeof key - 1);
-		session_reply(s, REPLY_PARAM_UNKNOWN, key);
+	if (!rcpt_params(s, c->arg + used, c->arg_len - used, &dsn))
 		return;
-	}
-	default:
-		session_reply(s, REPLY_PARAM_SYNTAX, "RCPT TO parameters");
-		return;
-	}
 	id = policy_rcpt_check(s->srv->cfg, s->srv->users, &to, s->is_auth,
 			       &v);
 	if (v.route == RCPT_ROUTE_LOCAL && is_over_quota(s, &v)) {
@@ -214,8 +311,8 @@ cmd_rcpt(struct session *s, const struct cmd *c)
 	}
 	if (v.route != RCPT_ROUTE_NONE && s->srv->greylist != NULL &&
 	    !s->is_auth) {
-		greylist_start(s, &to, &v);
+		greylist_start(s, &to, &v, &dsn);
 		return;
 	}
-	rcpt_finish(s, &to, &v, id);
+	rcpt_finish(s, &to, &v, id, &dsn);
 }
