@@ -20,17 +20,6 @@ static const char usage[] =
 	"SIGTERM or Ctrl-C.  FILE defaults to etc/postern.conf; see\n"
 	"postern.conf(5) and README.md.\n";
 
-static enum log_level
-level_of(const char *name)
-{
-	static const char *const names[] = {"err", "warn", "info", "debug"};
-
-	for (int i = 0; i < 4; i++)
-		if (strcmp(name, names[i]) == 0)
-			return (enum log_level)i;
-	return LOG_INFO;
-}
-
 int
 cli_serve(int argc, char **argv)
 {
@@ -45,7 +34,7 @@ cli_serve(int argc, char **argv)
 	cfg = cli_config_load(path);
 	if (cfg == NULL)
 		return 1;
-	log_set_level(level_of(cfg->server_log_level));
+	log_set_level((enum log_level)config_log_level(cfg));
 	config_notes(cfg, stderr);
 	srv = server_new(cfg, err, sizeof err);
 	if (srv == NULL) {

@@ -526,3 +526,32 @@ config_is_local_domain(const struct config *cfg, const char *domain)
 			return true;
 	return false;
 }
+
+bool
+config_value_differs(const struct config *a, const struct config *b,
+		     enum config_key key)
+{
+	const struct key_row *k = &keys[key];
+	const char *pa = (const char *)a + k->offset;
+	const char *pb = (const char *)b + k->offset;
+
+	switch (k->type) {
+	case T_UINT:
+		return *(const uint64_t *)pa != *(const uint64_t *)pb;
+	case T_BOOL:
+		return *(const bool *)pa != *(const bool *)pb;
+	default:
+		return strcmp(*(char *const *)pa, *(char *const *)pb) != 0;
+	}
+}
+
+int
+config_log_level(const struct config *cfg)
+{
+	static const char *const names[] = {"err", "warn", "info", "debug"};
+
+	for (int i = 0; i < 4; i++)
+		if (strcmp(cfg->server_log_level, names[i]) == 0)
+			return i;
+	return 2; /* info */
+}

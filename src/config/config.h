@@ -90,6 +90,13 @@ size_t config_notes(const struct config *cfg, FILE *fp);
 /* True when domain (any case) is one of local_domains. */
 bool config_is_local_domain(const struct config *cfg, const char *domain);
 
+/* True when key has different values in a and b. */
+bool config_value_differs(const struct config *a, const struct config *b,
+			  enum config_key key);
+
+/* server.log_level as a util/log.h level. */
+int config_log_level(const struct config *cfg);
+
 /* The key's "section.key" name, for messages. */
 const char *config_key_name(enum config_key key);
 

@@ -203,46 +203,98 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 	server_stop(arg);
 }
 
+/* Keys read only at start-up: a reload that changes them says so. */
+static const enum config_key restart_keys[] = {
+	CONFIG_server_smtp,	     CONFIG_server_submission,
+	CONFIG_server_smtps,	     CONFIG_spool_dir,
+	CONFIG_control_socket,	     CONFIG_local_maildir,
+	CONFIG_greylist_enabled,     CONFIG_greylist_store,
+	CONFIG_dns_check_sender_domain, CONFIG_dns_servers,
+	CONFIG_filter_milter,
+};
+
+static void
+note_restart_keys(const struct config *old, const struct config *new)
+{
+	for (size_t i = 0; i < sizeof restart_keys / sizeof *restart_keys;
+	     i++) {
+		enum config_key k = restart_keys[i];
+		if (config_value_differs(old, new, k))
+			log_msg(LOG_WARN, "ev=reload_needs_restart key=%s",
+				config_key_name(k));
+	}
+}
+
+/* Logs each line of a config error text. */
+static void
+log_config_errors(char *errors)
+{
+	char *save = NULL;
+
+	for (char *line = strtok_r(errors, "\n", &save); line;
+	     line = strtok_r(NULL, "\n", &save))
+		log_msg(LOG_ERR, "ev=reload_failed part=config error=%s",
+			log_q(line));
+}
+
 int
 server_reload(struct server *srv)
 {
-	const struct config *cfg = srv->cfg;
-	char err[SERVER_ERR_MAX];
+	char err[SERVER_ERR_MAX], *errors = NULL;
+	struct config *cfg = config_load(srv->cfg->path, &errors);
+	struct config **kept;
 	struct users *users;
-	SSL_CTX *ctx;
-	int r = 0;
+	SSL_CTX *ctx = NULL;
 
+	if (cfg == NULL) {
+		log_config_errors(errors);
+		free(errors);
+		return -1;
+	}
 	users = users_load(cfg->local_users, cfg->local_forwards, err,
 			   sizeof err);
-	if (users == NULL) {
+	if (users == NULL)
 		log_msg(LOG_ERR, "ev=reload_failed part=users error=%s",
 			log_q(err));
-		r = -1;
-	} else {
-		users_free(srv->users);
-		srv->users = users;
+	if (users != NULL && cfg->has_tls &&
+	    (ctx = tls_server_ctx_new(cfg->tls_cert, cfg->tls_key, err,
+				      sizeof err)) == NULL)
+		log_msg(LOG_ERR, "ev=reload_failed part=tls error=%s",
+			log_q(err));
+	kept = realloc(srv->old_cfgs, (srv->n_old_cfgs + 1) * sizeof *kept);
+	if (users == NULL || (cfg->has_tls && ctx == NULL) || kept == NULL) {
+		users_free(users);
+		SSL_CTX_free(ctx);
+		config_free(cfg);
+		if (kept != NULL)
+			srv->old_cfgs = kept;
+		return -1; /* all or nothing: the old config stays */
 	}
-	if (cfg->has_tls) {
-		ctx = tls_server_ctx_new(cfg->tls_cert, cfg->tls_key, err,
-					 sizeof err);
-		if (ctx == NULL) {
-			log_msg(LOG_ERR, "ev=reload_failed part=tls error=%s",
-				log_q(err));
-			r = -1;
-		} else {
-			SSL_CTX_free(srv->tls_ctx);
-			srv->tls_ctx = ctx;
-		}
+	note_restart_keys(srv->cfg, cfg);
+	/* Workers started with the old config keep reading it. */
+	srv->old_cfgs = kept;
+	srv->old_cfgs[srv->n_old_cfgs++] = cfg;
+	srv->cfg = cfg;
+	users_free(srv->users);
+	srv->users = users;
+	if (ctx != NULL) {
+		SSL_CTX_free(srv->tls_ctx);
+		srv->tls_ctx = ctx;
 	}
+	parse_rate(srv);
+	log_set_level(config_log_level(cfg));
 	log_msg(LOG_INFO, "ev=reload users=%zu", users_count(srv->users));
-	return r;
+	return 0;
 }
 
 /*
- * SIGHUP: read the users and forwards files and the TLS certificate and
- * key again, without dropping a session (a session in TLS keeps the
- * context it started with; OpenSSL counts the references).  A file that
- * fails to load leaves the old table or context in place.
+ * SIGHUP (and postern ctl reload): read the config, the users and
+ * forwards files and the TLS certificate and key again, without dropping
+ * a session (a session in TLS keeps the context it started with; OpenSSL
+ * counts the references).  Anything that fails to load leaves the old
+ * config in place, whole.  Limits, timeouts, hostname, policy settings
+ * take effect at once; listeners, the spool, the mailbox path and the
+ * workers' settings wait for a restart, and the log names those keys.
  */
 static void
 on_reload(evutil_socket_t sig, short what, void *arg)
@@ -287,6 +339,9 @@ server_free(struct server *srv)
 	deliver_stop(srv->deliver);
 	users_free(srv->users);
 	clients_free(srv);
+	for (size_t i = 0; i < srv->n_old_cfgs; i++)
+		config_free(srv->old_cfgs[i]);
+	free(srv->old_cfgs);
 	if (srv->tls_ctx)
 		SSL_CTX_free(srv->tls_ctx);
 	if (srv->ev_term)

@@ -40,7 +40,9 @@ struct server_listener {
 #define SERVER_CLIENT_BUCKETS 4096
 
 struct server {
-	const struct config *cfg;
+	const struct config *cfg; /* the current one (a reload swaps it) */
+	struct config **old_cfgs; /* configs reloads made, freed at the end */
+	size_t n_old_cfgs;
 	struct users *users;
 	struct event_base *base;
 	struct server_listener listeners[CONFIG_LISTEN_MAX];

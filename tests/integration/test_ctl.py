@@ -144,3 +144,42 @@ def test_a_steady_sender_is_not_cut_off(make_server):
             time.sleep(1)
         c.send(b".\r\n")
         assert c.reply().code == 250
+
+
+def test_ctl_reload_applies_the_new_config_without_dropping_sessions(
+        make_server):
+    srv = make_server(server={"max_recipients": 5})
+    with srv.client() as c:
+        c.ehlo()
+        srv.sections["server"]["max_recipients"] = 1
+        srv.sections["server"]["hostname"] = "mx2.example.test"
+        srv.sections["server"]["smtp"] = None
+        srv.write_config()
+        conf = srv.conf.read_text().replace(
+            f"smtp = 127.0.0.1:{srv.port}",
+            f"smtp = 127.0.0.1:{srv.port}, 127.0.0.1:1")
+        srv.conf.write_text(conf)
+        assert ctl(srv, "reload").stdout == "ok reloaded\n"
+        srv.wait_log(r"ev=reload_needs_restart key=server.smtp")
+        c.cmd("MAIL FROM:<a@x.test>")
+        assert c.cmd("RCPT TO:<alice@example.test>").code == 250
+        assert c.cmd("RCPT TO:<bob@example.test>").code == 452
+    with srv.client(read_banner=False) as c:
+        assert c.reply().last.startswith("220 mx2.example.test ")
+
+
+def test_reload_of_a_broken_config_keeps_the_old_one(make_server):
+    import signal
+    srv = make_server()
+    srv.conf.write_text(srv.conf.read_text() +
+                        "\n[server]\nmax_recipients = 0\n")
+    # postern ctl reads the config too, and says what is wrong with it.
+    p = ctl(srv, "reload")
+    assert p.returncode == 1
+    assert "max_recipients = 0" in p.stderr
+    srv.proc.send_signal(signal.SIGHUP)
+    srv.wait_log(r"ev=reload_failed part=config error=.*max_recipients")
+    with srv.client() as c:
+        c.ehlo()
+        c.cmd("MAIL FROM:<a@x.test>")
+        assert c.cmd("RCPT TO:<alice@example.test>").code == 250
