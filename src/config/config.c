@@ -350,10 +350,8 @@ derive_maildir(struct load *ld)
 	unsigned line = cfg->line[CONFIG_local_maildir];
 
 	if (strncmp(m, "mbox:", 5) == 0) {
-		load_error(ld, line, "[local] maildir = %s: mbox delivery is "
-			   "not in this version; use a Maildir path such as "
-			   "var/mail/%%d/%%u", m);
-		return;
+		cfg->is_mbox = true;
+		m += 5;
 	}
 	if (strstr(m, "%u") == NULL)
 		load_error(ld, line, "[local] maildir = %s: the path must hold "

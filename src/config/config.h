@@ -65,8 +65,9 @@ struct config {
 	/* Derived from local_domains, lower case. */
 	char *domains[CONFIG_DOMAINS_MAX];
 	size_t n_domains;
-	/* local_maildir made absolute (a %-template). */
+	/* local_maildir made absolute (a %-template), without "mbox:". */
 	char *maildir_path;
+	bool is_mbox; /* local_maildir said mbox:PATH: one locked file each */
 };
 
 /*

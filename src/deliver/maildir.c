@@ -41,11 +41,14 @@
 #include <unistd.h>
 
 #include "deliver/deliver.h"
+#include "deliver/mbox.h"
 #include "proto/limits.h"
 #include "util/log.h"
 #include "util/str.h"
 
 #define DELIVER_RETRY_SECONDS 30
+/* A locked mbox is usually free again in moments (a reader's rewrite). */
+#define DELIVER_LOCKED_RETRY_SECONDS 1
 #define DELIVER_BATCH_DIRS 256
 #define DELIVER_BATCH_ITEMS 4096
 /* Up to this many files (or directories) a batch fsyncs each; beyond,
@@ -72,6 +75,7 @@ struct deliver {
 	pthread_cond_t cv;
 	bool is_stopping;
 	bool can_syncfs; /* syncfs reports writeback errors here */
+	bool was_locked; /* this pass met a locked mbox: retry soon */
 	struct item *queue, **tail;
 };
 
@@ -542,6 +546,34 @@ batch_add(struct deliver *d, struct batch *b, struct msg *m, size_t idx,
 
 static void batch_finish(struct deliver *d, struct batch *b);
 
+/* [local] maildir = mbox:PATH: one append under the mail readers' locks. */
+static void
+deliver_mbox(struct deliver *d, struct msg *m, size_t idx)
+{
+	struct msg_rcpt *r = &m->rcpts[idx];
+	char path[PATH_MAX];
+
+	if (deliver_maildir_path(d->cfg->maildir_path, r->mailbox, path,
+				 sizeof path) &&
+	    mbox_deliver(path, m, idx) == 0) {
+		r->is_done = true;
+		spool_done(d->sp, m, idx);
+		log_msg(LOG_INFO, "ev=delivered qid=%s rcpt=%s mailbox=%s",
+			m->qid_str, log_q(r->mailbox), log_q(path));
+		return;
+	}
+	if (errno == EWOULDBLOCK) {
+		d->was_locked = true;
+		log_msg(LOG_INFO, "ev=deferred qid=%s rcpt=%s "
+			"reason=mailbox_locked retry_in=%d", m->qid_str,
+			log_q(r->mailbox), DELIVER_LOCKED_RETRY_SECONDS);
+		return;
+	}
+	log_msg(LOG_ERR, "ev=delivery_failed qid=%s rcpt=%s error=%s "
+		"retry_in=%d", m->qid_str, log_q(r->mailbox),
+		log_q(strerror(errno)), DELIVER_RETRY_SECONDS);
+}
+
 /* Delivers every local recipient of m not done yet. */
 static void
 deliver_msg(struct deliver *d, struct msg *m, struct batch *b)
@@ -556,6 +588,10 @@ deliver_msg(struct deliver *d, struct msg *m, struct batch *b)
 			log_msg(LOG_WARN, "ev=deferred qid=%s rcpt=%s "
 				"reason=no_sending_side", m->qid_str,
 				log_q(r->mailbox));
+			continue;
+		}
+		if (d->cfg->is_mbox) {
+			deliver_mbox(d, m, i);
 			continue;
 		}
 		if (b->n_dirs == DELIVER_BATCH_DIRS ||
@@ -653,6 +689,7 @@ worker(void *arg)
 		}
 		d->queue = NULL;
 		d->tail = &d->queue;
+		d->was_locked = false;
 		pthread_mutex_unlock(&d->mu);
 		for (struct item *it = todo; it; it = it->next)
 			if (it->not_before <= now)
@@ -663,7 +700,9 @@ worker(void *arg)
 			if (has_local_left(todo->m)) {
 				if (todo->not_before <= now)
 					todo->not_before =
-						now + DELIVER_RETRY_SECONDS;
+						now + (d->was_locked
+							       ? DELIVER_LOCKED_RETRY_SECONDS
+							       : DELIVER_RETRY_SECONDS);
 				if (!wake || todo->not_before < wake)
 					wake = todo->not_before;
 				todo->next = NULL;

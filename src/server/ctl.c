@@ -229,7 +229,13 @@ ctl_stop(struct server *srv)
 void
 ctl_free(struct server *srv)
 {
+	struct ctl_conn *c = srv->ctl_conns, *next;
+
 	ctl_stop(srv);
-	while (srv->ctl_conns)
-		conn_free(srv->ctl_conns);
+	srv->ctl_conns = NULL;
+	for (; c != NULL; c = next) {
+		next = c->next;
+		bufferevent_free(c->bev);
+		free(c);
+	}
 }

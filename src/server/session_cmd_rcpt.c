@@ -2,7 +2,8 @@
  * session_cmd_rcpt.c - RCPT TO (RFC 5321 4.1.1.3): syntax here, the
  * verdict from policy/rcpt.c, the 452 4.5.3 past max_recipients (the
  * recipients accepted before stay accepted, RFC 5321 4.5.3.1.10), then,
- * a local mailbox at or over [local] quota gets 452 4.2.2, and, for
+ * an mbox locked by a mail reader gets 450 4.2.1, a local mailbox at or
+ * over [local] quota gets 452 4.2.2, and, for
  * unauthenticated clients with [greylist] enabled, the greylist:
  * 450 4.2.0 naming the wait on first sight, 451 4.3.0 when its store
  * fails (never a silent accept that skips the policy).
@@ -10,9 +11,11 @@
 #include <errno.h>
 #include <limits.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <string.h>
 
 #include "deliver/deliver.h"
+#include "deliver/mbox.h"
 #include "policy/greylist.h"
 #include "policy/quota.h"
 #include "policy/rcpt.h"
@@ -46,6 +49,19 @@ struct rcpt_dsn {
 	char orcpt[SMTP_PATH_MAX + 32]; /* decoded, "" when absent */
 };
 
+/* mbox:PATH: true while a mail reader holds the user's mailbox lock. */
+static bool
+is_mbox_locked(struct session *s, const struct rcpt_verdict *v)
+{
+	const struct config *cfg = s->srv->cfg;
+	char path[PATH_MAX];
+
+	return cfg->is_mbox &&
+	       deliver_maildir_path(cfg->maildir_path, v->mailbox, path,
+				    sizeof path) &&
+	       mbox_is_locked(path);
+}
+
 /* [local] quota: true when the user's Maildir is full already. */
 static bool
 is_over_quota(struct session *s, const struct rcpt_verdict *v)
@@ -58,6 +74,11 @@ is_over_quota(struct session *s, const struct rcpt_verdict *v)
 	    !deliver_maildir_path(cfg->maildir_path, v->mailbox, path,
 				  sizeof path))
 		return false;
+	if (cfg->is_mbox) {
+		struct stat st;
+		return stat(path, &st) == 0 &&
+		       (uint64_t)st.st_size >= cfg->local_quota;
+	}
 	if (quota_usage(path, &used) != 0) {
 		log_msg(LOG_WARN, "ev=quota_unknown sid=%s mailbox=%s error=%s",
 			s->sid, log_q(path), log_q(strerror(errno)));
@@ -304,6 +325,11 @@ cmd_rcpt(struct session *s, const struct cmd *c)
 		return;
 	id = policy_rcpt_check(s->srv->cfg, s->srv->users, &to, s->is_auth,
 			       &v);
+	if (v.route == RCPT_ROUTE_LOCAL && is_mbox_locked(s, &v)) {
+		log_rcpt(s, &to, REPLY_MAILBOX_LOCKED);
+		session_reply(s, REPLY_MAILBOX_LOCKED, v.mailbox);
+		return;
+	}
 	if (v.route == RCPT_ROUTE_LOCAL && is_over_quota(s, &v)) {
 		log_rcpt(s, &to, REPLY_OVER_QUOTA);
 		session_reply(s, REPLY_OVER_QUOTA, v.mailbox);
