@@ -99,8 +99,6 @@ put_str(char *buf, size_t *o, const char *s)
 	put(buf, o, s, strlen(s));
 }
 
-/* Formatted by hand: open_memstream and fprintf cost eight times more
- * (callgrind), and this runs for every message on the committer. */
 int
 msg_rcpt_set_dsn(struct msg *m, size_t idx, unsigned notify,
 		 const char *orcpt)
@@ -119,6 +117,8 @@ msg_rcpt_set_dsn(struct msg *m, size_t idx, unsigned notify,
  *	ret 2			(MSG_RET_HDRS)
  *	envid QQ314159
  *	rcpt 1<TAB>mailbox<TAB>orig<TAB>notify<TAB>orcpt
+ * Formatted by hand: open_memstream and fprintf cost eight times more
+ * (callgrind), and this runs for every message on the committer.
  */
 char *
 msg_envelope_format(const struct msg *m, size_t *len_out)
