@@ -50,15 +50,16 @@ def opendkim(tmp_path):
         except OSError:
             return False
     poll(up, what="opendkim to listen")
-    yield port
-    p.terminate()
+    yield port, p
+    p.kill()  # SIGKILL also ends a process that was stopped
     p.wait(10)
 
 
 @pytest.mark.skipif(not os.access(OPENDKIM, os.X_OK),
                     reason="opendkim is not installed")
 def test_opendkim_signs_what_postern_stores(make_server, opendkim):
-    srv = make_server(filter={"milter": f"inet:127.0.0.1:{opendkim}",
+    port, _ = opendkim
+    srv = make_server(filter={"milter": f"inet:127.0.0.1:{port}",
                               "timeout": 10})
     r = send(srv)
     assert r.code == 250, r
@@ -67,6 +68,29 @@ def test_opendkim_signs_what_postern_stores(make_server, opendkim):
     assert "DKIM-Signature:" in text
     assert "d=example.test" in text and "s=test" in text
     assert "Hello through the filter." in text
+
+
+@pytest.mark.skipif(not os.access(OPENDKIM, os.X_OK),
+                    reason="opendkim is not installed")
+def test_real_milter_stalled_then_stopped_gives_451_then_recovers(
+        make_server, opendkim):
+    import signal
+    port, proc = opendkim
+    srv = make_server(filter={"milter": f"inet:127.0.0.1:{port}",
+                              "timeout": 1})
+    proc.send_signal(signal.SIGSTOP)  # stalls: accepts, never answers
+    try:
+        r = send(srv)
+        assert (r.code, r.enh) == (451, "4.7.1"), r
+    finally:
+        proc.send_signal(signal.SIGCONT)
+    assert send(srv).code == 250
+    proc.kill()
+    proc.wait(10)
+    r = send(srv)  # stopped for good: unreachable
+    assert (r.code, r.enh) == (451, "4.7.1"), r
+    # Only the message the filter saw through was stored.
+    assert len(srv.wait_messages("bob@example.test", 1)) == 1
 
 
 class BadMilter:
