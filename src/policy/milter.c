@@ -156,7 +156,7 @@ pkt_begin(struct evbuffer *out, char cmd, size_t payload_len)
 	unsigned char h[MILTER_LEN_BYTES + 1];
 	uint32_t n = (uint32_t)payload_len + 1;
 
-	if (payload_len >= MILTER_PACKET_MAX * 2u)
+	if (payload_len >= (size_t)MILTER_PACKET_MAX * 2)
 		return -1;
 	h[0] = (unsigned char)(n >> 24);
 	h[1] = (unsigned char)(n >> 16);
@@ -212,7 +212,7 @@ static int
 send_optneg(struct evbuffer *out)
 {
 	if (pkt_begin(out, MILTER_C_OPTNEG,
-		      MILTER_OPTNEG_WORDS * MILTER_LEN_BYTES) != 0 ||
+		      (size_t)MILTER_OPTNEG_WORDS * MILTER_LEN_BYTES) != 0 ||
 	    add_u32(out, MILTER_VERSION) != 0 ||
 	    add_u32(out, MILTER_ACTIONS) != 0)
 		return -1;
@@ -526,7 +526,7 @@ on_optneg(struct milter_job *j, char cmd, const unsigned char *p, size_t len)
 	uint32_t w[MILTER_OPTNEG_WORDS];
 
 	if (cmd != MILTER_C_OPTNEG ||
-	    len < MILTER_OPTNEG_WORDS * MILTER_LEN_BYTES) {
+	    len < (size_t)MILTER_OPTNEG_WORDS * MILTER_LEN_BYTES) {
 		finish(j, MILTER_FAILED, "bad_optneg");
 		return;
 	}
@@ -950,12 +950,16 @@ milter_close(struct milter *m)
 		return;
 	m->is_closing = true;
 	/* Callbacks may start more checks; those fail and join the list. */
+	/* NOLINTBEGIN(clang-analyzer-unix.Malloc) */
 	while (m->jobs != NULL) {
 		struct milter_job *j = m->jobs;
 
+		/* job_done() unlinks j from m->jobs before freeing it; the
+		 * analyzer cannot follow that through the calls. */
 		finish(j, MILTER_FAILED, "closing");
 		event_del(j->ev_finish);
 		job_done(j);
 	}
+	/* NOLINTEND(clang-analyzer-unix.Malloc) */
 	free(m);
 }

@@ -208,7 +208,7 @@ field_text(const char *name, size_t name_len, const char *value,
 	/* name ": " value (+ a CR per LF) CRLF NUL */
 	if (!str_add_u64(name_len, value_len, &size) ||
 	    !str_add_u64(size, lfs + CRLF_LEN + CRLF_LEN + 1, &size) ||
-	    size > MILTER_PACKET_MAX * 2 || (t = malloc(size)) == NULL)
+	    size > (uint64_t)MILTER_PACKET_MAX * 2 || (t = malloc(size)) == NULL)
 		return NULL;
 	memcpy(t, name, name_len);
 	n = name_len;

@@ -261,7 +261,8 @@ server_reload(struct server *srv)
 				      sizeof err)) == NULL)
 		log_msg(LOG_ERR, "ev=reload_failed part=tls error=%s",
 			log_q(err));
-	kept = realloc(srv->old_cfgs, (srv->n_old_cfgs + 1) * sizeof *kept);
+	kept = realloc(srv->old_cfgs,
+		       (srv->n_old_cfgs + 1) * sizeof(struct config *));
 	if (users == NULL || (cfg->has_tls && ctx == NULL) || kept == NULL) {
 		users_free(users);
 		SSL_CTX_free(ctx);

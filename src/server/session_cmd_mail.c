@@ -64,14 +64,14 @@ mail_param(struct mail_params *p, const struct esmtp_param *e)
 			param_error(p, REPLY_PARAM_SYNTAX, e);
 		p->has_body = true;
 	} else if (esmtp_param_is(e, "RET")) {
-		if (p->ret != MSG_RET_NONE || e->value == NULL)
+		enum msg_ret ret = MSG_RET_NONE;
+		if (e->value && str_eq_nocase(e->value, e->value_len, "FULL"))
+			ret = MSG_RET_FULL;
+		if (e->value && str_eq_nocase(e->value, e->value_len, "HDRS"))
+			ret = MSG_RET_HDRS;
+		if (p->ret != MSG_RET_NONE || ret == MSG_RET_NONE)
 			param_error(p, REPLY_PARAM_SYNTAX, e);
-		else if (str_eq_nocase(e->value, e->value_len, "FULL"))
-			p->ret = MSG_RET_FULL;
-		else if (str_eq_nocase(e->value, e->value_len, "HDRS"))
-			p->ret = MSG_RET_HDRS;
-		else
-			param_error(p, REPLY_PARAM_SYNTAX, e);
+		p->ret = ret;
 	} else if (esmtp_param_is(e, "ENVID")) {
 		size_t n;
 		if (p->has_envid || e->value == NULL ||
