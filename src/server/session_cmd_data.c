@@ -211,8 +211,9 @@ on_committed(void *arg, struct msg *m, int err)
 }
 
 /*
- * Builds the message (our Received: header, then text[0..len)) and hands
- * it to the spool; the 250 comes from on_committed.
+ * Builds the message (our Received: header, then text[0..len), or with
+ * text NULL the transaction's text buffer) and hands it to the spool;
+ * the 250 comes from on_committed.
  */
 static void
 data_commit(struct session *s, const char *text, size_t len)
@@ -222,6 +223,8 @@ data_commit(struct session *s, const char *text, size_t len)
 	char received[RECEIVED_MAX];
 	size_t rlen = received_format(s, received, sizeof received);
 
+	if (text == NULL) /* straight from the text buffer: one copy */
+		len = evbuffer_get_length(t->text);
 	m->data = malloc(rlen + len + 1);
 	s->ticket = m->data ? malloc(sizeof *s->ticket) : NULL;
 	if (s->ticket == NULL) {
@@ -230,7 +233,10 @@ data_commit(struct session *s, const char *text, size_t len)
 		return;
 	}
 	memcpy(m->data, received, rlen);
-	memcpy(m->data + rlen, text, len);
+	if (text == NULL)
+		evbuffer_remove(t->text, m->data + rlen, len);
+	else
+		memcpy(m->data + rlen, text, len);
 	m->data_len = rlen + len;
 	s->ticket->s = s;
 	s->ticket->srv = s->srv;
@@ -271,15 +277,10 @@ on_filtered(void *arg, struct milter_result *res)
 	log_msg(LOG_INFO, "ev=filtered sid=%s qid=%s verdict=%d", s->sid,
 		s->txn->msg->qid_str, (int)res->verdict);
 	switch (res->verdict) {
-	case MILTER_ACCEPT: {
-		struct evbuffer *text = s->txn->text;
-		if (res->data != NULL)
-			data_commit(s, res->data, res->data_len);
-		else
-			data_commit(s, (const char *)evbuffer_pullup(text, -1),
-				    evbuffer_get_length(text));
+	case MILTER_ACCEPT:
+		/* With header edits, the filter's text; else ours. */
+		data_commit(s, res->data, res->data ? res->data_len : 0);
 		break;
-	}
 	case MILTER_REJECT:
 		session_txn_reset(s);
 		session_reply(s, REPLY_FILTER_REJECT,
@@ -303,9 +304,7 @@ on_filtered(void *arg, struct milter_result *res)
 			log_q(s->srv->cfg->filter_milter),
 			s->srv->cfg->filter_on_failure);
 		if (strcmp(s->srv->cfg->filter_on_failure, "accept") == 0) {
-			struct evbuffer *text = s->txn->text;
-			data_commit(s, (const char *)evbuffer_pullup(text, -1),
-				    evbuffer_get_length(text));
+			data_commit(s, NULL, 0);
 			break;
 		}
 		session_txn_reset(s);
@@ -378,6 +377,5 @@ session_data_finish(struct session *s)
 		filter_start(s);
 		return;
 	}
-	data_commit(s, (const char *)evbuffer_pullup(t->text, -1),
-		    evbuffer_get_length(t->text));
+	data_commit(s, NULL, 0);
 }
