@@ -23,6 +23,8 @@
 #include <sqlite3.h>
 
 #include "policy/greylist_int.h"
+#include "util/str.h"
+#include "util/fs.h"
 #include "util/log.h"
 
 #define GREYLIST_SQLITE_BUSY_MS 2000 /* waiting for another writer */
@@ -127,6 +129,24 @@ prepare(struct greylist_store *st)
 	return exec_stmt(st, STMT_COMMIT);
 }
 
+/*
+ * Creates the database's directory when it is missing (var/ on a fresh
+ * tree), as the spool's is; a failure shows in sqlite3_open_v2's error.
+ */
+#define GREYLIST_DIR_MODE 0700
+
+static void
+make_parent(const char *path)
+{
+	char parent[PATH_MAX], *slash;
+
+	if (!str_set(parent, sizeof parent, path) ||
+	    (slash = strrchr(parent, '/')) == NULL || slash == parent)
+		return;
+	*slash = '\0';
+	(void)fs_mkdirs(parent, GREYLIST_DIR_MODE);
+}
+
 static struct greylist_store *
 sqlite_open(const char *spec, const char *dir, char *err, size_t size)
 {
@@ -151,6 +171,7 @@ sqlite_open(const char *spec, const char *dir, char *err, size_t size)
 		free(st);
 		return NULL;
 	}
+	make_parent(path);
 	if (sqlite3_open_v2(path, &st->db,
 			    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
 				SQLITE_OPEN_NOMUTEX,

@@ -125,3 +125,10 @@ def test_redis_down_gives_451_4_3_0(make_server, redis):
     r = rcpt(srv, to="bob@example.test")
     assert (r.code, r.enh) == (451, "4.3.0"), r
     srv.wait_log(r"ev=local_error .*part=greylist")
+
+
+def test_sqlite_store_in_a_directory_not_made_yet(make_server):
+    srv = make_server(greylist={"enabled": "true", "delay": 60,
+                                "store": "sqlite:state/grey/greylist.db"})
+    assert rcpt(srv).code == 450
+    assert (srv.dir / "state" / "grey" / "greylist.db").exists()

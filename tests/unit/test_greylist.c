@@ -410,12 +410,19 @@ expect_open_error(const struct config *cfg, const char *needle)
 static void
 test_open_errors_name_the_fix(void **state)
 {
-	struct config cfg = make_cfg("sqlite:no/such/dir/grey.db", "");
+	struct config cfg = make_cfg("sqlite:plainfile/grey.db", "");
 	char path[512];
+	FILE *fp;
 
 	(void)state;
+	/* A missing directory is made; one that cannot be (a regular file
+	 * in the way) is an error naming the fix. */
+	snprintf(path, sizeof path, "%s/plainfile", dir);
+	fp = fopen(path, "w");
+	assert_non_null(fp);
+	fclose(fp);
 	expect_open_error(&cfg, "fix [greylist] store");
-	expect_open_error(&cfg, "no/such/dir/grey.db");
+	expect_open_error(&cfg, "plainfile/grey.db");
 	/* A directory where the file should be. */
 	snprintf(path, sizeof path, "sqlite:%s", dir);
 	cfg.greylist_store = path;
