@@ -123,9 +123,12 @@ parse_bool(const char *v, bool *out)
 	return false;
 }
 
-/* "N/Ss" or "N/S" with N and S whole numbers, S > 0. */
+/*
+ * "N/Ss" or "N/S" with N and S whole numbers, S > 0; the parts go to
+ * *max_out and *window_out.
+ */
 static bool
-rate_ok(const char *v)
+rate_parse(const char *v, unsigned *max_out, unsigned *window_out)
 {
 	char buf[64], *slash, *end;
 	uint64_t n, secs;
@@ -138,7 +141,12 @@ rate_ok(const char *v)
 	len = strlen(end);
 	if (len > 0 && end[len - 1] == 's')
 		end[len - 1] = '\0';
-	return str_to_u64(buf, &n) && str_to_u64(end, &secs) && secs > 0;
+	if (!str_to_u64(buf, &n) || !str_to_u64(end, &secs) || secs == 0 ||
+	    n > UINT32_MAX || secs > UINT32_MAX)
+		return false;
+	*max_out = (unsigned)n;
+	*window_out = (unsigned)secs;
+	return true;
 }
 
 /* Checks and stores one value; line 0 means the default. */
@@ -172,7 +180,8 @@ set_value(struct load *ld, struct key_row *k, const char *v, unsigned line)
 		*(bool *)field = b;
 		return;
 	case T_RATE:
-		if (v[0] != '\0' && !rate_ok(v)) {
+		if (v[0] != '\0' &&
+		    !rate_parse(v, &cfg->rate_max, &cfg->rate_window)) {
 			load_error(ld, line, "[%s] %s = %s: write it as "
 				   "CONNECTIONS/SECONDSs, e.g. 30/60s (%s)",
 				   k->section, k->key, v, k->help);

@@ -68,6 +68,8 @@ struct config {
 	/* local_maildir made absolute (a %-template), without "mbox:". */
 	char *maildir_path;
 	bool is_mbox; /* local_maildir said mbox:PATH: one locked file each */
+	/* Derived from server_max_connection_rate; rate_window 0: no limit. */
+	unsigned rate_max, rate_window;
 };
 
 /*

@@ -43,10 +43,12 @@
 #include "deliver/deliver.h"
 #include "deliver/mbox.h"
 #include "proto/limits.h"
+#include "util/fs.h"
 #include "util/log.h"
 #include "util/str.h"
 
 #define DELIVER_RETRY_SECONDS 30
+#define DELIVER_DIR_MODE 0700
 /* A locked mbox is usually free again in moments (a reader's rewrite). */
 #define DELIVER_LOCKED_RETRY_SECONDS 1
 #define DELIVER_BATCH_DIRS 256
@@ -149,22 +151,6 @@ path_join(char *buf, size_t size, const char *dir, const char *sub,
 	return true;
 }
 
-static int
-mkdirs(char *path)
-{
-	for (char *p = path + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(path, 0700) != 0 && errno != EEXIST) {
-			*p = '/';
-			return -1;
-		}
-		*p = '/';
-	}
-	return mkdir(path, 0700) != 0 && errno != EEXIST ? -1 : 0;
-}
-
 /* Makes dir/{tmp,new,cur}. */
 static int
 maildir_make(const char *dir)
@@ -174,7 +160,7 @@ maildir_make(const char *dir)
 
 	for (size_t i = 0; i < 3; i++) {
 		if (!path_fmt(path, sizeof path, "%s/%s", dir, subs[i]) ||
-		    mkdirs(path) != 0)
+		    fs_mkdirs(path, DELIVER_DIR_MODE) != 0)
 			return -1;
 	}
 	return 0;

@@ -30,7 +30,7 @@ age(const struct server *srv, struct client_stat *c, time_t now)
 {
 	if (c->auth_failures && now - c->auth_last > CLIENT_AUTH_WINDOW)
 		c->auth_failures = 0;
-	if (c->rate_count && now - c->rate_start >= srv->rate_window)
+	if (c->rate_count && now - c->rate_start >= srv->cfg->rate_window)
 		c->rate_count = 0;
 }
 

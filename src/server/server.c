@@ -56,25 +56,6 @@ on_recovered(void *arg, struct msg *m)
 	r->v[r->n++] = m;
 }
 
-/* max_connection_rate "N/Ss" (checked by config.c) into the server. */
-static void
-parse_rate(struct server *srv)
-{
-	char buf[64], *slash;
-	uint64_t n = 0, secs = 0;
-
-	if (!str_set(buf, sizeof buf, srv->cfg->server_max_connection_rate) ||
-	    (slash = strchr(buf, '/')) == NULL)
-		return;
-	*slash = '\0';
-	slash[strcspn(slash + 1, "s") + 1] = '\0';
-	if (str_to_u64(buf, &n) && str_to_u64(slash + 1, &secs) &&
-	    n <= UINT32_MAX && secs <= UINT32_MAX) {
-		srv->rate_max = (unsigned)n;
-		srv->rate_window = (unsigned)secs;
-	}
-}
-
 struct server *
 server_new(const struct config *cfg, char *err, size_t size)
 {
@@ -130,7 +111,6 @@ server_new(const struct config *cfg, char *err, size_t size)
 	free(rec.v);
 	rec.v = NULL;
 	rec.n = 0;
-	parse_rate(srv);
 	if (listener_start(srv, err, size) != 0 ||
 	    ctl_start(srv, err, size) != 0)
 		goto fail;
@@ -282,7 +262,6 @@ server_reload(struct server *srv)
 		SSL_CTX_free(srv->tls_ctx);
 		srv->tls_ctx = ctx;
 	}
-	parse_rate(srv);
 	log_set_level(config_log_level(cfg));
 	log_msg(LOG_INFO, "ev=reload users=%zu", users_count(srv->users));
 	return 0;

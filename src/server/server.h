@@ -61,8 +61,6 @@ struct server {
 	/* Per client address: sessions, AUTH failures, rate (clients.c). */
 	struct client_stat *clients[SERVER_CLIENT_BUCKETS];
 	size_t n_clients;
-	unsigned rate_max;    /* max_connection_rate: connections ... */
-	unsigned rate_window; /* ... per this many seconds; 0 = no limit */
 	bool is_maintenance;  /* new clients get 421 4.3.2 (postern ctl) */
 	struct evconnlistener *ctl_listener;
 	struct ctl_conn *ctl_conns;

@@ -642,7 +642,7 @@ count_client(struct session *s)
 	if (c == NULL)
 		return; /* table full: this client is not limited */
 	s->n_per_client = ++c->sessions;
-	if (srv->rate_window > 0) {
+	if (srv->cfg->rate_window > 0) {
 		if (c->rate_count == 0)
 			c->rate_start = now;
 		s->n_rate = ++c->rate_count;
@@ -666,9 +666,9 @@ greet_or_refuse(struct session *s)
 	} else if (s->n_per_client > cfg->server_max_connections_per_client) {
 		session_reply(s, REPLY_TOO_MANY_CLIENT_CONNS,
 			      cfg->server_hostname);
-	} else if (srv->rate_window > 0 && s->n_rate > srv->rate_max) {
+	} else if (cfg->rate_window > 0 && s->n_rate > cfg->rate_max) {
 		session_reply(s, REPLY_RATE_LIMITED, cfg->server_hostname,
-			      srv->rate_max, srv->rate_window);
+			      cfg->rate_max, cfg->rate_window);
 	} else if (!s->is_tls && is_early_talker(bufferevent_getfd(s->bev))) {
 		session_reply(s, REPLY_PREGREET);
 	} else if (cfg->server_greet_pause > 0) {
