@@ -13,7 +13,7 @@ import smtplib
 
 import pytest
 
-from postern_test import free_port
+from postern_test import PortTaken, free_port
 
 PASSWORD = "correct horse"
 
@@ -37,14 +37,25 @@ def tls_server(make_server, tls_files):
     d, hashed = tls_files
 
     def make(**server):
-        sub, smtps = free_port(), free_port()
         srv = make_server(
+            start=False,
             users=["postmaster@example.test",
                    f"alice@example.test: {hashed}", "bob@example.test"],
-            server={"submission": f"127.0.0.1:{sub}",
-                    "smtps": f"127.0.0.1:{smtps}", **server},
+            server=server,
             tls={"cert": str(d / "cert.pem"), "key": str(d / "key.pem")})
-        srv.sub_port, srv.smtps_port = sub, smtps
+        # Another process may take a free port before postern binds it:
+        # pick the submission and smtps ports again then.
+        for attempt in range(3):
+            srv.sub_port, srv.smtps_port = free_port(), free_port()
+            srv.sections["server"].update(
+                submission=f"127.0.0.1:{srv.sub_port}",
+                smtps=f"127.0.0.1:{srv.smtps_port}")
+            srv.write_config()
+            try:
+                return srv.start()
+            except PortTaken:
+                if attempt == 2:
+                    raise
         return srv
     return make
 
