@@ -56,6 +56,8 @@ struct load {
 };
 
 #define CONFIG_ERRORS_MAX 50
+#define CONFIG_RETRY_SECONDS_MAX 604800
+#define CONFIG_RETRY_DEFAULT 60
 
 static void __attribute__((format(printf, 3, 4)))
 load_error(struct load *ld, unsigned line, const char *fmt, ...)
@@ -390,6 +392,72 @@ derive_control(struct load *ld)
 	cfg->control_socket = path;
 }
 
+/* [delivery] retry as numbers; [local] lmtp resolved; [delivery] tls. */
+static void
+derive_delivery(struct load *ld)
+{
+	struct config *cfg = ld->cfg;
+	static const char *const tls_modes[] = {"off", "opportunistic",
+						"required"};
+	const char *p = cfg->delivery_retry;
+	const char *l = cfg->local_lmtp;
+
+	while (*p) {
+		char *end;
+		unsigned long v;
+		while (*p == ' ' || *p == '\t' || *p == ',')
+			p++;
+		if (*p == '\0')
+			break;
+		v = strtoul(p, &end, 10);
+		if (end == p || v < 1 || v > CONFIG_RETRY_SECONDS_MAX ||
+		    cfg->n_retry == CONFIG_RETRY_MAX) {
+			load_error(ld, cfg->line[CONFIG_delivery_retry],
+				   "[delivery] retry = %s: give up to %d "
+				   "numbers of seconds (1..%d), comma-separated, "
+				   "e.g. 60,300,900,3600", cfg->delivery_retry,
+				   CONFIG_RETRY_MAX, CONFIG_RETRY_SECONDS_MAX);
+			break;
+		}
+		cfg->retry[cfg->n_retry++] = (unsigned)v;
+		p = end;
+		while (*p == ' ' || *p == '\t')
+			p++;
+		if (*p != '\0' && *p != ',') {
+			load_error(ld, cfg->line[CONFIG_delivery_retry],
+				   "[delivery] retry = %s: only numbers and "
+				   "commas, e.g. 60,300,900,3600",
+				   cfg->delivery_retry);
+			break;
+		}
+	}
+	if (cfg->n_retry == 0)
+		cfg->retry[cfg->n_retry++] = CONFIG_RETRY_DEFAULT;
+	cfg->tls_out = -1;
+	for (int i = 0; i < 3; i++)
+		if (strcmp(cfg->delivery_tls, tls_modes[i]) == 0)
+			cfg->tls_out = i;
+	if (cfg->tls_out < 0)
+		load_error(ld, cfg->line[CONFIG_delivery_tls],
+			   "[delivery] tls = %s: use opportunistic, required "
+			   "or off", cfg->delivery_tls);
+	if (l[0] == '\0')
+		return;
+	if (strncmp(l, "unix:", 5) == 0 && l[5] != '\0') {
+		char *abs = resolve(cfg, l + 5);
+		if (abs != NULL && asprintf(&cfg->lmtp_target, "unix:%s",
+					    abs) < 0)
+			cfg->lmtp_target = NULL;
+		free(abs);
+	} else if (strncmp(l, "inet:", 5) == 0 && strrchr(l + 5, ':')) {
+		cfg->lmtp_target = strdup(l);
+	} else {
+		load_error(ld, cfg->line[CONFIG_local_lmtp],
+			   "[local] lmtp = %s: use unix:PATH (e.g. "
+			   "unix:/run/dovecot/lmtp) or inet:host:port", l);
+	}
+}
+
 static void
 derive_checks(struct load *ld)
 {
@@ -480,6 +548,7 @@ config_load(const char *path, char **errors_out)
 	derive_domains(&ld);
 	derive_maildir(&ld);
 	derive_control(&ld);
+	derive_delivery(&ld);
 	derive_checks(&ld);
 	if (ld.n_errors)
 		goto fail;
@@ -503,6 +572,7 @@ config_free(struct config *cfg)
 	for (size_t i = 0; i < cfg->n_domains; i++)
 		free(cfg->domains[i]);
 	free(cfg->maildir_path);
+	free(cfg->lmtp_target);
 	free(cfg->path);
 	free(cfg->dir);
 	free(cfg);

@@ -47,6 +47,7 @@ struct config_listen {
 
 #define CONFIG_LISTEN_MAX 16
 #define CONFIG_DOMAINS_MAX 256
+#define CONFIG_RETRY_MAX 32
 
 struct config {
 	char *path; /* the file read */
@@ -70,6 +71,14 @@ struct config {
 	bool is_mbox; /* local_maildir said mbox:PATH: one locked file each */
 	/* Derived from server_max_connection_rate; rate_window 0: no limit. */
 	unsigned rate_max, rate_window;
+	/* Derived from delivery_retry: seconds, at least one entry. */
+	unsigned retry[CONFIG_RETRY_MAX];
+	size_t n_retry;
+	/* Derived from local_lmtp: "unix:/abs/path" or "inet:host:port"
+	 * with a relative unix path made absolute; NULL when unset. */
+	char *lmtp_target;
+	/* Derived from delivery_tls: 0 off, 1 opportunistic, 2 required. */
+	int tls_out;
 };
 
 /*
