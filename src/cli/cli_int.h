@@ -20,4 +20,12 @@ int cli_config_arg(int argc, char **argv, const char *usage,
 /* Loads path, printing every error to stderr; NULL on failure. */
 struct config *cli_config_load(const char *path);
 
+/*
+ * Sends line (ending in "\n") to the control socket at path and reads the
+ * whole answer, until the server closes.  Returns it malloc'd and
+ * NUL-terminated (*len_out its length when not NULL), or NULL with errno
+ * when the server cannot be reached or says nothing.
+ */
+char *cli_ctl_request(const char *path, const char *line, size_t *len_out);
+
 #endif

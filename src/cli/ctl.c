@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -44,48 +45,63 @@ command_line(int n, char **words, char *buf, size_t size)
 	return false;
 }
 
-/* Sends line, reads the answer into reply; -1 with errno. */
-static int
-talk(const char *path, const char *line, char *reply, size_t size)
+char *
+cli_ctl_request(const char *path, const char *line, size_t *len_out)
 {
 	struct sockaddr_un sun = {.sun_family = AF_UNIX};
-	size_t got = 0;
+	size_t got = 0, cap = CTL_REPLY_MAX;
+	char *reply;
 	int fd;
 
 	if (!str_set(sun.sun_path, sizeof sun.sun_path, path)) {
 		errno = ENAMETOOLONG;
-		return -1;
+		return NULL;
 	}
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0 || connect(fd, (struct sockaddr *)&sun, sizeof sun) != 0 ||
-	    write(fd, line, strlen(line)) != (ssize_t)strlen(line)) {
+	    write(fd, line, strlen(line)) != (ssize_t)strlen(line) ||
+	    (reply = malloc(cap)) == NULL) {
 		int e = errno;
 		if (fd >= 0)
 			close(fd);
 		errno = e;
-		return -1;
+		return NULL;
 	}
-	while (got + 1 < size) {
-		ssize_t r = read(fd, reply + got, size - got - 1);
+	for (;;) {
+		ssize_t r;
+		if (got + 1 == cap) {
+			char *more = realloc(reply, cap * 2);
+			if (more == NULL)
+				break;
+			reply = more;
+			cap *= 2;
+		}
+		r = read(fd, reply + got, cap - got - 1);
+		if (r < 0 && errno == EINTR)
+			continue;
 		if (r <= 0)
 			break;
 		got += (size_t)r;
-		if (memchr(reply, '\n', got) != NULL)
-			break;
 	}
 	close(fd);
 	reply[got] = '\0';
-	reply[strcspn(reply, "\n")] = '\0';
-	return got > 0 ? 0 : (errno = ECONNRESET, -1);
+	if (got == 0) {
+		free(reply);
+		errno = ECONNRESET;
+		return NULL;
+	}
+	if (len_out != NULL)
+		*len_out = got;
+	return reply;
 }
 
 int
 cli_ctl(int argc, char **argv)
 {
 	const char *path = CLI_DEFAULT_CONFIG;
-	char *words[CTL_WORDS_MAX], line[64], reply[CTL_REPLY_MAX];
+	char *words[CTL_WORDS_MAX], line[64], *reply;
 	struct config *cfg;
-	int n = 0, r;
+	int n = 0, status;
 
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
@@ -108,8 +124,8 @@ cli_ctl(int argc, char **argv)
 	}
 	if ((cfg = cli_config_load(path)) == NULL)
 		return 1;
-	r = talk(cfg->control_socket, line, reply, sizeof reply);
-	if (r != 0) {
+	reply = cli_ctl_request(cfg->control_socket, line, NULL);
+	if (reply == NULL) {
 		fprintf(stderr, "postern ctl: cannot reach the server at %s: "
 			"%s; is `postern serve -c %s` running?\n",
 			cfg->control_socket, strerror(errno), path);
@@ -117,6 +133,9 @@ cli_ctl(int argc, char **argv)
 		return 1;
 	}
 	config_free(cfg);
+	reply[strcspn(reply, "\n")] = '\0';
 	printf("%s\n", reply);
-	return strncmp(reply, "error", 5) == 0 ? 1 : 0;
+	status = strncmp(reply, "error", 5) == 0 ? 1 : 0;
+	free(reply);
+	return status;
 }
