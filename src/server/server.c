@@ -107,7 +107,7 @@ server_new(const struct config *cfg, char *err, size_t size)
 	if (rec.n)
 		log_msg(LOG_INFO, "ev=recovered messages=%zu", rec.n);
 	for (size_t i = 0; i < rec.n; i++)
-		deliver_submit(srv->deliver, rec.v[i]);
+		server_route_committed(srv, rec.v[i]);
 	free(rec.v);
 	rec.v = NULL;
 	rec.n = 0;
@@ -335,4 +335,10 @@ server_free(struct server *srv)
 	if (srv->base)
 		event_base_free(srv->base);
 	free(srv);
+}
+
+void
+server_route_committed(struct server *srv, struct msg *m_take)
+{
+	deliver_submit(srv->deliver, m_take);
 }

@@ -29,6 +29,8 @@ struct greylist;
 struct dns;
 struct milter;
 struct ctl_conn;
+struct outbound;
+struct pickup;
 
 /* A listening socket and what it speaks. */
 struct server_listener {
@@ -53,6 +55,8 @@ struct server {
 	struct milter *milter;	   /* NULL unless [filter] milter */
 	struct spool *spool;
 	struct deliver *deliver;
+	struct outbound *outbound; /* the sending side (queue, client) */
+	struct pickup *pickup;	   /* SPOOL/maildrop: postern send */
 	struct event *ev_term, *ev_int, *ev_hup;
 	struct event *ev_stop_timer;
 	/* Sessions, newest first. */
@@ -100,5 +104,18 @@ void server_stop(struct server *srv);
 int ctl_start(struct server *srv, char *err, size_t size);
 void ctl_stop(struct server *srv);
 void ctl_free(struct server *srv);
+
+/*
+ * Hands a committed message (taken) to whoever delivers each of its
+ * recipients: the Maildir worker, the LMTP client or the SMTP client.
+ * Loop thread.  Every message the spool holds goes through here: SMTP
+ * DATA, recovery, pickup, bounces.
+ */
+void server_route_committed(struct server *srv, struct msg *m_take);
+
+/* server/pickup.c: SPOOL/maildrop, where `postern send` leaves mail. */
+int pickup_start(struct server *srv, char *err, size_t size);
+void pickup_run(struct server *srv); /* scan now (ctl "pickup") */
+void pickup_stop(struct server *srv);
 
 #endif
