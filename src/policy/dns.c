@@ -50,6 +50,7 @@
 #include <event2/event.h>
 
 #include "policy/dns.h"
+#include "policy/dns_int.h"
 #include "proto/limits.h"
 #include "util/log.h"
 #include "util/str.h"
@@ -642,4 +643,16 @@ dns_close(struct dns *d)
 		event_free(d->ev_timer);
 	free(d);
 	ares_library_cleanup();
+}
+
+ares_channel
+dns_channel(struct dns *d)
+{
+	return d->ch;
+}
+
+struct event_base *
+dns_base(struct dns *d)
+{
+	return d->base;
 }

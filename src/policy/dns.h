@@ -12,7 +12,10 @@
 #ifndef POSTERN_POLICY_DNS_H
 #define POSTERN_POLICY_DNS_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
 
 #include <event2/event.h>
 
@@ -60,5 +63,44 @@ void dns_close(struct dns *d);
  */
 void dns_check_domain(struct dns *d, const char *domain, dns_done_fn cb,
 		      void *arg);
+
+/* Where a domain's mail goes: dns_resolve's answers. */
+enum dns_resolve_status {
+	DNS_RESOLVED,	     /* at least one address, in order */
+	DNS_RESOLVE_NOHOST,  /* NXDOMAIN, or no MX and no address: 5.1.2 */
+	DNS_RESOLVE_NULLMX,  /* RFC 7505 null MX: the domain takes no mail */
+	DNS_RESOLVE_TEMPFAIL /* timeout, SERVFAIL, MX hosts without an
+			      * address yet, out of memory: try later */
+};
+
+/* One address to try, with the host name it came from. */
+struct dns_target {
+	char host[256];
+	struct sockaddr_storage ss; /* port already set */
+	socklen_t sslen;
+};
+
+#define DNS_TARGETS_MAX 20 /* addresses reported at most */
+
+/* Called on the loop thread, once, unless cancelled first. */
+typedef void (*dns_resolve_fn)(void *arg, enum dns_resolve_status st,
+			       const struct dns_target *t, size_t n);
+
+struct dns_resolve;
+
+/*
+ * Loop thread.  Resolves name for sending: with is_mx, its MX hosts in
+ * preference order (no MX: the name itself, RFC 5321 5.1), each host's
+ * IPv4 and IPv6 addresses (c-ares getaddrinfo: /etc/hosts, then DNS);
+ * without, only name's addresses.  Every address gets port.  cb runs later
+ * on the loop thread, never inside this call.  Returns a handle for
+ * dns_resolve_cancel, or NULL when out of memory (cb is then not called).
+ */
+struct dns_resolve *dns_resolve_start(struct dns *d, const char *name,
+				      bool is_mx, uint16_t port,
+				      dns_resolve_fn cb, void *arg);
+
+/* cb will not be called; the handle frees itself when c-ares is done. */
+void dns_resolve_cancel(struct dns_resolve *r);
 
 #endif

@@ -32,13 +32,22 @@ msg_new(void)
 		free(m);
 		return NULL;
 	}
+	if (m != NULL)
+		m->refs = 1;
+	return m;
+}
+
+struct msg *
+msg_ref(struct msg *m)
+{
+	__atomic_add_fetch(&m->refs, 1, __ATOMIC_RELAXED);
 	return m;
 }
 
 void
 msg_free(struct msg *m)
 {
-	if (m == NULL)
+	if (m == NULL || __atomic_sub_fetch(&m->refs, 1, __ATOMIC_ACQ_REL) > 0)
 		return;
 	for (size_t i = 0; i < m->n_rcpts; i++) {
 		free(m->rcpts[i].mailbox);

@@ -3,8 +3,8 @@
  * and text, all in memory.
  *
  * Ownership is a chain: the session builds a msg, spool_commit() holds it
- * until its commit callback, whoever receives it there (the delivery agent)
- * frees it with msg_free().
+ * until its commit callback, whoever receives it there (the delivery agents)
+ * frees it with msg_free(); two agents sharing it each hold a reference.
  */
 #ifndef POSTERN_SPOOL_MSG_H
 #define POSTERN_SPOOL_MSG_H
@@ -60,13 +60,24 @@ struct msg {
 	/* Spool bookkeeping: the segment holding the record. */
 	uint32_t segment;
 	bool is_recovered; /* read back from the spool at start-up */
+	unsigned refs;	   /* holders: msg_ref adds one, msg_free drops one */
 };
 
 /* A new empty message with no recipients; NULL when out of memory. */
 struct msg *msg_new(void);
 
-/* Frees m and everything it holds; msg_free(NULL) is a no-op. */
+/*
+ * Drops one reference; the last frees m and everything it holds.
+ * msg_free(NULL) is a no-op.  Any thread.
+ */
 void msg_free(struct msg *m);
+
+/*
+ * Adds a holder (the Maildir worker and the sending side share a message
+ * with recipients of both kinds; each touches only its own recipients'
+ * is_done).  Returns m.  Any thread.
+ */
+struct msg *msg_ref(struct msg *m);
 
 /* Sets the queue id and its 16-hex-digit form. */
 void msg_set_qid(struct msg *m, uint64_t qid);

@@ -1,0 +1,17 @@
+/*
+ * dns_int.h - what dns.c shares with dns_resolve.c: its c-ares channel.
+ */
+#ifndef POSTERN_POLICY_DNS_INT_H
+#define POSTERN_POLICY_DNS_INT_H
+
+#include <ares.h>
+
+#include "policy/dns.h"
+
+/* The channel lookups run on; valid until dns_close(). */
+ares_channel dns_channel(struct dns *d);
+
+/* The loop the channel reports on. */
+struct event_base *dns_base(struct dns *d);
+
+#endif
