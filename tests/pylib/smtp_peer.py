@@ -957,6 +957,13 @@ class Dsn:
                                                      "message/global",
                                                      "message/global-headers")]
 
+    def human_text(self):
+        """The text of the human-readable part (its text/plain parts)."""
+        parts = [self.human] if not self.human.is_multipart() else \
+            [p for p in self.human.walk() if p.get_content_maintype()
+             == "text"]
+        return "\n".join(p.get_content() for p in parts)
+
     def recipient(self, address):
         """The per-recipient block whose Final-Recipient is address."""
         for r in self.recipients:

@@ -1,0 +1,502 @@
+"""The sending side against a scripted peer (REPLY-CODES.md, the sending
+table; docs/design/outbound.md): postern routes remote.test to a
+tests/pylib/smtp_peer.py Peer (a `[delivery] routes` line, or the
+relayhost), alice submits over the submission port (STARTTLS + AUTH), and
+each row of the table is checked end to end: 2xx delivers once and byte
+for byte; 421 is not charged; 450/451/452/455 are retried and let through
+on the next try; 551 is followed or named in the bounce; other 5xx bounce
+at once with an RFC 3464 report; a 4xx past the lifetime bounces; the
+null sender and NOTIFY=NEVER get no bounce; PIPELINING, SIZE and DSN are
+used when offered; one connection carries several messages; kill -9
+loses nothing.
+"""
+import time
+
+import pytest
+
+from smtp_peer import (ALICE, Delay, Dsn, Peer, message, moved,
+                       outbound_server, queue, queue_list, read_message,
+                       start_with_submission, submit)
+from postern_test import poll
+
+# Retries are 1,1,2 s; a whole exchange takes well under these on two
+# slow cores (and under ASan), but nothing here waits for them: it polls.
+T = 40.0
+BOB = "bob@remote.test"
+CAROL = "carol@remote.test"
+
+
+@pytest.fixture
+def peers():
+    started = []
+
+    def make(**kw):
+        p = Peer(**kw).start()
+        started.append(p)
+        return p
+    yield make
+    for p in started:
+        p.stop()
+
+
+@pytest.fixture
+def routed(make_server, peers):
+    """routed(delivery={...}, relay=False, **peer_kwargs) -> (srv, peer):
+    a postern whose remote.test goes to a fresh peer."""
+    def make(delivery=None, relay=False, server=None, **peer_kw):
+        p = peers(**peer_kw)
+        extra = {"server": server} if server else {}
+        if relay:
+            srv = outbound_server(make_server, relayhost=p.address,
+                                  delivery=delivery, **extra)
+        else:
+            srv = outbound_server(make_server,
+                                  routes={"remote.test": p.address},
+                                  delivery=delivery, **extra)
+        return srv, p
+    return make
+
+
+def wait_queue_empty(srv, timeout=T):
+    """Polls `postern queue list` until it lists no message."""
+    return poll(lambda: queue_list(srv) == {}, timeout,
+                interval=0.2, what="the queue to be empty")
+
+
+def bounces(srv, n=1, timeout=T):
+    """Waits for n messages in alice's Maildir; returns them parsed."""
+    files = srv.wait_messages(ALICE, n, timeout)
+    return [read_message(f) for f in files]
+
+
+def body_of(t):
+    """The peer's copy, split at the end of the header."""
+    head, sep, body = t.data.partition(b"\r\n\r\n")
+    assert sep, t.data
+    return head, body
+
+
+# --------------------------------------------------------------------------
+# 2xx
+
+
+def test_250_delivers_once_and_the_peer_gets_the_exact_text(routed):
+    srv, p = routed()
+    msg = message("exact", body=".x\r\n..y\r\n.\r\nplain line\r\n"
+                  "  leading spaces\r\n\r\nlast\r\n")
+    submit(srv, [BOB], msg)
+    [t] = p.wait_messages(1, T)
+    assert t.mail_from == ALICE
+    assert [r.address for r in t.rcpts] == [BOB]
+    assert t.bad_line_ends == []
+    # postern may prepend trace headers (Received:); after them comes the
+    # message exactly as alice sent it - ".x" arrives as ".x".
+    assert t.data.endswith(msg), t.data
+    prefix = t.data[:-len(msg)]
+    for line in prefix.split(b"\r\n")[:-1]:
+        assert line[:1] in (b" ", b"\t") or b":" in line, prefix
+    assert b"\r\n..x\r\n...y\r\n..\r\n" in t.raw   # stuffed on the wire
+    wait_queue_empty(srv)
+    p.wait_closed(T)
+    assert len(p.messages) == 1 and len(p.transactions) == 1
+    assert p.protocol_errors() == []
+    assert srv.message_files(ALICE) == []       # no bounce, no notice
+
+
+def test_relayhost_takes_all_non_local_mail(routed):
+    srv, p = routed(relay=True)
+    submit(srv, ["someone@elsewhere.test", BOB])
+    [t] = p.wait_messages(1, T)
+    assert sorted(t.delivered_to) == [BOB, "someone@elsewhere.test"]
+    wait_queue_empty(srv)
+
+
+def test_local_recipients_stay_local_while_remote_ones_go_out(routed):
+    srv, p = routed()
+    submit(srv, ["bob@example.test", BOB])
+    srv.wait_messages("bob@example.test", 1, T)
+    [t] = p.wait_messages(1, T)
+    assert [r.address for r in t.rcpts] == [BOB]
+
+
+# --------------------------------------------------------------------------
+# 421
+
+
+def test_421_at_greeting_is_not_counted_and_a_later_try_delivers(routed):
+    srv, p = routed(script={"greeting": ["421 4.3.2 Service busy"]})
+    qid = submit(srv, [BOB])
+    p.wait_connections(2, T)     # refused, and tried again
+    q = queue_list(srv)
+    assert qid in q, q
+    r = q[qid]["rcpts"][BOB]
+    assert r["attempts"] == 0, r      # a 421 is never charged
+    assert r["state"] in ("queued", "deferred", "active"), r
+    show = queue(srv, "show", qid, check=0).stdout
+    assert BOB in show and qid in show, show
+    # The peer is back: the message goes through on a later try.
+    p.script["greeting"] = ["220 peer.test ESMTP back"]
+    [t] = p.wait_messages(1, T)
+    assert t.delivered_to == [BOB]
+    wait_queue_empty(srv)
+    assert srv.message_files(ALICE) == []
+    # Every connection before the good one ended at the greeting.
+    good = [c for c in p.connections if c.transactions]
+    assert len(good) == 1
+    assert all(c.verbs() in ([], ["QUIT"]) for c in p.connections
+               if c is not good[0])
+
+
+def test_421_after_rcpt_closes_and_retries_without_a_charge(routed):
+    srv, p = routed(rcpt={BOB: ["421 4.4.2 peer.test closing", "250 ok"]})
+    submit(srv, [BOB])
+    [t] = p.wait_messages(1, T)
+    assert t.delivered_to == [BOB]
+    first = p.connections[0]
+    # After a 421 the client closes; it says nothing more there.
+    assert first.verbs()[-1] in ("RCPT", "DATA", "QUIT"), first.verbs()
+    assert first.transactions[0].data is None
+    wait_queue_empty(srv)
+
+
+# --------------------------------------------------------------------------
+# other 4xx: retried
+
+
+@pytest.mark.parametrize("where,reply", [
+    ("RCPT", "450 4.2.0 Greylisted, retry in 1 s"),
+    ("RCPT", "451 4.3.0 Temporary lookup failure"),
+    ("RCPT", "452 4.2.2 Mailbox full"),
+    ("MAIL", "455 4.5.4 Parameters cannot be accommodated right now"),
+    ("DATA", "451 4.3.0 Try again later"),
+    ("DOT", "451 4.3.0 Error: queue file write error"),
+], ids=["450-rcpt", "451-rcpt", "452-rcpt", "455-mail", "451-data",
+        "451-dot"])
+def test_4xx_then_250_delivers_on_the_second_try(routed, where, reply):
+    if where == "RCPT":
+        srv, p = routed(rcpt={BOB: [reply, "250 2.1.5 Ok"]})
+    else:
+        srv, p = routed(script={where: [reply, None]})
+    t0 = time.monotonic()
+    submit(srv, [BOB], message(f"retry {where}"))
+    [t] = p.wait_messages(1, T)
+    assert t.delivered_to == [BOB]
+    assert b"Subject: retry " + where.encode() in t.data
+    tries = [x for x in p.transactions]
+    assert len(tries) == 2, tries            # delivered on the 2nd try
+    # The retry came after a pause (retry[0] = 1 s), not in a hot loop.
+    assert tries[1].time - tries[0].time >= 0.8, (tries[0].time - t0,
+                                                  tries[1].time - t0)
+    wait_queue_empty(srv)
+    assert len(p.messages) == 1
+    assert srv.message_files(ALICE) == []
+
+
+def test_the_wait_a_greylisting_reply_names_is_honoured(routed):
+    # The back-off says 8 s; the peer says 1 s: postern retries after the
+    # peer's wait (REPLY-CODES.md: a greylisting peer lets it through on
+    # the second try), not after its own longer step.
+    srv, p = routed(delivery={"retry": "8"},
+                    rcpt={BOB: ["450 4.2.0 Greylisted, retry in 1 s",
+                                "250 2.1.5 Ok"]})
+    submit(srv, [BOB])
+    p.wait_messages(1, T)
+    assert len(p.rcpt_attempts(BOB)) == 2
+    gap = p.transactions[1].time - p.transactions[0].time
+    assert 0.8 <= gap < 6.0, gap
+
+
+def test_deferred_recipient_shows_attempts_and_last_reply(routed):
+    srv, p = routed(delivery={"retry": "600"},
+                    rcpt={BOB: ["450 4.2.0 Greylisted, retry in 600 s"]})
+    qid = submit(srv, [BOB])
+    p.wait_rcpts(BOB, 1, T)
+
+    def deferred():
+        r = queue_list(srv).get(qid, {}).get("rcpts", {}).get(BOB)
+        return r if r and r["state"] == "deferred" else None
+    r = poll(deferred, T, interval=0.2, what="bob deferred in the queue")
+    assert r["attempts"] == 1, r
+    assert r["last"] == "450 4.2.0 Greylisted, retry in 600 s", r
+    assert r["next"], r
+
+
+# --------------------------------------------------------------------------
+# 5xx: bounce
+
+
+def test_550_bounces_at_once_with_an_rfc3464_report(routed):
+    rej = "550 5.1.1 <bob@remote.test>: Recipient address rejected: " \
+          "User unknown in virtual mailbox table"
+    srv, p = routed(rcpt={BOB: [rej]})
+    msg = message("will bounce", body="secret body text\r\n")
+    submit(srv, [BOB], msg)
+    [b] = bounces(srv)
+    d = Dsn(b)
+    r = d.recipient(BOB)
+    assert r["action"] == "failed", r
+    assert r["status"] == "5.1.1", r
+    assert r["diagnostic-code"] == "smtp; " + rej, r
+    assert r["final-recipient"].lower() == "rfc822; " + BOB, r
+    assert "remote-mta" in r, r
+    assert "reporting-mta" in d.per_message, d.per_message
+    assert d.final_recipients() == [BOB]
+    orig = d.original_text()
+    assert b"Subject: will bounce" in orig
+    assert b"Message-ID: <will-bounce." in orig
+    # From the null sender, to alice; the human part names the reply.
+    assert b["To"] and ALICE in str(b["To"])
+    raw = srv.message_files(ALICE)[0].read_bytes()
+    assert b"Return-Path: <>" in raw
+    assert "550" in d.human_text(), d.human_text()
+    # Bounced at once: one RCPT, no retry, no data sent.
+    wait_queue_empty(srv)
+    assert len(p.rcpt_attempts(BOB)) == 1
+    assert p.messages == []
+
+
+def test_5xx_after_data_bounces_too(routed):
+    srv, p = routed(script={"DOT": ["554 5.6.0 Message rejected: content"]})
+    submit(srv, [BOB])
+    [b] = bounces(srv)
+    r = Dsn(b).recipient(BOB)
+    assert (r["action"], r["status"]) == ("failed", "5.6.0"), r
+    assert r["diagnostic-code"] == \
+        "smtp; 554 5.6.0 Message rejected: content", r
+    wait_queue_empty(srv)
+    assert len(p.transactions) == 1
+
+
+def test_551_not_followed_names_the_new_address_in_the_bounce(routed):
+    srv, p = routed(delivery={"follow_551": "false"},
+                    rcpt={BOB: [moved("new@remote.test")]})
+    submit(srv, [BOB], message("moved"))
+    [b] = bounces(srv)
+    d = Dsn(b)
+    r = d.recipient(BOB)
+    assert r["action"] == "failed", r
+    assert r["status"] == "5.1.6", r
+    assert "<new@remote.test>" in r["diagnostic-code"], r
+    assert "new@remote.test" in d.human_text(), d.human_text()
+    wait_queue_empty(srv)
+    assert len(p.rcpt_attempts(BOB)) == 1       # never retried as is
+    assert p.rcpt_attempts("new@remote.test") == []
+    assert p.messages == []
+
+
+def test_551_followed_resends_to_the_new_address(routed):
+    srv, p = routed(delivery={"follow_551": "true"},
+                    rcpt={BOB: [moved("new@remote.test")]})
+    submit(srv, [BOB], message("follow me"))
+    p.wait(lambda: p.delivered("new@remote.test"), T,
+           "delivery to new@remote.test")
+    [t] = p.delivered("new@remote.test")
+    assert b"Subject: follow me" in t.data
+    srv.wait_log(r"ev=followed_551")
+    wait_queue_empty(srv)
+    assert len(p.rcpt_attempts(BOB)) == 1
+    assert srv.message_files(ALICE) == []
+
+
+def test_4xx_forever_bounces_after_the_lifetime(routed):
+    srv, p = routed(delivery={"lifetime": 3, "retry": "1"},
+                    script={"RCPT": ["451 4.3.0 Temporary failure, "
+                                     "try again later"]})
+    t0 = time.monotonic()
+    submit(srv, [BOB], message("never"))
+    [b] = bounces(srv)
+    elapsed = time.monotonic() - t0
+    assert elapsed >= 2.0, elapsed              # not before the lifetime
+    r = Dsn(b).recipient(BOB)
+    assert r["action"] == "failed", r
+    assert r["status"].startswith("4."), r
+    assert "451 4.3.0 Temporary failure" in r["diagnostic-code"], r
+    assert len(p.rcpt_attempts(BOB)) >= 2       # it kept trying meanwhile
+    wait_queue_empty(srv)
+    n = len(p.rcpt_attempts(BOB))
+    # Once bounced, never tried again.
+    time.sleep(2)
+    assert len(p.rcpt_attempts(BOB)) == n
+    assert len(srv.message_files(ALICE)) == 1
+
+
+def test_mixed_recipients_only_the_failed_one_is_in_the_bounce(routed):
+    srv, p = routed(rcpt={CAROL: ["550 5.1.1 No such user carol"]})
+    submit(srv, [BOB, CAROL], message("mixed"))
+    [t] = p.wait_messages(1, T)
+    assert t.delivered_to == [BOB]
+    [b] = bounces(srv)
+    d = Dsn(b)
+    assert d.final_recipients() == [CAROL]
+    assert d.recipient(CAROL)["status"] == "5.1.1"
+    wait_queue_empty(srv)
+    assert len(p.delivered(BOB)) == 1
+
+
+def test_all_recipients_failing_in_one_pass_share_one_bounce(routed):
+    srv, p = routed(script={"RCPT": ["550 5.1.1 No such user"]})
+    submit(srv, [BOB, CAROL], message("both fail"))
+    [b] = bounces(srv)
+    assert Dsn(b).final_recipients() == [BOB, CAROL]
+    wait_queue_empty(srv)
+    assert len(srv.message_files(ALICE)) == 1
+
+
+def test_null_sender_gets_no_bounce(routed):
+    srv, p = routed(script={"RCPT": ["550 5.1.1 No such user"]})
+    submit(srv, [BOB], message("from null"), sender="")
+    p.wait_rcpts(BOB, 1, T)
+    # A control message whose bounce must arrive; when it has, the null
+    # sender's would have too.
+    submit(srv, [CAROL], message("control"))
+    [b] = bounces(srv)
+    assert b"Subject: control" in Dsn(b).original_text()
+    wait_queue_empty(srv)
+    assert len(srv.message_files(ALICE)) == 1
+    # Nothing went out to the peer either (a bounce to the null sender
+    # has nowhere to go).
+    assert [t.mail_from for t in p.transactions] == ["", ALICE]
+
+
+def test_notify_never_gets_no_bounce(routed):
+    srv, p = routed(script={"RCPT": ["550 5.1.1 No such user"]})
+    submit(srv, [BOB], message("quiet"), rcpt_options=["NOTIFY=NEVER"])
+    p.wait_rcpts(BOB, 1, T)
+    submit(srv, [CAROL], message("control"))
+    [b] = bounces(srv)
+    assert b"Subject: control" in Dsn(b).original_text()
+    wait_queue_empty(srv)
+    assert len(srv.message_files(ALICE)) == 1
+
+
+def test_notify_success_only_suppresses_the_failure_bounce(routed):
+    srv, p = routed(script={"RCPT": ["550 5.1.1 No such user"]})
+    submit(srv, [BOB], message("success only"),
+           rcpt_options=["NOTIFY=SUCCESS"])
+    p.wait_rcpts(BOB, 1, T)
+    submit(srv, [CAROL], message("control"))
+    [b] = bounces(srv)
+    assert b"Subject: control" in Dsn(b).original_text()
+
+
+# --------------------------------------------------------------------------
+# The extensions
+
+
+def rcpt_batch(conn):
+    return [c.replies_sent for c in conn.commands
+            if c.verb in ("MAIL", "RCPT", "DATA")]
+
+
+def test_pipelining_offered_sends_mail_rcpt_data_in_one_batch(routed):
+    srv, p = routed(batch_wait=0.3)
+    submit(srv, [BOB, CAROL])
+    [t] = p.wait_messages(1, T)
+    conn = t.conn
+    b = rcpt_batch(conn)
+    assert [c.verb for c in conn.commands
+            if c.verb in ("MAIL", "RCPT", "DATA")] == \
+        ["MAIL", "RCPT", "RCPT", "DATA"]
+    # All four arrived before the peer had answered the first.
+    assert len(set(b)) == 1, [(c.line, c.replies_sent)
+                              for c in conn.commands]
+    assert conn.protocol_errors == []
+
+
+def test_no_pipelining_sends_one_command_at_a_time(routed):
+    srv, p = routed(batch_wait=0.3,
+                    caps=["SIZE 52428800", "8BITMIME", "DSN"])
+    submit(srv, [BOB, CAROL])
+    [t] = p.wait_messages(1, T)
+    b = rcpt_batch(t.conn)
+    assert len(b) == 4
+    assert b == list(range(b[0], b[0] + 4)), [
+        (c.line, c.replies_sent) for c in t.conn.commands]
+
+
+def test_size_is_declared_when_offered(routed):
+    srv, p = routed()
+    submit(srv, [BOB], message("sized", body="x" * 5000 + "\r\n"))
+    [t] = p.wait_messages(1, T)
+    assert "SIZE" in t.mail_params, t.mail_params
+    size = int(t.mail_params["SIZE"])
+    assert len(t.data) <= size <= len(t.data) + 4096, (size, len(t.data))
+
+
+def test_size_is_not_declared_when_not_offered(routed):
+    srv, p = routed(caps=["PIPELINING", "8BITMIME"])
+    submit(srv, [BOB])
+    [t] = p.wait_messages(1, T)
+    assert "SIZE" not in t.mail_params, t.mail_params
+    assert "NOTIFY" not in t.rcpts[0].params      # no DSN offered
+    assert "ORCPT" not in t.rcpts[0].params
+
+
+def test_dsn_parameters_are_passed_on_when_offered(routed):
+    srv, p = routed()
+    submit(srv, [BOB], mail_options=["RET=HDRS", "ENVID=QQ314159"],
+           rcpt_options=["NOTIFY=SUCCESS,FAILURE",
+                         "ORCPT=rfc822;bob@remote.test"])
+    [t] = p.wait_messages(1, T)
+    assert t.mail_params.get("RET") == "HDRS", t.mail_params
+    assert t.mail_params.get("ENVID") == "QQ314159", t.mail_params
+    r = t.rcpts[0].params
+    assert set(r.get("NOTIFY", "").upper().split(",")) == {"SUCCESS",
+                                                          "FAILURE"}, r
+    assert r.get("ORCPT", "").lower() == "rfc822;bob@remote.test", r
+
+
+def test_8bitmime_body_is_declared(routed):
+    srv, p = routed()
+    msg = message("8bit", body="Gr\u00fc\u00dfe\r\n",
+                  extra="Content-Type: text/plain; charset=utf-8\r\n"
+                  "Content-Transfer-Encoding: 8bit\r\n")
+    submit(srv, [BOB], msg, mail_options=["BODY=8BITMIME"])
+    [t] = p.wait_messages(1, T)
+    assert t.mail_params.get("BODY") == "8BITMIME", t.mail_params
+    assert "Grüße".encode() in t.data
+
+
+def test_several_messages_to_one_peer_share_a_connection(routed):
+    # The first end-of-data reply is slow, so the others wait in the
+    # queue; one connection per destination.
+    srv, p = routed(delivery={"max_connections_per_destination": 1},
+                    script={"DOT": [Delay(2, "250 2.0.0 Ok slow"), None]})
+    n = 5
+    for i in range(n):
+        submit(srv, [BOB], message(f"batch {i}"))
+    msgs = p.wait_messages(n, T)
+    subjects = sorted(t.message()["Subject"] for t in msgs)
+    assert subjects == [f"batch {i}" for i in range(n)]
+    assert len(p.connections) < n, p.connections
+    wait_queue_empty(srv)
+    assert len(p.messages) == n
+
+
+# --------------------------------------------------------------------------
+# Crashes
+
+
+def test_kill9_during_a_slow_delivery_loses_nothing(routed):
+    srv, p = routed(delivery={"max_connections_per_destination": 1},
+                    script={"DOT": [Delay(6, "250 2.0.0 Ok (too late)")]})
+    submit(srv, [BOB], message("in flight"))
+    # The peer has the whole text and sits on its reply.
+    p.wait(lambda: any(t.data is not None for t in p.transactions), T,
+           "the data of the first message")
+    # A second message waits behind it, not yet tried.
+    submit(srv, [BOB], message("waiting"))
+    srv.kill9()
+    t_restart = time.monotonic()
+    p.script["DOT"] = [None]               # the peer is quick again
+    start_with_submission(srv)
+    after = lambda: [t for t in p.messages if t.time > t_restart]  # noqa
+    p.wait(lambda: {t.message()["Subject"] for t in after()} >=
+           {"in flight", "waiting"}, T,
+           "both messages delivered after the restart")
+    wait_queue_empty(srv)
+    # At least once; the one in flight at most twice (RFC 5321 6.1).
+    subjects = [t.message()["Subject"] for t in after()]
+    assert subjects.count("waiting") == 1, subjects
+    assert subjects.count("in flight") == 1, subjects
+    assert srv.message_files(ALICE) == []
