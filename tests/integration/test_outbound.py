@@ -135,7 +135,7 @@ def test_421_at_greeting_is_not_counted_and_a_later_try_delivers(routed):
     show = queue(srv, "show", qid, check=0).stdout
     assert BOB in show and qid in show, show
     # The peer is back: the message goes through on a later try.
-    p.script["greeting"] = ["220 peer.test ESMTP back"]
+    p.set_script("greeting", ["220 peer.test ESMTP back"])
     [t] = p.wait_messages(1, T)
     assert t.delivered_to == [BOB]
     wait_queue_empty(srv)
@@ -488,7 +488,7 @@ def test_kill9_during_a_slow_delivery_loses_nothing(routed):
     submit(srv, [BOB], message("waiting"))
     srv.kill9()
     t_restart = time.monotonic()
-    p.script["DOT"] = [None]               # the peer is quick again
+    p.set_script("DOT", [None])            # the peer is quick again
     start_with_submission(srv)
     after = lambda: [t for t in p.messages if t.time > t_restart]  # noqa
     p.wait(lambda: {t.message()["Subject"] for t in after()} >=

@@ -377,6 +377,22 @@ class Peer:
 
     # -- the script
 
+    def set_script(self, key, replies):
+        """Replaces a script while the peer runs; its occurrence count
+        goes on (so a one-item list is used from now on)."""
+        with self.cond:
+            self.script[key if key == "greeting" else key.upper()] = \
+                list(replies)
+
+    def set_rcpt(self, address, replies):
+        """Replaces (or with None removes) the script for one address."""
+        with self.cond:
+            if replies is None:
+                self.rcpt_script.pop(address.lower(), None)
+            else:
+                self.rcpt_script[address.lower()] = list(replies)
+                self.rcpt_counts[address.lower()] = 0
+
     def _next(self, key, default):
         """The scripted reply for the next occurrence of key."""
         with self.cond:
