@@ -500,3 +500,43 @@ def test_kill9_during_a_slow_delivery_loses_nothing(routed):
     assert subjects.count("waiting") == 1, subjects
     assert subjects.count("in flight") == 1, subjects
     assert srv.message_files(ALICE) == []
+
+
+# --------------------------------------------------------------------------
+# postern send (the maildrop) goes out the same way
+
+
+def postern_send(srv, rcpts, data, sender=ALICE):
+    import subprocess
+    from smtp_peer import POSTERN
+    return subprocess.run([POSTERN, "send", "-c", str(srv.conf), "-f",
+                           sender, *rcpts], input=data,
+                          capture_output=True, timeout=60)
+
+
+def test_postern_send_to_a_remote_address_is_delivered(routed):
+    srv, p = routed()
+    text = (b"Subject: via send\nTo: <bob@remote.test>\n\n.dot line\n"
+            b"plain\n")
+    r = postern_send(srv, [BOB], text)
+    assert r.returncode == 0, r
+    [t] = p.wait_messages(1, T)
+    assert t.mail_from == ALICE
+    assert t.delivered_to == [BOB]
+    assert t.bad_line_ends == []                 # LF became CRLF
+    head, body = body_of(t)
+    assert body == b".dot line\r\nplain\r\n", t.data
+    assert b"Subject: via send" in head
+    wait_queue_empty(srv)
+
+
+def test_postern_send_while_the_server_is_down_goes_out_at_start(routed):
+    srv, p = routed()
+    srv.stop()
+    r = postern_send(srv, [BOB], b"Subject: waited\n\nwhile down\n")
+    assert r.returncode == 0, r
+    assert p.connections == []
+    start_with_submission(srv)
+    [t] = p.wait_messages(1, T)
+    assert b"Subject: waited" in t.data
+    wait_queue_empty(srv)
