@@ -24,7 +24,9 @@
  *
  * A failure (permissions, full disk) leaves the recipient queued; the
  * worker tries again every DELIVER_RETRY_SECONDS and logs each failure.
- * Recipients routed to other hosts wait for the sending side.
+ * Recipients routed to other hosts (or to LMTP) are the sending side's
+ * (outbound/); the server hands this worker only messages with local
+ * Maildir or mbox recipients.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -570,12 +572,8 @@ deliver_msg(struct deliver *d, struct msg *m, struct batch *b)
 
 		if (r->is_done)
 			continue;
-		if (r->route != MSG_ROUTE_LOCAL) {
-			log_msg(LOG_WARN, "ev=deferred qid=%s rcpt=%s "
-				"reason=no_sending_side", m->qid_str,
-				log_q(r->mailbox));
-			continue;
-		}
+		if (r->route != MSG_ROUTE_LOCAL)
+			continue; /* the sending side's */
 		if (d->cfg->is_mbox) {
 			deliver_mbox(d, m, i);
 			continue;

@@ -7,7 +7,13 @@
  *	maintenance on|off|status  ->  "ok maintenance on" / "maintenance off"
  *	reload                     ->  "ok reloaded" (as SIGHUP) or "error ..."
  *	stop                       ->  "ok stopping" (as SIGTERM)
+ *	pickup                     ->  "ok" (`postern send` left mail)
+ *	queue list|show ID|flush|delete ID|hold ID|release ID
+ *	                           ->  "ok" and lines, or "error: ..."
+ *	                               (outbound/qctl.c; postern queue)
  *
+ * The server closes the connection after its answer: a client reads to
+ * the end.
  * Maintenance mode answers every new connection with 421 4.3.2 instead of
  * the banner (REPLY-CODES.md); sessions already open go on.  It is not
  * kept across a restart.
@@ -24,6 +30,7 @@
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 
+#include "outbound/outbound.h"
 #include "server/server.h"
 #include "util/log.h"
 #include "util/str.h"
@@ -93,8 +100,12 @@ ctl_run(struct ctl_conn *c, const char *line)
 		c->is_stop_after = true;
 		return "ok stopping";
 	}
+	if (strcmp(line, "pickup") == 0) {
+		pickup_run(srv);
+		return "ok";
+	}
 	return "error: unknown command; use maintenance on|off|status, "
-	       "reload or stop";
+	       "reload, stop, pickup or queue ...";
 }
 
 static void
@@ -111,10 +122,17 @@ on_conn_read(struct bufferevent *bev, void *arg)
 			conn_free(c);
 		return;
 	}
-	reply = n > CTL_LINE_MAX ? "error: line too long" : ctl_run(c, line);
-	free(line);
 	bufferevent_disable(bev, EV_READ);
 	bufferevent_setcb(bev, NULL, on_conn_flushed, NULL, c);
+	if (n <= CTL_LINE_MAX && strncmp(line, "queue ", 6) == 0 &&
+	    c->srv->outbound != NULL) {
+		outbound_ctl(c->srv->outbound, line + 6,
+			     bufferevent_get_output(bev));
+		free(line);
+		return;
+	}
+	reply = n > CTL_LINE_MAX ? "error: line too long" : ctl_run(c, line);
+	free(line);
 	evbuffer_add_printf(bufferevent_get_output(bev), "%s\n", reply);
 }
 

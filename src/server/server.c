@@ -21,6 +21,7 @@
 #include "policy/dns.h"
 #include "policy/greylist.h"
 #include "policy/milter.h"
+#include "outbound/outbound.h"
 #include "server/clients.h"
 #include "server/session.h"
 #include "util/fs.h"
@@ -102,7 +103,7 @@ server_new(const struct config *cfg, char *err, size_t size)
 	    (srv->greylist = greylist_open(cfg, srv->base, err, size)) == NULL)
 		goto fail;
 	srv->deliver = deliver_start(cfg, srv->spool, err, size);
-	if (srv->deliver == NULL)
+	if (srv->deliver == NULL || sending_start(srv, err, size) != 0)
 		goto fail;
 	if (rec.n)
 		log_msg(LOG_INFO, "ev=recovered messages=%zu", rec.n);
@@ -111,8 +112,9 @@ server_new(const struct config *cfg, char *err, size_t size)
 	free(rec.v);
 	rec.v = NULL;
 	rec.n = 0;
+	outbound_ready(srv->outbound);
 	if (listener_start(srv, err, size) != 0 ||
-	    ctl_start(srv, err, size) != 0)
+	    ctl_start(srv, err, size) != 0 || pickup_start(srv, err, size) != 0)
 		goto fail;
 	return srv;
 fail:
@@ -311,9 +313,12 @@ server_free(struct server *srv)
 	ctl_free(srv);
 	while (srv->sessions)
 		session_free(srv->sessions);
+	pickup_stop(srv);
 	greylist_close(srv->greylist);
 	dns_close(srv->dns);
 	milter_close(srv->milter);
+	/* Connections end first: what they settled reaches the spool. */
+	sending_stop(srv);
 	/* The spool first: its last commits hand messages to delivery. */
 	spool_close(srv->spool);
 	deliver_stop(srv->deliver);
@@ -335,10 +340,4 @@ server_free(struct server *srv)
 	if (srv->base)
 		event_base_free(srv->base);
 	free(srv);
-}
-
-void
-server_route_committed(struct server *srv, struct msg *m_take)
-{
-	deliver_submit(srv->deliver, m_take);
 }

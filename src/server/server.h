@@ -56,6 +56,8 @@ struct server {
 	struct spool *spool;
 	struct deliver *deliver;
 	struct outbound *outbound; /* the sending side (queue, client) */
+	struct dns *resolver;	   /* MX and host lookups for sending */
+	SSL_CTX *tls_client;	   /* STARTTLS towards peers, or NULL */
 	struct pickup *pickup;	   /* SPOOL/maildrop: postern send */
 	struct event *ev_term, *ev_int, *ev_hup;
 	struct event *ev_stop_timer;
@@ -112,6 +114,10 @@ void ctl_free(struct server *srv);
  * DATA, recovery, pickup, bounces.
  */
 void server_route_committed(struct server *srv, struct msg *m_take);
+
+/* server/sending.c: starts and stops outbound/ with what it borrows. */
+int sending_start(struct server *srv, char *err, size_t size);
+void sending_stop(struct server *srv);
 
 /* server/pickup.c: SPOOL/maildrop, where `postern send` leaves mail. */
 int pickup_start(struct server *srv, char *err, size_t size);

@@ -83,3 +83,29 @@ tls_describe(const SSL *ssl, char *buf, size_t size)
 		 SSL_get_version(ssl), c ? SSL_CIPHER_get_name(c) : "none",
 		 bits);
 }
+
+SSL_CTX *
+tls_client_ctx_new(char *err, size_t size)
+{
+	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+
+	if (ctx == NULL) {
+		snprintf(err, size, "cannot create a TLS client context: %s",
+			 tls_error());
+		return NULL;
+	}
+	/* Opportunistic (RFC 7435): encrypt, do not authenticate; a peer's
+	 * certificate is not checked, so a bad one never stops mail. */
+	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+	SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION |
+				 SSL_OP_NO_RENEGOTIATION);
+	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
+	if (SSL_CTX_set_cipher_list(ctx, TLS12_CIPHERS) != 1) {
+		snprintf(err, size, "cannot set the TLS ciphers: %s",
+			 tls_error());
+		SSL_CTX_free(ctx);
+		return NULL;
+	}
+	return ctx;
+}

@@ -19,6 +19,13 @@ SSL_CTX *tls_server_ctx_new(const char *cert, const char *key, char *err,
 			    size_t size);
 
 /*
+ * A client context for STARTTLS towards other servers: TLS 1.2 or newer,
+ * the server's cipher choice, certificates not verified (opportunistic,
+ * RFC 7435).  NULL with a message in err.  Free with SSL_CTX_free.
+ */
+SSL_CTX *tls_client_ctx_new(char *err, size_t size);
+
+/*
  * Describes the session's protocol and cipher as RFC 8314 / Postfix-style
  * "version=TLSv1.3 cipher=TLS_AES_256_GCM_SHA384 bits=256" into buf.
  */

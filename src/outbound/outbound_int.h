@@ -1,0 +1,190 @@
+/*
+ * outbound_int.h - what the files of outbound/ share: the queue's
+ * messages and recipients, destinations, jobs and their outcomes.
+ */
+#ifndef POSTERN_OUTBOUND_INT_H
+#define POSTERN_OUTBOUND_INT_H
+
+#include <stdio.h>
+#include <time.h>
+
+#include "outbound/outbound.h"
+#include "proto/limits.h"
+
+#define OB_REPLY_MAX 512   /* a reply kept per recipient, one line */
+#define OB_ADDR_MAX (SMTP_PATH_MAX + 1)
+#define OB_HASH_BUCKETS 65536
+#define OB_DEST_BUCKETS 1024
+#define OB_JOB_RCPTS_MAX 100 /* RFC 5321 4.5.3.1.8: a server takes 100 */
+
+enum qr_state {
+	QR_NOT_MINE, /* the Maildir worker's, or done before it came here */
+	QR_READY,    /* due: in a job waiting for a connection */
+	QR_ACTIVE,   /* a connection is sending it */
+	QR_WAITING,  /* deferred: next_try says when */
+	QR_FINISHING, /* a bounce or a resend is being committed */
+	QR_DONE,
+};
+
+struct qrcpt {
+	enum qr_state state;
+	unsigned attempts;
+	int64_t next_try;
+	char *last;	 /* last reply or local reason, NULL before a try */
+	bool is_delay_sent;
+};
+
+struct qmsg {
+	struct msg *m;
+	struct qrcpt *r; /* one per m->rcpts */
+	bool is_held, is_deleted;
+	unsigned n_pending;	 /* bounces/resends being committed */
+	unsigned n_jobs;	 /* jobs naming it (queued or sending) */
+	struct qmsg *prev, *next; /* all messages, oldest first */
+	struct qmsg *hnext;	  /* qid hash chain */
+};
+
+enum dest_kind { DEST_LMTP, DEST_RELAY, DEST_MX };
+
+struct job;
+
+struct dest {
+	char *key; /* "lmtp", "relay:host:port", "route:host:port",
+		    * "mx:domain" */
+	enum dest_kind kind;
+	char host[256]; /* host, domain (MX) or unix socket path (LMTP) */
+	uint16_t port;
+	bool is_unix;	     /* LMTP over a Unix socket */
+	bool is_tls_required;
+	struct job *ready, **ready_tail;
+	size_t n_ready;
+	unsigned n_conns;
+	struct dest *hnext;
+};
+
+enum outcome_kind {
+	OC_NONE,   /* not decided: the connection ended first */
+	OC_DONE,
+	OC_DEFER,  /* 4xx or a local temporary failure */
+	OC_BOUNCE, /* 5xx or a local permanent failure */
+	OC_FOLLOW, /* 551 naming an address */
+};
+
+struct outcome {
+	enum outcome_kind kind;
+	bool is_uncharged;	   /* a 421: not counted as an attempt */
+	unsigned wait_hint;	   /* seconds the reply asked for, 0 none */
+	char status[16];	   /* "5.1.1" */
+	char reply[OB_REPLY_MAX];  /* the remote's reply or our reason */
+	bool is_remote;		   /* reply came from the peer */
+	char forward[OB_ADDR_MAX]; /* OC_FOLLOW: the address named */
+};
+
+struct job {
+	struct qmsg *q;
+	struct dest *dest;
+	size_t idx[OB_JOB_RCPTS_MAX]; /* recipients of q->m */
+	struct outcome out[OB_JOB_RCPTS_MAX];
+	size_t n;
+	char remote[256]; /* the peer's name, for the DSN's Remote-MTA */
+	struct job *next;
+};
+
+struct route {
+	char *domain; /* lower case; "*" for every domain */
+	char *host;
+	uint16_t port;
+	bool is_tls_required;
+};
+
+struct conn;
+struct state_saved;
+struct notice_ctx;
+
+struct outbound {
+	const struct config *cfg;
+	struct event_base *base;
+	struct spool *sp;
+	SSL_CTX *tls_client;
+	struct outbound_hooks hooks;
+	struct qmsg *head, *tail;
+	size_t n_msgs;
+	struct qmsg *by_qid[OB_HASH_BUCKETS];
+	struct dest *dests[OB_DEST_BUCKETS];
+	struct conn *conns;
+	unsigned n_conns;
+	struct route *routes;
+	size_t n_routes;
+	struct event *ev_tick;
+	struct event *ev_dispatch;
+	bool is_ready, is_stopping;
+	/* The journal (state.c). */
+	FILE *state_fp;
+	char *state_path;
+	size_t state_lines;
+	struct state_saved **saved; /* loaded, not yet applied */
+	size_t n_saved_buckets;
+	struct notice_ctx *notices; /* being committed (notice.c) */
+	unsigned long long n_sent, n_bounced, n_deferred;
+};
+
+/* queue.c */
+struct qmsg *queue_find(struct outbound *ob, const char *qid);
+void queue_job_finish(struct outbound *ob, struct job *j);
+void queue_schedule_dispatch(struct outbound *ob);
+struct job *queue_next_job(struct outbound *ob, struct dest *d);
+int64_t queue_now(void);
+void queue_drop_done(struct outbound *ob, struct qmsg *q);
+void queue_mark_done(struct outbound *ob, struct qmsg *q, size_t idx,
+		     const char *ev, const struct outcome *oc);
+
+/* route.c */
+int route_load(struct outbound *ob, char *err, size_t size);
+void route_free(struct outbound *ob);
+struct dest *route_dest(struct outbound *ob, const struct msg_rcpt *r);
+void route_free_dests(struct outbound *ob);
+
+/* client.c */
+int client_start(struct outbound *ob, struct dest *d, struct job *j);
+void client_stop_all(struct outbound *ob);
+
+/* react.c: what a reply means for the recipients it concerns. */
+enum react_phase {
+	REACT_GREETING,
+	REACT_HELO,
+	REACT_MAIL,
+	REACT_RCPT,
+	REACT_DATA,
+	REACT_DOT,
+};
+/* Fills oc from a reply (code, enhanced code or "", one-line text). */
+void react_reply(const struct outbound *ob, enum react_phase ph,
+		 unsigned code, const char *enh, const char *line,
+		 const char *text, struct outcome *oc);
+/* A local failure (no reply): kind, status and our reason. */
+void react_local(struct outcome *oc, enum outcome_kind kind,
+		 const char *status, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+/* Seconds until the next try after attempts failures, bounded. */
+unsigned react_backoff(const struct config *cfg, unsigned attempts,
+		       unsigned hint);
+
+/* dsn_send.c: bounces, delay notices, resends */
+void notice_failed(struct outbound *ob, struct qmsg *q, const size_t *idx,
+		   const struct outcome *oc, size_t n, const char *remote);
+void notice_delayed(struct outbound *ob, struct qmsg *q, size_t idx);
+void notice_follow(struct outbound *ob, struct qmsg *q, size_t idx,
+		   const struct outcome *oc);
+/* At stop: commits still running report to nobody. */
+void notice_detach(struct outbound *ob);
+
+/* state.c: SPOOL/queue.state */
+int state_open(struct outbound *ob, const char *spool_dir, char *err,
+	       size_t size);
+void state_apply(struct outbound *ob, struct qmsg *q);
+void state_compact(struct outbound *ob);
+void state_rcpt(struct outbound *ob, const struct qmsg *q, size_t idx);
+void state_flag(struct outbound *ob, const struct qmsg *q, char flag);
+void state_close(struct outbound *ob);
+
+#endif
