@@ -1,0 +1,798 @@
+/*
+ * dsn.c - the text of a delivery status notification.
+ *
+ * The queue calls dsn_format() when recipients of one message failed, were
+ * delayed past the notice threshold, or were delivered with NOTIFY=SUCCESS;
+ * it commits the result like any message from the null sender.  The
+ * notice is an RFC 6522 multipart/report of report-type delivery-status
+ * with three parts:
+ *
+ *	1. text/plain, for people: which message, and per recipient what
+ *	   happened, the remote server's reply as it came, and the caller's
+ *	   explanation of it in plain words (explain_reply_format()).
+ *	2. message/delivery-status (RFC 3464 2.2, 2.3), for programs:
+ *	   Reporting-MTA, Original-Envelope-Id, Arrival-Date; per recipient
+ *	   Original-Recipient, Final-Recipient, Action, Status, Remote-MTA,
+ *	   Diagnostic-Code, Last-Attempt-Date, Will-Retry-Until.
+ *	3. the original: message/rfc822 for RET=FULL, else its header as
+ *	   text/rfc822-headers (RFC 3461 4.3, RFC 6522 4).
+ *
+ * Promises: CRLF lines only (bare CR or LF in the original become CRLF);
+ * no line over 998 octets that we write (RFC 5322 2.1.1), report fields
+ * folded at 78 columns; no value from outside (addresses, the remote's
+ * reply, ENVID, the original's Subject) can add a header or field line,
+ * since control characters become spaces; the boundary occurs nowhere in
+ * the parts.  When part 2 holds non-ASCII (SMTPUTF8 addresses) it is
+ * typed message/global-delivery-status and such an address gets the
+ * "utf-8" address type (RFC 6533 3, 6).  Each value has a named cap, so the
+ * notice is at most twice the original plus a fixed amount per recipient.
+ *
+ * Left to others: whether a notice is owed (RFC 3461 4.1 NOTIFY, never to
+ * the null sender), the wording of explanations (explain/), delivery.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "outbound/dsn.h"
+#include "proto/limits.h"
+
+/* RFC 5322 2.1.1: lines should stay within 78 columns, must within 998
+ * octets; a longer run without a blank is broken to keep the latter. */
+#define DSN_FOLD_COLS 78
+#define DSN_WORD_MAX 900
+/* Lines of the text part wrap here, indentation included. */
+#define DSN_WRAP_COLS 72
+/* Caps on values taken from the input, in octets. */
+#define DSN_ADDR_MAX SMTP_PATH_MAX
+#define DSN_HOST_MAX SMTP_DOMAIN_MAX
+#define DSN_STATUS_MAX 16
+#define DSN_ENVID_MAX 100 /* RFC 3461 4.4 */
+#define DSN_DIAG_MAX 4096
+#define DSN_EXPLANATION_MAX 8192
+#define DSN_SUBJECT_MAX 120
+#define DSN_QID_MAX 16
+/* The output never grows past twice the original plus these. */
+#define DSN_BUDGET_BASE 16384
+#define DSN_BUDGET_RCPT 65536
+/* One formatted piece of our own (dates, a host name and ids), and the
+ * first buffer. */
+#define DSN_FMT_MAX 512
+#define DSN_BUF_INIT 4096
+/* Boundaries tried before giving up (each has 64 pseudo-random bits). */
+#define DSN_BOUNDARY_TRIES 16
+#define DSN_BOUNDARY_MAX 80
+
+/* A growing output buffer with a ceiling; a failure sticks. */
+struct dsn_buf {
+	char *data;
+	size_t len;
+	size_t cap;
+	size_t max;
+	bool is_failed;
+};
+
+static const char *const dsn_action_names[] = {
+	[DSN_FAILED] = "failed",       [DSN_DELAYED] = "delayed",
+	[DSN_DELIVERED] = "delivered", [DSN_RELAYED] = "relayed",
+	[DSN_EXPANDED] = "expanded",
+};
+
+/* The Status when the caller gave none: the class alone (RFC 3463 3.1). */
+static const char *const dsn_action_status[] = {
+	[DSN_FAILED] = "5.0.0",	   [DSN_DELAYED] = "4.0.0",
+	[DSN_DELIVERED] = "2.0.0", [DSN_RELAYED] = "2.0.0",
+	[DSN_EXPANDED] = "2.0.0",
+};
+
+/* What happened, in words, per action (part 1). */
+static const char *const dsn_action_words[] = {
+	[DSN_FAILED] = "Could not be delivered. This is permanent: the mail "
+		       "system will not try again.",
+	[DSN_DELAYED] = "Not delivered yet. Nothing is lost: the mail system "
+			"keeps trying.",
+	[DSN_DELIVERED] = "Delivered.",
+	[DSN_RELAYED] = "Handed on to a mail system that does not send "
+			"reports like this one, so you will hear nothing more "
+			"about this address.",
+	[DSN_EXPANDED] = "Delivered, and passed on to the addresses this one "
+			 "forwards to (an alias or a mailing list).",
+};
+
+/* RFC 5322 3.3 names, three letters each, never the locale's. */
+static const char dsn_days[] = "SunMonTueWedThuFriSat";
+static const char dsn_months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
+
+static bool
+buf_grow(struct dsn_buf *b, size_t n)
+{
+	size_t want, cap;
+	char *p;
+
+	if (b->is_failed)
+		return false;
+	if (__builtin_add_overflow(b->len, n, &want) || want > b->max) {
+		b->is_failed = true;
+		return false;
+	}
+	if (want <= b->cap && b->data != NULL)
+		return true;
+	cap = b->cap ? b->cap : DSN_BUF_INIT;
+	while (cap < want)
+		cap = cap > b->max / 2 ? b->max : cap * 2;
+	if ((p = realloc(b->data, cap)) == NULL) {
+		b->is_failed = true;
+		return false;
+	}
+	b->data = p;
+	b->cap = cap;
+	return true;
+}
+
+static void
+buf_put(struct dsn_buf *b, const char *s, size_t n)
+{
+	if (n == 0 || !buf_grow(b, n) || b->data == NULL)
+		return;
+	memcpy(b->data + b->len, s, n);
+	b->len += n;
+}
+
+static void
+buf_str(struct dsn_buf *b, const char *s)
+{
+	buf_put(b, s, strlen(s));
+}
+
+/* Our own short pieces only; never a value from outside. */
+static void __attribute__((format(printf, 2, 3)))
+buf_fmt(struct dsn_buf *b, const char *fmt, ...)
+{
+	char piece[DSN_FMT_MAX];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(piece, sizeof piece, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= sizeof piece) {
+		b->is_failed = true;
+		return;
+	}
+	buf_put(b, piece, (size_t)n);
+}
+
+/* Whether s[0..len) holds octets above 0x7f. */
+static bool
+has_8bit(const char *s, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		if ((unsigned char)s[i] & 0x80)
+			return true;
+	return false;
+}
+
+/* What separates words: a space, or any control character (so CR and LF
+ * never reach the output from a value). */
+static bool
+is_sep(char ch)
+{
+	unsigned char c = (unsigned char)ch;
+
+	return c <= 0x20 || c == 0x7f;
+}
+
+/* The longest prefix of s[0..len) of at most max octets that does not end
+ * inside a UTF-8 sequence. */
+static size_t
+utf8_cut(const char *s, size_t len, size_t max)
+{
+	if (len <= max)
+		return len;
+	while (max > 0 && ((unsigned char)s[max] & 0xc0) == 0x80)
+		max--;
+	return max;
+}
+
+/* Columns s[0..len) takes, counting a UTF-8 sequence as one. */
+static size_t
+cols(const char *s, size_t len)
+{
+	size_t c = 0;
+
+	for (size_t i = 0; i < len; i++)
+		if (((unsigned char)s[i] & 0xc0) != 0x80)
+			c++;
+	return c;
+}
+
+/*
+ * Words flowed into lines: a word that would pass width starts a new line
+ * with cont before it; a word wider than hard columns (or longer than
+ * DSN_WORD_MAX octets) is cut at a character.  Separators (is_sep) between
+ * words become one space, so a value can never add a line of its own.
+ */
+struct dsn_flow {
+	const char *cont; /* starts each continuation line */
+	size_t width;
+	size_t hard;
+	size_t col;
+	bool is_first;
+};
+
+static void
+flow_word(struct dsn_buf *b, struct dsn_flow *f, const char *w, size_t n)
+{
+	size_t wc = cols(w, n);
+
+	if (!f->is_first && f->col + 1 + wc > f->width) {
+		buf_fmt(b, "\r\n%s", f->cont);
+		f->col = strlen(f->cont);
+	} else if (!f->is_first) {
+		buf_put(b, " ", 1);
+		f->col++;
+	}
+	f->is_first = false;
+	while (wc > f->hard || n > DSN_WORD_MAX) {
+		size_t cut = utf8_cut(w, n, f->hard);
+
+		cut = cut ? cut : f->hard;
+		buf_put(b, w, cut);
+		buf_fmt(b, "\r\n%s", f->cont);
+		f->col = strlen(f->cont);
+		w += cut;
+		n -= cut;
+		wc = cols(w, n);
+	}
+	buf_put(b, w, n);
+	f->col += wc;
+}
+
+/* Flows the words of s[0..len), cut to max octets ("..." marks a cut). */
+static void
+flow(struct dsn_buf *b, struct dsn_flow *f, const char *s, size_t len,
+     size_t max)
+{
+	size_t n = utf8_cut(s, len, max), i = 0;
+
+	while (i < n) {
+		size_t w = 0;
+
+		while (i < n && is_sep(s[i]))
+			i++;
+		while (i + w < n && !is_sep(s[i + w]))
+			w++;
+		if (w > 0)
+			flow_word(b, f, s + i, w);
+		i += w;
+	}
+	if (n < len)
+		flow_word(b, f, "...", 3);
+}
+
+/*
+ * Appends "name: prefix value", value (at most max octets of raw[0..len))
+ * cleaned and the whole folded before column 78 (RFC 5322 2.2.3).  Only a
+ * run of over DSN_WORD_MAX octets without a blank is broken inside, which
+ * adds a space to it but keeps every line under 998.
+ */
+static void
+put_field(struct dsn_buf *b, const char *name, const char *prefix,
+	  const char *raw, size_t len, size_t max)
+{
+	struct dsn_flow f = { " ", DSN_FOLD_COLS, DSN_WORD_MAX,
+			      strlen(name) + 2, true };
+
+	buf_fmt(b, "%s: ", name);
+	flow(b, &f, prefix, strlen(prefix), DSN_FMT_MAX);
+	if (raw != NULL)
+		flow(b, &f, raw, len, max);
+	buf_str(b, "\r\n");
+}
+
+/* put_field for a NUL-terminated value or NULL. */
+static void
+put_str_field(struct dsn_buf *b, const char *name, const char *prefix,
+	      const char *raw, size_t max)
+{
+	put_field(b, name, prefix, raw, raw ? strlen(raw) : 0, max);
+}
+
+/*
+ * The line of s[0..len) that starts at i: returns where its text ends and
+ * sets *next to the start of the line after it.  CRLF, a bare LF or a bare
+ * CR ends a line, as orig_part() will write them all as CRLF.
+ */
+static size_t
+line_at(const char *s, size_t len, size_t i, size_t *next)
+{
+	size_t end = i;
+
+	while (end < len && s[end] != '\r' && s[end] != '\n')
+		end++;
+	*next = end;
+	if (end < len && s[end] == '\r' && end + 1 < len && s[end + 1] == '\n')
+		*next = end + 2;
+	else if (end < len)
+		*next = end + 1;
+	return end;
+}
+
+/*
+ * Appends text (at most max octets) for people: each of its lines
+ * cleaned and wrapped at DSN_WRAP_COLS with indent before every piece; a
+ * line with no words stays empty.
+ */
+static void
+put_text(struct dsn_buf *b, const char *indent, const char *text, size_t max)
+{
+	size_t len = utf8_cut(text, strlen(text), max), i = 0, end, next;
+
+	while (i < len) {
+		struct dsn_flow f = { indent, DSN_WRAP_COLS,
+				      DSN_WRAP_COLS - strlen(indent),
+				      strlen(indent), true };
+		size_t k;
+
+		end = line_at(text, len, i, &next);
+		for (k = i; k < end && is_sep(text[k]); k++)
+			;
+		if (k < end) {
+			buf_str(b, indent);
+			flow(b, &f, text + i, end - i, end - i);
+		}
+		buf_str(b, "\r\n");
+		i = next;
+	}
+}
+
+/* before, the RFC 5322 3.3 date-time in UTC ("Tue, 25 Nov 2025 14:02:11
+ * +0000"), after. */
+static void
+put_date(struct dsn_buf *b, const char *before, int64_t when, const char *after)
+{
+	time_t t = (time_t)when;
+	size_t wday, mon;
+	struct tm tm;
+
+	if ((int64_t)t != when || gmtime_r(&t, &tm) == NULL) {
+		t = 0; /* out of range: the epoch, rather than no date */
+		if (gmtime_r(&t, &tm) == NULL) {
+			b->is_failed = true;
+			return;
+		}
+	}
+	wday = (size_t)(tm.tm_wday % 7);
+	mon = (size_t)(tm.tm_mon % 12);
+	buf_fmt(b, "%s%.3s, %02d %.3s %04d %02d:%02d:%02d +0000%s", before,
+		dsn_days + 3 * wday, tm.tm_mday, dsn_months + 3 * mon,
+		tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec, after);
+}
+
+/*
+ * Copies s keeping letters, digits and the characters of extra only (a
+ * host name, an address literal, a queue id, all safe in a Message-ID);
+ * fallback when nothing is left.
+ */
+static void
+id_clean(char *dst, size_t size, const char *s, const char *extra,
+	 const char *fallback)
+{
+	size_t o = 0;
+
+	for (; s != NULL && *s != '\0' && o + 1 < size; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		    (c >= '0' && c <= '9') || strchr(extra, c) != NULL)
+			dst[o++] = (char)c;
+	}
+	dst[o] = '\0';
+	if (o == 0)
+		snprintf(dst, size, "%s", fallback);
+}
+
+/* FNV-1a over s, folded into h. */
+static uint64_t
+hash_str(uint64_t h, const char *s)
+{
+	for (; s != NULL && *s != '\0'; s++) {
+		h ^= (unsigned char)*s;
+		h *= 0x100000001b3ULL;
+	}
+	return h;
+}
+
+/* A well-mixed 64-bit value (the splitmix64 finaliser). */
+static uint64_t
+mix(uint64_t x)
+{
+	x += 0x9e3779b97f4a7c15ULL;
+	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+	return x ^ (x >> 31);
+}
+
+/* What sets this notice apart from another about the same message in the
+ * same second: the recipients, their actions and their codes. */
+static uint64_t
+input_hash(const struct dsn_input *in)
+{
+	uint64_t h = 0xcbf29ce484222325ULL;
+
+	h = hash_str(h, in->orig_qid);
+	h ^= (uint64_t)in->now;
+	for (size_t i = 0; i < in->n_rcpts; i++) {
+		h = hash_str(h, in->rcpts[i].final_rcpt);
+		h = mix(h ^ (uint64_t)in->rcpts[i].action);
+		h = hash_str(h, in->rcpts[i].status);
+	}
+	return mix(h);
+}
+
+/* DSN_FAILED if any failed, else DSN_DELAYED if any is delayed, else
+ * DSN_DELIVERED: what the notice as a whole is about. */
+static enum dsn_action
+gravest(const struct dsn_rcpt *rcpts, size_t n)
+{
+	enum dsn_action g = DSN_DELIVERED;
+
+	for (size_t i = 0; rcpts != NULL && i < n; i++) {
+		if (rcpts[i].action == DSN_FAILED)
+			return DSN_FAILED;
+		if (rcpts[i].action == DSN_DELAYED)
+			g = DSN_DELAYED;
+	}
+	return g;
+}
+
+const char *
+dsn_subject(const struct dsn_rcpt *rcpts, size_t n)
+{
+	enum dsn_action g = gravest(rcpts, n);
+
+	if (g == DSN_FAILED)
+		return "Undelivered Mail Returned to Sender";
+	if (g == DSN_DELAYED)
+		return "Delayed Mail (still being retried)";
+	return "Successful Mail Delivery Report";
+}
+
+/* Where the original's header ends: the start of its first empty line,
+ * or len when it has none. */
+static size_t
+header_len(const char *s, size_t len)
+{
+	size_t i = 0, next;
+
+	while (i < len) {
+		if (line_at(s, len, i, &next) == i)
+			return i;
+		i = next;
+	}
+	return len;
+}
+
+/* Where the Subject in header s[0..len) starts, its length (folds
+ * included) in *n_out; NULL if it has none. */
+static const char *
+find_subject(const char *s, size_t len, size_t *n_out)
+{
+	static const char name[] = "Subject:";
+	size_t i = 0, n = sizeof name - 1, end, next;
+
+	while (i < len && !(len - i > n && strncasecmp(s + i, name, n) == 0)) {
+		line_at(s, len, i, &next);
+		i = next;
+	}
+	if (i >= len)
+		return NULL;
+	end = i += n;
+	do {
+		end = line_at(s, len, end, &next);
+		if (next < len && (s[next] == ' ' || s[next] == '\t'))
+			end = next;
+		else
+			break;
+	} while (end < len);
+	*n_out = end - i;
+	return s + i;
+}
+
+/* The first paragraph of part 1, by the gravest action reported. */
+static const char *
+intro(const struct dsn_input *in)
+{
+	enum dsn_action g = gravest(in->rcpts, in->n_rcpts);
+
+	if (g == DSN_FAILED)
+		return "Your message could not be delivered to one or more of "
+		       "its recipients. The details are below; the part "
+		       "after them is for mail programs.";
+	if (g == DSN_DELAYED)
+		return "Your message has not reached one or more of its "
+		       "recipients yet. There is nothing you need to do now: "
+		       "the mail system keeps trying, and will write again "
+		       "if it has to give up.";
+	return "You asked to be told when your message arrived. Here is how "
+	       "it went.";
+}
+
+static void
+text_rcpt(struct dsn_buf *b, const struct dsn_rcpt *r)
+{
+	enum dsn_action a = r->action <= DSN_EXPANDED ? r->action : DSN_FAILED;
+	char line[DSN_ADDR_MAX + DSN_FMT_MAX];
+	int fwd_len;
+
+	buf_str(b, "\r\n");
+	put_str_field(b, "Recipient", "", r->final_rcpt, DSN_ADDR_MAX);
+	put_text(b, "  ", dsn_action_words[a], DSN_FMT_MAX);
+	if (a == DSN_DELAYED && r->will_retry_until != 0) {
+		put_date(b, "  It will keep trying until ", r->will_retry_until,
+			 ".\r\n");
+	}
+	if (r->remote_mta != NULL)
+		put_str_field(b, "  Remote server", "", r->remote_mta,
+			      DSN_HOST_MAX);
+	if (r->diagnostic != NULL) {
+		buf_str(b, "  It replied:\r\n");
+		put_text(b, "    ", r->diagnostic, DSN_DIAG_MAX);
+	}
+	if (r->explanation != NULL) {
+		buf_str(b, r->diagnostic != NULL ? "  In plain words:\r\n"
+						 : "  The reason:\r\n");
+		put_text(b, "    ", r->explanation, DSN_EXPLANATION_MAX);
+	}
+	if (r->forward != NULL) {
+		fwd_len = (int)utf8_cut(r->forward, strlen(r->forward),
+					DSN_ADDR_MAX);
+		snprintf(line, sizeof line,
+			 "The remote server says this person has moved to "
+			 "<%.*s>; update your address book and resend.",
+			 fwd_len, r->forward);
+		put_text(b, "  ", line, sizeof line);
+	}
+}
+
+/* Part 1: for people. */
+static void
+text_part(struct dsn_buf *b, const struct dsn_input *in, const char *host,
+	  const char *qid)
+{
+	const char *subj = NULL;
+	size_t n = 0;
+
+	buf_fmt(b, "This is the mail system at %s.\r\n\r\n", host);
+	put_text(b, "", intro(in), DSN_BUF_INIT);
+	put_date(b, "\r\nYour message\r\n  Received: ", in->arrival, "\r\n");
+	if (in->orig != NULL)
+		subj = find_subject(in->orig,
+				    header_len(in->orig, in->orig_len), &n);
+	if (subj != NULL)
+		put_field(b, "  Subject", "", subj, n, DSN_SUBJECT_MAX);
+	buf_fmt(b, "  Queue ID: %s\r\n", qid);
+	for (size_t i = 0; i < in->n_rcpts; i++)
+		text_rcpt(b, &in->rcpts[i]);
+}
+
+/* Final-Recipient or Original-Recipient of an address we name the type
+ * of: "rfc822", or "utf-8" when it is not ASCII (RFC 6533 3). */
+static void
+put_addr_field(struct dsn_buf *b, const char *name, const char *addr)
+{
+	const char *a = addr ? addr : "";
+
+	put_str_field(b, name, has_8bit(a, strlen(a)) ? "utf-8;" : "rfc822;", a,
+		      DSN_ADDR_MAX);
+}
+
+static void
+status_rcpt(struct dsn_buf *b, const struct dsn_rcpt *r)
+{
+	enum dsn_action a = r->action <= DSN_EXPANDED ? r->action : DSN_FAILED;
+
+	buf_str(b, "\r\n");
+	if (r->orcpt != NULL && strchr(r->orcpt, ';') != NULL)
+		put_str_field(b, "Original-Recipient", "", r->orcpt,
+			      DSN_ADDR_MAX + DSN_STATUS_MAX);
+	else if (r->orcpt != NULL)
+		put_addr_field(b, "Original-Recipient", r->orcpt);
+	put_addr_field(b, "Final-Recipient", r->final_rcpt);
+	buf_fmt(b, "Action: %s\r\n", dsn_action_names[a]);
+	put_str_field(b, "Status", "",
+		      r->status ? r->status : dsn_action_status[a],
+		      DSN_STATUS_MAX);
+	if (r->remote_mta != NULL)
+		put_str_field(b, "Remote-MTA", "dns;", r->remote_mta,
+			      DSN_HOST_MAX);
+	if (r->diagnostic != NULL)
+		put_str_field(b, "Diagnostic-Code", "smtp;", r->diagnostic,
+			      DSN_DIAG_MAX);
+	if (r->last_attempt != 0)
+		put_date(b, "Last-Attempt-Date: ", r->last_attempt, "\r\n");
+	if (a == DSN_DELAYED && r->will_retry_until != 0)
+		put_date(b, "Will-Retry-Until: ", r->will_retry_until, "\r\n");
+}
+
+/* Part 2: RFC 3464 2.2 per-message fields, 2.3 a group per recipient. */
+static void
+status_part(struct dsn_buf *b, const struct dsn_input *in, const char *host,
+	    const char *qid)
+{
+	buf_fmt(b, "Reporting-MTA: dns; %s\r\n", host);
+	buf_fmt(b, "X-Postern-Queue-ID: %s\r\n", qid);
+	if (in->envid != NULL)
+		put_str_field(b, "Original-Envelope-Id", "", in->envid,
+			      DSN_ENVID_MAX);
+	put_date(b, "Arrival-Date: ", in->arrival, "\r\n");
+	for (size_t i = 0; i < in->n_rcpts; i++)
+		status_rcpt(b, &in->rcpts[i]);
+}
+
+/* Part 3's content: s[0..len) with every line ending made CRLF, and a
+ * last CRLF added if missing. */
+static void
+orig_part(struct dsn_buf *b, const char *s, size_t len)
+{
+	size_t i = 0, end, next;
+
+	while (i < len) {
+		end = line_at(s, len, i, &next);
+		buf_put(b, s + i, end - i);
+		buf_str(b, "\r\n");
+		i = next;
+	}
+}
+
+/* A boundary from the queue id and the time, changed while it occurs in
+ * one of the parts.  false when every try did. */
+static bool
+pick_boundary(char *bd, size_t size, const char *qid, int64_t now,
+	      const struct dsn_buf *parts, size_t n)
+{
+	for (unsigned k = 0; k < DSN_BOUNDARY_TRIES; k++) {
+		size_t i = 0;
+
+		snprintf(bd, size, "=_postern_%s_%" PRId64, qid, now);
+		if (k > 0)
+			snprintf(bd + strlen(bd), size - strlen(bd),
+				 "_%016" PRIx64,
+				 mix(hash_str((uint64_t)now ^ k, qid)));
+		while (i < n &&
+		       (parts[i].len == 0 ||
+			!memmem(parts[i].data, parts[i].len, bd, strlen(bd))))
+			i++;
+		if (i == n)
+			return true;
+	}
+	return false;
+}
+
+static void
+put_header(struct dsn_buf *b, const struct dsn_input *in, const char *host,
+	   const char *qid, const char *bd)
+{
+	char to[DSN_ADDR_MAX + DSN_FMT_MAX];
+
+	buf_fmt(b, "From: \"Mail Delivery System\" <MAILER-DAEMON@%s>\r\n",
+		host);
+	snprintf(to, sizeof to, "<%.*s>",
+		 (int)utf8_cut(in->to, strlen(in->to), DSN_ADDR_MAX), in->to);
+	put_str_field(b, "To", "", to, sizeof to);
+	buf_fmt(b, "Subject: %s\r\n", dsn_subject(in->rcpts, in->n_rcpts));
+	put_date(b, "Date: ", in->now, "\r\n");
+	buf_fmt(b, "Message-ID: <%" PRId64 ".%s.%08" PRIx64 ".dsn@%s>\r\n",
+		in->now, qid, input_hash(in) & 0xffffffffU, host);
+	buf_str(b, "Auto-Submitted: auto-replied\r\n");
+	buf_str(b, "MIME-Version: 1.0\r\n");
+	buf_str(b, "Content-Type: multipart/report; "
+		   "report-type=delivery-status;\r\n");
+	buf_fmt(b, "\tboundary=\"%s\"\r\n", bd);
+	buf_str(b, "\r\nThis is a MIME-encapsulated message.\r\n");
+}
+
+/* One body part: its boundary line, header, and content. */
+static void
+put_part(struct dsn_buf *b, const char *bd, const char *type, const char *desc,
+	 const struct dsn_buf *content)
+{
+	buf_fmt(b, "\r\n--%s\r\nContent-Type: %s\r\n", bd, type);
+	buf_fmt(b, "Content-Description: %s\r\n", desc);
+	if (has_8bit(content->data, content->len))
+		buf_str(b, "Content-Transfer-Encoding: 8bit\r\n");
+	buf_str(b, "\r\n");
+	buf_put(b, content->data, content->len);
+}
+
+/* The output's ceiling: twice the original (bare LFs may double) plus a
+ * budget per recipient; 0 on overflow. */
+static size_t
+budget(const struct dsn_input *in)
+{
+	size_t max, rcpts;
+
+	if (__builtin_mul_overflow(in->orig_len, (size_t)2, &max) ||
+	    __builtin_mul_overflow(in->n_rcpts, (size_t)DSN_BUDGET_RCPT,
+				   &rcpts) ||
+	    __builtin_add_overflow(max, rcpts, &max) ||
+	    __builtin_add_overflow(max, (size_t)DSN_BUDGET_BASE, &max))
+		return 0;
+	return max;
+}
+
+static char *
+assemble(const struct dsn_input *in, struct dsn_buf *parts, const char *host,
+	 const char *qid, size_t *len_out)
+{
+	char bd[DSN_BOUNDARY_MAX];
+	bool is_global = has_8bit(parts[1].data, parts[1].len);
+	struct dsn_buf out;
+
+	if (!pick_boundary(bd, sizeof bd, qid, in->now, parts, 3)) {
+		errno = EEXIST;
+		return NULL;
+	}
+	memset(&out, 0, sizeof out);
+	out.max = budget(in);
+	put_header(&out, in, host, qid, bd);
+	put_part(&out, bd, "text/plain; charset=utf-8", "Notification",
+		 &parts[0]);
+	put_part(&out, bd,
+		 is_global ? "message/global-delivery-status"
+			   : "message/delivery-status",
+		 "Delivery report", &parts[1]);
+	put_part(&out, bd,
+		 in->is_full ? "message/rfc822" : "text/rfc822-headers",
+		 in->is_full ? "Undelivered message" : "Message headers",
+		 &parts[2]);
+	buf_fmt(&out, "\r\n--%s--\r\n", bd);
+	buf_put(&out, "", 1); /* a NUL after the text, for C callers */
+	if (out.is_failed) {
+		free(out.data);
+		errno = ENOMEM;
+		return NULL;
+	}
+	*len_out = out.len - 1;
+	return out.data;
+}
+
+char *
+dsn_format(const struct dsn_input *in, size_t *len_out)
+{
+	char host[DSN_HOST_MAX + 1], qid[DSN_QID_MAX + 1];
+	struct dsn_buf parts[3];
+	size_t max, n;
+	char *out = NULL;
+
+	if (in == NULL || in->to == NULL || in->rcpts == NULL ||
+	    in->n_rcpts == 0 || (in->orig == NULL && in->orig_len > 0) ||
+	    len_out == NULL || (max = budget(in)) == 0) {
+		errno = EINVAL;
+		return NULL;
+	}
+	id_clean(host, sizeof host, in->reporting_mta, ".-_[]:", "localhost");
+	id_clean(qid, sizeof qid, in->orig_qid, "", "0");
+	memset(parts, 0, sizeof parts);
+	for (size_t i = 0; i < 3; i++)
+		parts[i].max = max;
+	text_part(&parts[0], in, host, qid);
+	status_part(&parts[1], in, host, qid);
+	n = in->is_full || in->orig == NULL
+		    ? in->orig_len
+		    : header_len(in->orig, in->orig_len);
+	if (in->orig != NULL)
+		orig_part(&parts[2], in->orig, n);
+	if (parts[0].is_failed || parts[1].is_failed || parts[2].is_failed)
+		errno = ENOMEM;
+	else
+		out = assemble(in, parts, host, qid, len_out);
+	for (size_t i = 0; i < 3; i++)
+		free(parts[i].data);
+	return out;
+}
