@@ -8,13 +8,13 @@
  * outbound/ may not reach policy/ or explain/ (STYLE.md layers), so the
  * server lends it: DNS resolution (policy/dns_resolve.c), the commit of
  * new messages with their recipients routed by the same policy as RCPT
- * (bounces, 551 resends), and the explain texts for bounces.
+ * (bounces, 551 resends), and the explain texts for bounces (which
+ * cli/serve.c lends the server in srv->explain).
  */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "explain/explain.h"
 #include "outbound/outbound.h"
 #include "policy/dns.h"
 #include "policy/rcpt.h"
@@ -176,10 +176,12 @@ hook_inject(void *arg, struct msg *m, outbound_injected_fn done,
 static void
 hook_explain(void *arg, const char *reply, char *buf, size_t size)
 {
-	(void)arg;
-	if (size > 0)
-		buf[0] = '\0';
-	if (explain_reply_format(reply, buf, size) != 0 && size > 0)
+	struct server *srv = arg;
+
+	if (size == 0)
+		return;
+	buf[0] = '\0';
+	if (srv->explain != NULL && srv->explain(reply, buf, size) < 0)
 		buf[0] = '\0';
 }
 

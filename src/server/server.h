@@ -58,6 +58,9 @@ struct server {
 	struct outbound *outbound; /* the sending side (queue, client) */
 	struct dns *resolver;	   /* MX and host lookups for sending */
 	SSL_CTX *tls_client;	   /* STARTTLS towards peers, or NULL */
+	/* Puts a reply into words (explain_reply_format, lent by cli/,
+	 * since explain/ is not below server/); NULL: no words. */
+	int (*explain)(const char *reply, char *buf, size_t size);
 	struct pickup *pickup;	   /* SPOOL/maildrop: postern send */
 	struct event *ev_term, *ev_int, *ev_hup;
 	struct event *ev_stop_timer;
