@@ -1,5 +1,6 @@
 /*
- * main.c - argv to one cli_* function; nothing else.
+ * main.c - argv to one cli_* function; nothing else.  Called as
+ * `sendmail` (a link named so), it is `postern send`.
  */
 #include <stdio.h>
 #include <string.h>
@@ -16,6 +17,8 @@ static const struct {
 	{"check", cli_check, "check   [-c FILE]", "validate a config, print what is wrong, exit 1"},
 	{"ctl", cli_ctl, "ctl     maintenance on|off|status | reload | stop  [-c FILE]",
 	 "steer the running server through its control socket"},
+	{"send", cli_send, "send    [-f FROM] [-t] [-i] [-F NAME] [-c FILE] RCPT...",
+	 "read a message on stdin and queue it (also as `sendmail`)"},
 	{"explain", cli_explain,
 	 "explain CODE [CODE2] [--lang en|id|tr|fr|ko] [--format text|json|html]\n"
 	 "  postern explain --site DIR | --list",
@@ -41,6 +44,10 @@ usage(FILE *fp)
 int
 main(int argc, char **argv)
 {
+	const char *base = argc > 0 ? strrchr(argv[0], '/') : NULL;
+
+	if (argc > 0 && strcmp(base ? base + 1 : argv[0], "sendmail") == 0)
+		return cli_send(argc, argv);
 	if (argc < 2) {
 		usage(stderr);
 		return 2;
