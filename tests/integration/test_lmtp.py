@@ -7,10 +7,11 @@ scripted LMTP peer (tests/pylib/smtp_peer.py) checks LHLO and the
 per-recipient replies after the data (a 4xx for one recipient retries
 that one only, a 5xx bounces that one only).
 """
+import grp
 import os
 import pwd
-import grp
 import shutil
+import smtplib
 import socket
 import subprocess
 import tempfile
@@ -18,7 +19,9 @@ from pathlib import Path
 
 import pytest
 
-from postern_test import poll, send_message
+import smtplib
+
+from postern_test import poll
 from smtp_peer import Dsn, Peer, message, queue_list, read_message
 
 DOVECOT = shutil.which("dovecot") or "/usr/sbin/dovecot"
@@ -145,6 +148,13 @@ def lmtp_server(make_server, target):
     return make_server(local={"lmtp": f"unix:{target}"},
                        delivery={"retry": "1,1,2", "command_timeout": 30,
                                  "data_timeout": 30})
+
+
+def send_message(srv, sender, rcpts, msg):
+    """One message over the plain port (smtplib dot-stuffs it)."""
+    with smtplib.SMTP(srv.host, srv.port, timeout=15) as s:
+        s.ehlo("client.test")
+        assert s.sendmail(sender, rcpts, msg) == {}
 
 
 def wait_queue_empty(srv):

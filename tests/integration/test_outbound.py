@@ -416,7 +416,7 @@ def test_no_pipelining_sends_one_command_at_a_time(routed):
 
 def test_size_is_declared_when_offered(routed):
     srv, p = routed()
-    submit(srv, [BOB], message("sized", body="x" * 5000 + "\r\n"))
+    submit(srv, [BOB], message("sized", body=("x" * 70 + "\r\n") * 70))
     [t] = p.wait_messages(1, T)
     assert "SIZE" in t.mail_params, t.mail_params
     size = int(t.mail_params["SIZE"])
