@@ -19,8 +19,6 @@ from pathlib import Path
 
 import pytest
 
-import smtplib
-
 from postern_test import poll
 from smtp_peer import Dsn, Peer, message, queue_list, read_message
 
