@@ -88,6 +88,33 @@ saved_free(struct state_saved *s)
 	free(s);
 }
 
+/* " IDX ATTEMPTS NEXT_TRY " after "r QID"; *used_out: offset of LAST
+ * from line's start (the caller adds the prefix). */
+static bool
+parse_rcpt(const char *p, size_t *idx_out, unsigned *attempts_out,
+	   long long *next_out, int *used_out)
+{
+	const char *start = p;
+	char *end;
+	unsigned long long v[3];
+
+	for (int i = 0; i < 3; i++) {
+		if (*p != ' ')
+			return false;
+		v[i] = strtoull(p + 1, &end, 10);
+		if (end == p + 1)
+			return false;
+		p = end;
+	}
+	if (*p == ' ')
+		p++;
+	*idx_out = (size_t)v[0];
+	*attempts_out = (unsigned)v[1];
+	*next_out = (long long)v[2];
+	*used_out = (int)(p - start);
+	return true;
+}
+
 static void
 read_line(struct outbound *ob, char *line)
 {
@@ -100,8 +127,12 @@ read_line(struct outbound *ob, char *line)
 	struct saved_rcpt *r;
 
 	line[strcspn(line, "\n")] = '\0';
-	if (sscanf(line, "%c %17s", &kind, qid) != 2 ||
-	    strlen(qid) != MSG_QID_LEN || (s = saved_get(ob, qid, true)) == NULL)
+	if (strlen(line) < 2 + MSG_QID_LEN || line[1] != ' ')
+		return;
+	kind = line[0];
+	str_copy(qid, sizeof qid, line + 2, MSG_QID_LEN);
+	if ((line[2 + MSG_QID_LEN] != ' ' && line[2 + MSG_QID_LEN] != '\0') ||
+	    (s = saved_get(ob, qid, true)) == NULL)
 		return;
 	if (kind == 'h' || kind == 'u') {
 		s->is_held = kind == 'h';
@@ -111,9 +142,8 @@ read_line(struct outbound *ob, char *line)
 		s->is_deleted = true;
 		return;
 	}
-	if (kind != 'r' || sscanf(line, "r %*s %zu %u %lld %n", &idx,
-				  &attempts, &next, &used) != 3 ||
-	    used == 0)
+	if (kind != 'r' || !parse_rcpt(line + 2 + MSG_QID_LEN, &idx,
+				       &attempts, &next, &used))
 		return;
 	for (r = s->rcpts; r; r = r->next)
 		if (r->idx == idx)
@@ -128,6 +158,7 @@ read_line(struct outbound *ob, char *line)
 	r->attempts = attempts;
 	r->next_try = next;
 	free(r->last);
+	used += 2 + MSG_QID_LEN;
 	r->last = line[used] ? strdup(line + used) : NULL;
 }
 
@@ -138,7 +169,8 @@ state_open(struct outbound *ob, const char *spool_dir, char *err, size_t size)
 	FILE *fp;
 
 	if (asprintf(&ob->state_path, "%s/%s", spool_dir, STATE_FILE) < 0 ||
-	    (ob->saved = calloc(STATE_BUCKETS, sizeof *ob->saved)) == NULL) {
+	    (ob->saved = calloc(STATE_BUCKETS,
+				sizeof(struct state_saved *))) == NULL) {
 		ob->state_path = NULL;
 		snprintf(err, size, "out of memory");
 		return -1;

@@ -186,10 +186,11 @@ ask_hosts(struct dns_resolve *r)
 	for (size_t i = 0; i < r->n_hosts; i++) {
 		struct host_query *q = malloc(sizeof *q);
 		if (q == NULL) {
+			/* Not reported before the event runs: no free here. */
 			r->hosts[i].status = ARES_ENOMEM;
+			r->outstanding--;
 			if (--r->hosts_left == 0)
 				collect(r);
-			query_done(r);
 			continue;
 		}
 		q->r = r;
@@ -273,8 +274,8 @@ dns_resolve_start(struct dns *d, const char *name, bool is_mx, uint16_t port,
 	r->arg = arg;
 	r->port = port;
 	str_set(r->name, sizeof r->name, name);
-	/* One reference held by this function until the queries are out. */
-	r->outstanding = 1;
+	/* r is freed only after its event ran (on_report), never inside
+	 * this call, even when c-ares answers at once. */
 	if (is_mx) {
 		r->outstanding++;
 		ares_query(dns_channel(d), r->name, ns_c_in, ns_t_mx, on_mx, r);
@@ -284,7 +285,6 @@ dns_resolve_start(struct dns *d, const char *name, bool is_mx, uint16_t port,
 		r->n_hosts = 1;
 		ask_hosts(r);
 	}
-	query_done(r);
 	return r;
 }
 
