@@ -11,6 +11,7 @@ int cli_serve(int argc, char **argv);
 int cli_check(int argc, char **argv);
 int cli_explain(int argc, char **argv);
 int cli_ctl(int argc, char **argv);
+int cli_queue(int argc, char **argv);
 int cli_send(int argc, char **argv);
 
 #endif
