@@ -377,6 +377,11 @@ start_txn(struct conn *c)
 	set_timeouts(c, c->ob->cfg->delivery_command_timeout,
 		     c->ob->cfg->delivery_command_timeout);
 	c->is_pipelined = (c->caps.ext & EHLO_PIPELINING) != 0;
+	c->job->is_dsn_passed = (c->caps.ext & EHLO_DSN) != 0;
+	c->job->is_final = c->is_lmtp;
+	if (c->n_targets > 0 && c->ti < c->n_targets)
+		str_set(c->job->remote, sizeof c->job->remote,
+			c->targets[c->ti].host);
 	send_mail(c);
 	if (!c->is_pipelined)
 		return;

@@ -6,6 +6,9 @@
  * Each is a new message committed through the server (hooks.inject), so
  * it is as durable as any other.  The recipients a notice is about stay
  * FINISHING until its commit; then they are marked done in the spool.  A
+ * success notice (NOTIFY=SUCCESS) is sent when the peer could not take
+ * the request on: "delivered" from LMTP, "relayed" from an SMTP peer
+ * without DSN (RFC 3461 5.2.2, 6.2).  A
  * failed commit puts them back to WAITING: they are tried (and, if still
  * failing, reported) again.  Nothing goes to the null sender (a bounce
  * never causes another), and NOTIFY (RFC 3461 4.1) is obeyed: NEVER, or a
@@ -226,6 +229,14 @@ notice_failed(struct outbound *ob, struct qmsg *q, const size_t *idx,
 		}
 	}
 	free(koc);
+}
+
+void
+notice_success(struct outbound *ob, struct qmsg *q, size_t idx,
+	       const struct outcome *oc, const char *remote, bool is_final)
+{
+	send_notice(ob, q, &idx, oc, 1, remote,
+		    is_final ? DSN_DELIVERED : DSN_RELAYED, "success_notice");
 }
 
 void

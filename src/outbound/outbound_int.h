@@ -87,6 +87,8 @@ struct job {
 	struct outcome out[OB_JOB_RCPTS_MAX];
 	size_t n;
 	char remote[256]; /* the peer's name, for the DSN's Remote-MTA */
+	bool is_dsn_passed; /* the peer took NOTIFY= (RFC 3461 DSN) */
+	bool is_final;	    /* LMTP: the peer is the mailbox store */
 	struct job *next;
 };
 
@@ -175,6 +177,9 @@ void notice_failed(struct outbound *ob, struct qmsg *q, const size_t *idx,
 void notice_delayed(struct outbound *ob, struct qmsg *q, size_t idx);
 void notice_follow(struct outbound *ob, struct qmsg *q, size_t idx,
 		   const struct outcome *oc);
+/* NOTIFY=SUCCESS: "delivered" (LMTP) or "relayed" (a peer without DSN). */
+void notice_success(struct outbound *ob, struct qmsg *q, size_t idx,
+		    const struct outcome *oc, const char *remote, bool is_final);
 /* At stop: commits still running report to nobody. */
 void notice_detach(struct outbound *ob);
 

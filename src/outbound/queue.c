@@ -378,6 +378,11 @@ queue_job_finish(struct outbound *ob, struct job *j)
 			r->attempts++;
 			ob->n_sent++;
 			queue_mark_done(ob, q, i, "sent", oc);
+			if ((q->m->rcpts[i].notify & MSG_NOTIFY_SUCCESS) &&
+			    q->m->sender[0] != '\0' &&
+			    (j->is_final || !j->is_dsn_passed))
+				notice_success(ob, q, i, oc, j->remote,
+					       j->is_final);
 			break;
 		case OC_FOLLOW:
 			r->attempts++;
