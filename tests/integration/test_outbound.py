@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from smtp_peer import (ALICE, Delay, Dsn, Peer, message, moved,
+from smtp_peer import (ALICE, CLOSE, Delay, Dsn, Peer, message, moved,
                        outbound_server, queue, queue_list, read_message,
                        start_with_submission, submit)
 from postern_test import poll
@@ -540,3 +540,220 @@ def test_postern_send_while_the_server_is_down_goes_out_at_start(routed):
     [t] = p.wait_messages(1, T)
     assert b"Subject: waited" in t.data
     wait_queue_empty(srv)
+
+
+# --------------------------------------------------------------------------
+# More of the client: HELO fallback, timeouts, odd peers, TLS, DSNs
+
+
+def test_ehlo_refused_falls_back_to_helo(routed):
+    srv, p = routed(script={"EHLO": ["502 5.5.1 EHLO not implemented"]})
+    submit(srv, [BOB])
+    [t] = p.wait_messages(1, T)
+    verbs = t.conn.verbs()
+    assert verbs[:2] == ["EHLO", "HELO"], verbs
+    # No extensions without EHLO: no SIZE=, no DSN parameters.
+    assert t.mail_params == {}, t.mail_params
+    assert t.rcpts[0].params == {}
+
+
+def test_554_at_greeting_bounces(routed):
+    srv, p = routed(script={"greeting": ["554 5.7.1 No service for you"]})
+    submit(srv, [BOB])
+    [b] = bounces(srv)
+    r = Dsn(b).recipient(BOB)
+    assert (r["action"], r["status"]) == ("failed", "5.7.1"), r
+    assert "554 5.7.1 No service for you" in r["diagnostic-code"], r
+    wait_queue_empty(srv)
+    assert p.transactions == []
+
+
+def test_lifetime_0_bounces_on_the_first_4xx(routed):
+    srv, p = routed(delivery={"lifetime": 0},
+                    rcpt={BOB: ["450 4.2.1 Mailbox busy", "250 ok"]})
+    submit(srv, [BOB])
+    [b] = bounces(srv)
+    r = Dsn(b).recipient(BOB)
+    assert r["action"] == "failed" and r["status"].startswith("4."), r
+    wait_queue_empty(srv)
+    assert len(p.rcpt_attempts(BOB)) == 1
+    assert p.messages == []
+
+
+def test_a_reply_timeout_defers_and_a_later_try_delivers(routed):
+    srv, p = routed(delivery={"command_timeout": 2},
+                    script={"MAIL": [Delay(6, "250 2.1.0 too late"), None]})
+    submit(srv, [BOB])
+    [t] = p.wait_messages(1, T)
+    assert t.delivered_to == [BOB]
+    assert len(p.connections) >= 2
+    wait_queue_empty(srv)
+    assert srv.message_files(ALICE) == []
+
+
+def test_the_peer_hanging_up_after_the_data_defers(routed):
+    srv, p = routed(script={"DOT": [CLOSE, None]})
+    submit(srv, [BOB], message("hangup"))
+    [t] = p.wait_messages(1, T)
+    assert [x.data is not None for x in p.transactions] == [True, True]
+    wait_queue_empty(srv)
+    assert len(p.messages) == 1
+    assert srv.message_files(ALICE) == []
+
+
+def test_a_garbled_reply_defers_and_does_not_bounce(routed):
+    srv, p = routed(rcpt={BOB: ["this is not smtp", "250 2.1.5 Ok"]})
+    submit(srv, [BOB])
+    [t] = p.wait_messages(1, T)
+    assert t.delivered_to == [BOB]
+    wait_queue_empty(srv)
+    assert srv.message_files(ALICE) == []
+
+
+def test_multiline_replies_are_read_whole(routed):
+    srv, p = routed(script={
+        "greeting": ["220-peer.test first line\n220-second\n220 ready"],
+        "RCPT": ["250-2.1.5 fine\n250 2.1.5 really"],
+        "DOT": ["250-2.0.0 queued\n250 2.0.0 as ML1"]})
+    submit(srv, [BOB, CAROL])
+    [t] = p.wait_messages(1, T)
+    assert sorted(t.delivered_to) == [BOB, CAROL]
+    wait_queue_empty(srv)
+    assert len(p.transactions) == 1
+
+
+def test_452_too_many_recipients_sends_the_rest_later(routed):
+    dave = "dave@remote.test"
+    srv, p = routed(rcpt={dave: ["452 4.5.3 Too many recipients", None]})
+    submit(srv, [BOB, CAROL, dave], message("many"))
+    p.wait(lambda: p.delivered(dave), T, "dave's delivery")
+    assert len(p.delivered(BOB)) == 1 and len(p.delivered(CAROL)) == 1
+    assert len(p.delivered(dave)) == 1
+    wait_queue_empty(srv)
+    assert srv.message_files(ALICE) == []
+
+
+def test_max_messages_per_connection_is_honoured(routed):
+    srv, p = routed(delivery={"max_connections_per_destination": 1,
+                              "max_messages_per_connection": 2},
+                    script={"DOT": [Delay(2, "250 2.0.0 Ok slow"), None]})
+    n = 5
+    for i in range(n):
+        submit(srv, [BOB], message(f"cap {i}"))
+    p.wait_messages(n, T)
+    per_conn = [len([t for t in c.transactions if t.delivered_to])
+                for c in p.connections]
+    assert max(per_conn) <= 2, per_conn
+    assert len([c for c in per_conn if c]) >= 3, per_conn
+
+
+def test_starttls_is_used_when_the_peer_offers_it(routed):
+    from smtp_peer import DEFAULT_CAPS, peer_tls_context
+    srv, p = routed(caps=DEFAULT_CAPS + ["STARTTLS"],
+                    tls_context=peer_tls_context())
+    submit(srv, [BOB], message("secret"))
+    [t] = p.wait_messages(1, T)
+    assert t.conn.tls
+    v = t.conn.verbs()
+    assert v[:3] == ["EHLO", "STARTTLS", "EHLO"], v
+    assert b"Subject: secret" in t.data
+
+
+def test_tls_required_but_not_offered_defers_without_sending(routed):
+    srv, p = routed(delivery={"tls": "required", "retry": "600"})
+    qid = submit(srv, [BOB])
+    p.wait_connections(1, T)
+
+    def deferred():
+        r = queue_list(srv).get(qid, {}).get("rcpts", {}).get(BOB)
+        return r if r and r["state"] == "deferred" else None
+    r = poll(deferred, T, interval=0.2, what="bob deferred")
+    assert "STARTTLS" in (r["last"] or ""), r
+    srv.wait_log(r"ev=deferred .*rcpt=bob@remote.test .*status=4\.7\.5")
+    assert p.transactions == []          # not a word of the message
+    assert srv.message_files(ALICE) == []
+
+
+def test_smtputf8_recipient_bounces_5_6_7_at_a_peer_without_it(routed):
+    srv, p = routed(caps=["PIPELINING", "SIZE 52428800", "8BITMIME",
+                          "DSN"])
+    rcpt = "b\u00f8b@remote.test"
+    submit(srv, [rcpt], message("utf8", to="x@remote.test"),
+           mail_options=["SMTPUTF8"])
+    [b] = bounces(srv)
+    d = Dsn(b)
+    # A UTF-8 address needs the RFC 6533 report type.
+    assert d.status_type == "message/global-delivery-status"
+    assert len(d.recipients) == 1
+    assert d.recipients[0]["status"] == "5.6.7", d.recipients
+    assert rcpt in d.recipients[0]["final-recipient"], d.recipients
+    wait_queue_empty(srv)
+    assert p.messages == []
+
+
+def test_smtputf8_goes_through_to_a_peer_that_offers_it(routed):
+    srv, p = routed()
+    rcpt = "b\u00f8b@remote.test"
+    submit(srv, [rcpt], message("utf8", to="x@remote.test"),
+           mail_options=["SMTPUTF8"])
+    [t] = p.wait_messages(1, T)
+    assert "SMTPUTF8" in t.mail_params, t.mail_params
+    assert t.delivered_to == [rcpt]
+
+
+def test_ret_full_returns_the_whole_message(routed):
+    srv, p = routed(rcpt={BOB: ["550 5.1.1 No such user"]})
+    submit(srv, [BOB], message("full", body="the body itself\r\n"),
+           mail_options=["RET=FULL", "ENVID=ENV42"])
+    [b] = bounces(srv)
+    d = Dsn(b)
+    assert d.original[0].get_content_type() == "message/rfc822"
+    orig = d.original_text()
+    assert b"Subject: full" in orig and b"the body itself" in orig
+    assert d.per_message.get("original-envelope-id") == "ENV42", \
+        d.per_message
+
+
+def test_headers_only_are_returned_by_default(routed):
+    srv, p = routed(rcpt={BOB: ["550 5.1.1 No such user"]})
+    submit(srv, [BOB], message("hdrs", body="do not return me\r\n"))
+    [b] = bounces(srv)
+    orig = Dsn(b).original_text()
+    assert b"Subject: hdrs" in orig
+    assert b"do not return me" not in orig
+
+
+def test_delay_notice_once_then_delivery(routed):
+    srv, p = routed(delivery={"delay_warning": 2, "retry": "1"},
+                    rcpt={BOB: ["451 4.3.0 Try again later"]})
+    submit(srv, [BOB], message("slow road"))
+    [n] = bounces(srv)
+    d = Dsn(n)
+    r = d.recipient(BOB)
+    assert r["action"] == "delayed", r
+    assert r["status"].startswith("4."), r
+    p.set_rcpt(BOB, ["250 2.1.5 Ok"])
+    [t] = p.wait_messages(1, T)
+    wait_queue_empty(srv)
+    assert len(srv.message_files(ALICE)) == 1     # one notice, no bounce
+
+
+def test_notify_success_at_a_peer_without_dsn_gets_a_relayed_notice(
+        make_server, peers):
+    plain = peers(caps=["PIPELINING", "SIZE 52428800", "8BITMIME"])
+    dsn = peers()
+    srv = outbound_server(make_server, routes={"plain.test": plain.address,
+                                               "remote.test": dsn.address})
+    # The DSN peer takes the request over: no notice from postern.
+    submit(srv, [BOB], message("passed on"),
+           rcpt_options=["NOTIFY=SUCCESS,FAILURE"])
+    [t] = dsn.wait_messages(1, T)
+    assert "SUCCESS" in t.rcpts[0].params.get("NOTIFY", "").upper()
+    submit(srv, ["bob@plain.test"], message("relayed"),
+           rcpt_options=["NOTIFY=SUCCESS"])
+    plain.wait_messages(1, T)
+    [n] = bounces(srv)
+    d = Dsn(n)
+    r = d.recipient("bob@plain.test")
+    assert r["action"] in ("relayed", "delivered"), r
+    assert r["status"].startswith("2."), r

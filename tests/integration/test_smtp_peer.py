@@ -306,3 +306,22 @@ def test_submit_helper_logs_in_as_alice_and_gets_a_queue_id(make_server):
     qid = submit(srv, ["bob@example.test"])
     assert qid
     srv.wait_messages("bob@example.test", 1)
+
+
+def test_the_dsn_parser_reads_a_global_report():
+    import email
+    import email.policy
+    text = (
+        "Content-Type: multipart/report; report-type=delivery-status; "
+        "boundary=\"B\"\r\nMIME-Version: 1.0\r\n\r\n--B\r\n"
+        "Content-Type: text/plain; charset=utf-8\r\n\r\nIt failed.\r\n--B\r\n"
+        "Content-Type: message/global-delivery-status\r\n"
+        "Content-Transfer-Encoding: 8bit\r\n\r\n"
+        "Reporting-MTA: dns; mx.example.test\r\n\r\n"
+        "Final-Recipient: utf-8; b\u00f8b@remote.test\r\nAction: failed\r\n"
+        "Status: 5.6.7\r\n\r\n--B--\r\n").encode()
+    d = Dsn(email.message_from_bytes(text, policy=email.policy.default))
+    assert d.status_type == "message/global-delivery-status"
+    assert d.per_message == {"reporting-mta": "dns; mx.example.test"}
+    r = d.recipient("b\u00f8b@remote.test")
+    assert (r["action"], r["status"]) == ("failed", "5.6.7")

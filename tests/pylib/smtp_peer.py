@@ -948,6 +948,25 @@ def read_message(path):
                                     policy=email.policy.default)
 
 
+def _field_blocks(data):
+    """RFC 3464 field blocks (separated by empty lines) of a text ->
+    [[(name, value)]], folded lines unfolded."""
+    text = data.decode("utf-8", "replace").replace("\r\n", "\n")
+    blocks = []
+    for chunk in re.split(r"\n\s*\n", text.strip()):
+        fields = []
+        for line in chunk.split("\n"):
+            if line[:1] in (" ", "\t") and fields:
+                k, v = fields[-1]
+                fields[-1] = (k, v + " " + line.strip())
+            elif ":" in line:
+                k, v = line.split(":", 1)
+                fields.append((k.strip(), v.strip()))
+        if fields:
+            blocks.append(fields)
+    return blocks
+
+
 class Dsn:
     """A parsed delivery status notification."""
 
@@ -959,14 +978,23 @@ class Dsn:
             msg["Content-Type"]
         parts = msg.get_payload()
         self.human = parts[0]
-        status = [p for p in parts
-                  if p.get_content_type() == "message/delivery-status"]
+        status = [p for p in parts if p.get_content_type() in
+                  ("message/delivery-status",
+                   "message/global-delivery-status")]
         assert len(status) == 1, [p.get_content_type() for p in parts]
-        blocks = status[0].get_payload()
+        self.status_type = status[0].get_content_type()
+        if self.status_type == "message/delivery-status":
+            blocks = [list(b.items()) for b in status[0].get_payload()]
+        else:
+            # message/global-delivery-status (RFC 6533): the email package
+            # does not split it into blocks; its UTF-8 text is.  The first
+            # block is the part's own MIME header.
+            text = status[0].as_bytes(policy=email.policy.SMTPUTF8)
+            blocks = _field_blocks(text)[1:]
         assert len(blocks) >= 2, blocks
-        self.per_message = {k.lower(): str(v) for k, v in blocks[0].items()}
+        self.per_message = {k.lower(): str(v) for k, v in blocks[0]}
         self.recipients = [{k.lower(): " ".join(str(v).split())
-                            for k, v in b.items()} for b in blocks[1:]]
+                            for k, v in b} for b in blocks[1:]]
         self.original = [p for p in parts[2:]
                          if p.get_content_type() in ("message/rfc822",
                                                      "text/rfc822-headers",
