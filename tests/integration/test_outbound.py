@@ -757,3 +757,194 @@ def test_notify_success_at_a_peer_without_dsn_gets_a_relayed_notice(
     r = d.recipient("bob@plain.test")
     assert r["action"] in ("relayed", "delivered"), r
     assert r["status"].startswith("2."), r
+
+
+# --------------------------------------------------------------------------
+# 421 anywhere, wait texts, partial retries, restarts, load
+
+
+@pytest.mark.parametrize("where", ["EHLO", "MAIL", "RCPT", "DATA", "DOT"])
+def test_421_anywhere_is_not_charged(routed, where):
+    reply = "421 4.3.2 peer.test Service shutting down"
+    srv, p = routed(delivery={"retry": "3"}, script={where: [reply, None]})
+    qid = submit(srv, [BOB])
+    p.wait_connections(1, T)
+
+    def after_421():
+        r = queue_list(srv).get(qid, {}).get("rcpts", {}).get(BOB)
+        return r if r and (r["last"] or "").startswith("421") else None
+    r = poll(after_421, T, interval=0.1, what="the 421 in the queue list")
+    assert r["attempts"] == 0, r
+    [t] = p.wait_messages(1, T)
+    assert t.delivered_to == [BOB]
+    assert len(p.connections) == 2, p.connections
+    wait_queue_empty(srv)
+
+
+@pytest.mark.parametrize("text", [
+    "450 4.2.0 Greylisted, retry in 1 s",
+    "450 4.7.1 Greylisted, try again in 1 seconds",
+    "451 4.7.1 Please try again in 1 second",
+])
+def test_wait_texts_are_understood(routed, text):
+    srv, p = routed(delivery={"retry": "9"},
+                    rcpt={BOB: [text, "250 2.1.5 Ok"]})
+    submit(srv, [BOB])
+    p.wait_messages(1, T)
+    a = p.rcpt_attempts(BOB)
+    assert len(a) == 2
+    gap = p.transactions[1].time - p.transactions[0].time
+    assert 0.8 <= gap < 6.0, gap
+
+
+def test_a_named_wait_longer_than_the_longest_step_is_cut(routed):
+    srv, p = routed(delivery={"retry": "1,2"},
+                    rcpt={BOB: ["450 4.2.0 Greylisted, try again in 5 "
+                                "minutes", "250 2.1.5 Ok"]})
+    submit(srv, [BOB])
+    p.wait_messages(1, T)
+    gap = p.transactions[1].time - p.transactions[0].time
+    assert gap < 10, gap          # never later than the longest step (2 s)
+
+
+def test_only_the_deferred_recipient_is_retried(routed):
+    srv, p = routed(rcpt={CAROL: ["450 4.2.0 Greylisted, retry in 1 s",
+                                  None]})
+    submit(srv, [BOB, CAROL], message("partial"))
+    p.wait(lambda: p.delivered(CAROL), T, "carol's delivery")
+    assert len(p.delivered(BOB)) == 1
+    second = [t for t in p.transactions if t.delivered_to == [CAROL]]
+    assert len(second) == 1 and [r.address for r in second[0].rcpts] == \
+        [CAROL]
+    wait_queue_empty(srv)
+    assert len(p.delivered(BOB)) == 1
+
+
+def test_one_message_to_two_destinations(make_server, peers):
+    a, b = peers(), peers()
+    srv = outbound_server(make_server, routes={"remote.test": a.address,
+                                               "other.test": b.address})
+    submit(srv, [BOB, "zed@other.test"], message("split"))
+    [ta] = a.wait_messages(1, T)
+    [tb] = b.wait_messages(1, T)
+    assert ta.delivered_to == [BOB] and tb.delivered_to == ["zed@other.test"]
+    assert ta.data == tb.data
+    wait_queue_empty(srv)
+
+
+@pytest.mark.parametrize("where,reply,status", [
+    ("MAIL", "550 5.7.1 Sender rejected", "5.7.1"),
+    ("DATA", "554 5.5.1 No valid recipients", "5.5.1"),
+])
+def test_5xx_to_mail_or_data_bounces_every_recipient(routed, where, reply,
+                                                     status):
+    srv, p = routed(script={where: [reply]})
+    submit(srv, [BOB, CAROL])
+    [b] = bounces(srv)
+    d = Dsn(b)
+    assert d.final_recipients() == [BOB, CAROL]
+    for r in d.recipients:
+        assert (r["action"], r["status"]) == ("failed", status), r
+        assert reply in r["diagnostic-code"], r
+    wait_queue_empty(srv)
+
+
+def test_251_will_forward_counts_as_done(routed):
+    srv, p = routed(rcpt={BOB: ["251 2.1.5 User not local; will forward "
+                                "to <bob@elsewhere.test>"]})
+    submit(srv, [BOB])
+    [t] = p.wait_messages(1, T)
+    wait_queue_empty(srv)
+    assert len(p.transactions) == 1
+    assert srv.message_files(ALICE) == []
+
+
+def test_deferred_state_survives_a_restart(routed):
+    srv, p = routed(delivery={"retry": "600"},
+                    rcpt={BOB: ["450 4.2.0 Greylisted, retry in 600 s"]})
+    qid = submit(srv, [BOB])
+    p.wait_rcpts(BOB, 1, T)
+
+    def deferred():
+        r = queue_list(srv).get(qid, {}).get("rcpts", {}).get(BOB)
+        return r if r and r["state"] == "deferred" else None
+    before = poll(deferred, T, interval=0.2, what="bob deferred")
+    srv.stop()
+    start_with_submission(srv)
+    after = poll(deferred, T, interval=0.2, what="bob deferred again")
+    assert after["attempts"] == before["attempts"] == 1, (before, after)
+    assert after["next"] == before["next"], (before, after)
+    assert after["last"] == before["last"], (before, after)
+    assert len(p.rcpt_attempts(BOB)) == 1      # not tried early
+
+
+def test_hold_and_delete_survive_a_restart(routed):
+    srv, p = routed(delivery={"retry": "1"},
+                    rcpt={BOB: ["450 4.2.0 Greylisted, retry in 1 s"]})
+    held = submit(srv, [BOB], message("held"))
+    gone = submit(srv, [BOB], message("gone"))
+    p.wait_rcpts(BOB, 2, T)
+    queue(srv, "hold", held, check=0)
+    queue(srv, "delete", gone, check=0)
+    srv.kill9()
+    p.set_rcpt(BOB, ["250 2.1.5 Ok"])
+    start_with_submission(srv)
+    q = poll(lambda: queue_list(srv), T, interval=0.2,
+             what="the queue after the restart")
+    assert list(q) == [held], q
+    assert q[held]["rcpts"][BOB]["state"] == "held", q
+    time.sleep(2)                      # retries are 1 s apart
+    assert p.messages == []
+    queue(srv, "release", held, check=0)
+    [t] = p.wait_messages(1, T)
+    assert t.message()["Subject"] == "held"
+    wait_queue_empty(srv)
+    assert len(p.messages) == 1
+
+
+def test_sigterm_during_a_slow_delivery_loses_nothing(routed):
+    srv, p = routed(script={"DOT": [Delay(4, "250 2.0.0 Ok (slow)")]})
+    submit(srv, [BOB], message("shutdown"))
+    p.wait(lambda: any(t.data is not None for t in p.transactions), T,
+           "the data")
+    srv.stop()                          # SIGTERM, must exit 0
+    p.set_script("DOT", [None])
+    t_restart = time.monotonic()
+    start_with_submission(srv)
+    wait_queue_empty(srv)
+    # Either the slow 250 was awaited before the exit, or it is resent.
+    got = [t for t in p.messages
+           if t.dot_reply_sent and (t.time > t_restart or
+                                    "slow" in (t.dot_reply or ""))]
+    assert got, p.transactions
+    assert srv.message_files(ALICE) == []
+
+
+def test_thirty_messages_each_delivered_exactly_once(routed):
+    srv, p = routed(batch_wait=0.0)
+    n = 30
+    import threading
+    errors = []
+
+    def one(i):
+        try:
+            submit(srv, [BOB, CAROL], message(f"load {i}"))
+        except Exception as e:      # noqa: BLE001 - reported below
+            errors.append(e)
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert errors == []
+    msgs = p.wait_messages(n, 90)
+    wait_queue_empty(srv, 90)
+    seen = {}
+    for t in p.messages:
+        for a in t.delivered_to:
+            key = (t.message()["Subject"], a)
+            seen[key] = seen.get(key, 0) + 1
+    assert len(seen) == 2 * n, sorted(seen)
+    assert set(seen.values()) == {1}, {k: v for k, v in seen.items()
+                                       if v != 1}
+    assert len(msgs) == n
