@@ -42,6 +42,8 @@ struct qmsg {
 	unsigned n_jobs;	 /* jobs naming it (queued or sending) */
 	struct qmsg *prev, *next; /* all messages, oldest first */
 	struct qmsg *hnext;	  /* qid hash chain */
+	struct qmsg *due_next;	  /* in ob->due: look at it next dispatch */
+	bool is_due_listed;
 };
 
 enum dest_kind { DEST_LMTP, DEST_RELAY, DEST_MX };
@@ -111,6 +113,7 @@ struct outbound {
 	struct outbound_hooks hooks;
 	struct qmsg *head, *tail;
 	size_t n_msgs;
+	struct qmsg *due; /* new or released: jobs made at the next dispatch */
 	struct qmsg *by_qid[OB_HASH_BUCKETS];
 	struct dest *dests[OB_DEST_BUCKETS];
 	struct conn *conns;
@@ -134,6 +137,8 @@ struct outbound {
 struct qmsg *queue_find(struct outbound *ob, const char *qid);
 void queue_job_finish(struct outbound *ob, struct job *j);
 void queue_schedule_dispatch(struct outbound *ob);
+/* q may have due recipients now: looked at in the next dispatch. */
+void queue_mark_due(struct outbound *ob, struct qmsg *q);
 struct job *queue_next_job(struct outbound *ob, struct dest *d);
 int64_t queue_now(void);
 void queue_drop_done(struct outbound *ob, struct qmsg *q);

@@ -187,7 +187,7 @@ set_held(struct outbound *ob, struct qmsg *q, bool is_held)
 		for (size_t i = 0; i < q->m->n_rcpts; i++)
 			if (q->r[i].state == QR_WAITING)
 				q->r[i].next_try = queue_now();
-		queue_schedule_dispatch(ob);
+		queue_mark_due(ob, q);
 	}
 }
 
@@ -211,12 +211,16 @@ flush(struct outbound *ob)
 	int64_t now = queue_now();
 	size_t n = 0;
 
-	for (struct qmsg *q = ob->head; q; q = q->next)
+	for (struct qmsg *q = ob->head; q; q = q->next) {
+		size_t before = n;
 		for (size_t i = 0; i < q->m->n_rcpts; i++)
 			if (q->r[i].state == QR_WAITING && !q->is_held) {
 				q->r[i].next_try = now;
 				n++;
 			}
+		if (n > before)
+			queue_mark_due(ob, q);
+	}
 	log_msg(LOG_INFO, "ev=flush rcpts=%zu", n);
 	queue_schedule_dispatch(ob);
 	return n;

@@ -83,7 +83,7 @@ queue_drop_done(struct outbound *ob, struct qmsg *q)
 {
 	struct qmsg **pp;
 
-	if (q->n_pending > 0 || q->n_jobs > 0)
+	if (q->n_pending > 0 || q->n_jobs > 0 || q->is_due_listed)
 		return;
 	for (size_t i = 0; i < q->m->n_rcpts; i++)
 		if (q->r[i].state != QR_DONE && q->r[i].state != QR_NOT_MINE)
@@ -155,7 +155,17 @@ outbound_submit(struct outbound *ob, struct msg *m_take)
 	ob->tail = q;
 	ob->n_msgs++;
 	state_apply(ob, q);
-	queue_drop_done(ob, q);
+	queue_mark_due(ob, q);
+}
+
+void
+queue_mark_due(struct outbound *ob, struct qmsg *q)
+{
+	if (!q->is_due_listed) {
+		q->is_due_listed = true;
+		q->due_next = ob->due;
+		ob->due = q;
+	}
 	queue_schedule_dispatch(ob);
 }
 
@@ -271,8 +281,14 @@ on_dispatch(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	if (!ob->is_ready || ob->is_stopping)
 		return;
-	for (struct qmsg *q = ob->head; q; q = q->next)
+	/* Only what changed: a full pass is the tick's, once a second. */
+	while (ob->due != NULL) {
+		struct qmsg *q = ob->due;
+		ob->due = q->due_next;
+		q->is_due_listed = false;
 		make_jobs(ob, q, now);
+		queue_drop_done(ob, q);
+	}
 	dispatch(ob);
 }
 

@@ -104,6 +104,9 @@ route_load(struct outbound *ob, char *err, size_t size)
 	if (path[0] == '\0')
 		return 0;
 	fp = fopen(path, "re");
+	if (fp == NULL && errno == ENOENT &&
+	    ob->cfg->line[CONFIG_delivery_routes] == 0)
+		return 0; /* the default file, not made: no routes */
 	if (fp == NULL) {
 		snprintf(err, size, "[delivery] routes = %s: %s; create it "
 			 "(`domain host:port` lines) or remove the key", path,
