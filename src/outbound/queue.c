@@ -383,8 +383,16 @@ queue_job_finish(struct outbound *ob, struct job *j)
 
 		if (r->state != QR_ACTIVE)
 			continue;
+		if (oc->kind == OC_NONE)
+			react_local(oc, OC_DEFER, "4.4.2",
+				    "connection ended before a reply");
 		free(r->last);
-		r->last = oc->kind == OC_NONE ? NULL : strdup(oc->reply);
+		r->last = NULL;
+		if (oc->kind != OC_NONE && oc->is_remote)
+			r->last = strdup(oc->reply);
+		else if (oc->kind != OC_NONE &&
+			 asprintf(&r->last, "%s %s", oc->status, oc->reply) < 0)
+			r->last = NULL;
 		if (q->is_deleted) {
 			queue_mark_done(ob, q, i, NULL, NULL);
 			continue;
@@ -413,10 +421,7 @@ queue_job_finish(struct outbound *ob, struct job *j)
 			r->attempts++;
 			failed[n_failed++] = k;
 			break;
-		case OC_NONE:
-			react_local(oc, OC_DEFER, "4.4.2",
-				    "connection ended before a reply");
-			/* fall through */
+		case OC_NONE: /* made OC_DEFER above */
 		case OC_DEFER:
 			if (!defer(ob, q, i, oc, now))
 				failed[n_failed++] = k;
