@@ -39,6 +39,7 @@
 #define CLIENT_LINE_MAX 4096 /* a reply line longer than this: error */
 #define CLIENT_CMD_MAX 2048
 #define CLIENT_XTEXT_MAX 1024
+#define DEST_SUSPEND_MAX 60 /* seconds a failing destination rests */
 
 enum cphase {
 	CP_RESOLVE,
@@ -76,6 +77,7 @@ struct conn {
 	struct reply_acc rep; /* the last complete reply, being handled */
 	struct ehlo_caps caps;
 	bool is_lmtp, is_tls, has_txn;
+	bool was_served; /* some address got as far as a transaction */
 	struct job *job;
 	struct outcome fail; /* why the last address did not serve */
 	/* The transaction: commands sent, replies matched in order. */
@@ -150,12 +152,33 @@ conn_close_bev(struct conn *c)
 	}
 }
 
+/*
+ * No address of the destination served: for retry[0] seconds (at most a
+ * minute) its other due jobs get the same deferral without a connection
+ * of their own, so a dead peer costs one attempt, not one per message.
+ */
+static void
+dest_suspend(struct conn *c)
+{
+	struct dest *d = c->dest;
+	unsigned wait = c->ob->cfg->retry[0];
+
+	if (d->dead == NULL && (d->dead = malloc(sizeof *d->dead)) == NULL)
+		return;
+	*d->dead = c->fail;
+	d->dead_until = queue_now() + (wait < DEST_SUSPEND_MAX ? wait
+							 : DEST_SUSPEND_MAX);
+}
+
 /* The connection is over; an undecided job gets the last failure. */
 static void
 conn_end(struct conn *c)
 {
 	struct outbound *ob = c->ob;
 
+	if (c->job != NULL && !c->was_served && c->fail.kind == OC_DEFER &&
+	    !ob->is_stopping)
+		dest_suspend(c);
 	if (c->job != NULL) {
 		if (c->fail.kind == OC_NONE)
 			react_local(&c->fail, OC_DEFER, "4.4.2",
@@ -364,6 +387,8 @@ static void
 start_txn(struct conn *c)
 {
 	c->has_txn = true;
+	c->was_served = true;
+	c->dest->dead_until = 0; /* it answers again */
 	c->n_cmds = c->n_replied = c->rcpt_next = 0;
 	c->n_accepted = 0;
 	c->is_mail_failed = false;

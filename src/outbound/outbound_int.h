@@ -61,6 +61,10 @@ struct dest {
 	struct job *ready, **ready_tail;
 	size_t n_ready;
 	unsigned n_conns;
+	/* Every address failed before a transaction: until then, jobs are
+	 * deferred with the same outcome instead of each connecting. */
+	int64_t dead_until;
+	struct outcome *dead;
 	struct dest *hnext;
 };
 

@@ -253,13 +253,32 @@ queue_next_job(struct outbound *ob, struct dest *d)
 	return NULL;
 }
 
+/* A destination that just failed: its due jobs share that outcome. */
+static void
+defer_suspended(struct outbound *ob, struct dest *d)
+{
+	struct job *j;
+
+	while ((j = queue_next_job(ob, d)) != NULL) {
+		for (size_t k = 0; k < j->n; k++)
+			j->out[k] = *d->dead;
+		queue_job_finish(ob, j);
+	}
+}
+
 static void
 dispatch(struct outbound *ob)
 {
 	const struct config *cfg = ob->cfg;
+	int64_t now = queue_now();
 
 	for (size_t b = 0; b < OB_DEST_BUCKETS; b++)
-		for (struct dest *d = ob->dests[b]; d; d = d->hnext)
+		for (struct dest *d = ob->dests[b]; d; d = d->hnext) {
+			if (d->n_ready > 0 && d->dead != NULL &&
+			    d->dead_until > now) {
+				defer_suspended(ob, d);
+				continue;
+			}
 			while (d->n_ready > 0 &&
 			       d->n_conns < cfg->delivery_max_connections_per_destination &&
 			       ob->n_conns < cfg->delivery_max_connections) {
@@ -269,6 +288,7 @@ dispatch(struct outbound *ob)
 				if (client_start(ob, d, j) != 0)
 					break;
 			}
+		}
 }
 
 static void

@@ -246,6 +246,7 @@ route_free_dests(struct outbound *ob)
 		struct dest *d = ob->dests[i], *next;
 		for (; d; d = next) {
 			next = d->hnext;
+			free(d->dead);
 			free(d->key);
 			free(d);
 		}

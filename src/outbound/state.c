@@ -19,6 +19,7 @@
  * here: that is the spool's done record.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +34,23 @@
 #define STATE_BUCKETS 4096
 #define STATE_COMPACT_FACTOR 4
 #define STATE_COMPACT_MIN 10000
+#define STATE_FILE_MODE 0600
+
+/* fopen with the spool's permissions: only the server's user reads it. */
+static FILE *
+open_private(const char *path, int flags, const char *mode)
+{
+	int fd = open(path, flags | O_WRONLY | O_CREAT | O_CLOEXEC,
+		      STATE_FILE_MODE);
+	FILE *fp;
+
+	if (fd < 0)
+		return NULL;
+	fp = fdopen(fd, mode);
+	if (fp == NULL)
+		close(fd);
+	return fp;
+}
 
 struct saved_rcpt {
 	size_t idx;
@@ -188,7 +206,7 @@ state_open(struct outbound *ob, const char *spool_dir, char *err, size_t size)
 			read_line(ob, line);
 		fclose(fp);
 	}
-	ob->state_fp = fopen(ob->state_path, "ae");
+	ob->state_fp = open_private(ob->state_path, O_APPEND, "a");
 	if (ob->state_fp == NULL) {
 		snprintf(err, size, "cannot write %s: %s; check the spool "
 			 "directory's permissions", ob->state_path,
@@ -266,7 +284,7 @@ state_compact(struct outbound *ob)
 
 	saved_clear(ob);
 	if (asprintf(&tmp, "%s.tmp", ob->state_path) < 0 ||
-	    (fp = fopen(tmp, "we")) == NULL) {
+	    (fp = open_private(tmp, O_TRUNC, "w")) == NULL) {
 		log_msg(LOG_ERR, "ev=queue_state_failed error=%s",
 			log_q(strerror(errno)));
 		free(tmp);
@@ -296,7 +314,7 @@ state_compact(struct outbound *ob)
 	free(tmp);
 	if (ob->state_fp != NULL)
 		fclose(ob->state_fp);
-	ob->state_fp = fopen(ob->state_path, "ae");
+	ob->state_fp = open_private(ob->state_path, O_APPEND, "a");
 	ob->state_lines = n;
 }
 
