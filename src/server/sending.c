@@ -234,6 +234,8 @@ server_route_committed(struct server *srv, struct msg *m_take)
 		else if (r->route == MSG_ROUTE_LOCAL)
 			is_local = true;
 	}
+	if (srv->deliver == NULL)
+		is_local = false; /* stopping: it stays in the spool */
 	if (is_out && is_local)
 		msg_ref(m_take);
 	if (is_out)

@@ -319,9 +319,13 @@ server_free(struct server *srv)
 	milter_close(srv->milter);
 	/* Connections end first: what they settled reaches the spool. */
 	sending_stop(srv);
-	/* The spool first: its last commits hand messages to delivery. */
-	spool_close(srv->spool);
+	/* Delivery reports done records to the spool: it stops first.  The
+	 * loop ended with no commit in flight (server_stop waits for them);
+	 * one that still completes in spool_close finds no delivery agent
+	 * and stays in the spool for the next start. */
 	deliver_stop(srv->deliver);
+	srv->deliver = NULL;
+	spool_close(srv->spool);
 	users_free(srv->users);
 	clients_free(srv);
 	for (size_t i = 0; i < srv->n_old_cfgs; i++)
