@@ -79,6 +79,14 @@ struct outbound *outbound_start(const struct config *cfg,
 /* True when the sending side delivers this recipient (any not done). */
 bool outbound_wants(const struct config *cfg, const struct msg_rcpt *r);
 
+/*
+ * A reload: cfg (borrowed, outliving ob) replaces the old one for every
+ * later decision, and the routes file is read again.  On error (a bad
+ * routes line) nothing changes: -1 with the reason in err.
+ */
+int outbound_reload(struct outbound *ob, const struct config *cfg, char *err,
+		    size_t size);
+
 /* Takes a reference-holding m whose outbound recipients are not done. */
 void outbound_submit(struct outbound *ob, struct msg *m_take);
 

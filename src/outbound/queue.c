@@ -509,6 +509,33 @@ fail:
 	return NULL;
 }
 
+int
+outbound_reload(struct outbound *ob, const struct config *cfg, char *err,
+		size_t size)
+{
+	const struct config *old_cfg = ob->cfg;
+	struct route *old = ob->routes;
+	size_t n_old = ob->n_routes;
+
+	ob->cfg = cfg;
+	ob->routes = NULL;
+	ob->n_routes = 0;
+	if (route_load(ob, err, size) != 0) {
+		route_free(ob);
+		ob->cfg = old_cfg;
+		ob->routes = old;
+		ob->n_routes = n_old;
+		return -1;
+	}
+	for (size_t i = 0; i < n_old; i++) {
+		free(old[i].domain);
+		free(old[i].host);
+	}
+	free(old);
+	queue_schedule_dispatch(ob);
+	return 0;
+}
+
 void
 outbound_ready(struct outbound *ob)
 {

@@ -192,7 +192,8 @@ static const enum config_key restart_keys[] = {
 	CONFIG_control_socket,	     CONFIG_local_maildir,
 	CONFIG_greylist_enabled,     CONFIG_greylist_store,
 	CONFIG_dns_check_sender_domain, CONFIG_dns_servers,
-	CONFIG_filter_milter,
+	CONFIG_filter_milter,	     CONFIG_local_lmtp,
+	CONFIG_delivery_tls,
 };
 
 static void
@@ -245,6 +246,14 @@ server_reload(struct server *srv)
 			log_q(err));
 	kept = realloc(srv->old_cfgs,
 		       (srv->n_old_cfgs + 1) * sizeof(struct config *));
+	if (users != NULL && (!cfg->has_tls || ctx != NULL) && kept != NULL &&
+	    srv->outbound != NULL &&
+	    outbound_reload(srv->outbound, cfg, err, sizeof err) != 0) {
+		log_msg(LOG_ERR, "ev=reload_failed part=routes error=%s",
+			log_q(err));
+		users_free(users);
+		users = NULL;
+	}
 	if (users == NULL || (cfg->has_tls && ctx == NULL) || kept == NULL) {
 		users_free(users);
 		SSL_CTX_free(ctx);
