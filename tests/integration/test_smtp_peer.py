@@ -325,3 +325,21 @@ def test_the_dsn_parser_reads_a_global_report():
     assert d.per_message == {"reporting-mta": "dns; mx.example.test"}
     r = d.recipient("b\u00f8b@remote.test")
     assert (r["action"], r["status"]) == ("failed", "5.6.7")
+
+
+def test_greylist_mode_refuses_until_the_delay_has_passed(peers):
+    p = peers(greylist=1)
+    with smtplib.SMTP(p.host, p.port, timeout=10) as s:
+        s.ehlo()
+        s.mail("a@x.test")
+        code, text = s.rcpt("b@r.test")
+        assert (code, text.endswith(b"Greylisted, retry in 1 s")) == \
+            (450, True)
+        assert s.rcpt("c@r.test")[0] == 450     # its own pair
+        time.sleep(0.5)
+        assert s.rcpt("b@r.test")[0] == 450     # too early
+        time.sleep(0.6)
+        assert s.rcpt("b@r.test")[0] == 250     # 1.1 s after first sight
+        s.rset()
+        s.mail("other@x.test")
+        assert s.rcpt("b@r.test")[0] == 450     # a new sender: a new pair

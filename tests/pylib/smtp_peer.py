@@ -32,6 +32,10 @@ the default reply, or one of
     CLOSE                  - close the connection without a reply
 A reply whose code is 421 closes the connection after it is sent.
 
+`greylist=N` makes the peer a real greylister: a RCPT gets "450 4.2.0
+... Greylisted, retry in N s" until N seconds have passed since its
+sender/recipient pair was first seen (scripts for the address win).
+
 Capabilities: `caps` is the list of EHLO keywords after the greeting
 line, default DEFAULT_CAPS (PIPELINING, SIZE, 8BITMIME, SMTPUTF8, DSN,
 ENHANCEDSTATUSCODES; no STARTTLS, no CHUNKING).
@@ -225,7 +229,8 @@ class Peer:
 
     def __init__(self, host="127.0.0.1", port=0, script=None, rcpt=None,
                  caps=None, lmtp=False, lmtp_dot=None, hostname=None,
-                 unix=None, batch_wait=0.0, tls_context=None):
+                 unix=None, batch_wait=0.0, tls_context=None,
+                 greylist=None):
         self.host = host
         self.port = port
         self.unix = unix
@@ -241,6 +246,8 @@ class Peer:
                                      else "peer.test")
         self.batch_wait = batch_wait
         self.tls_context = tls_context
+        self.greylist = greylist    # seconds, or None
+        self.grey_first = {}        # (sender, rcpt) -> first sight
         self.connections = []
         self.counts = {}        # script key -> occurrences so far
         self.rcpt_counts = {}
@@ -412,6 +419,19 @@ class Peer:
             n = counts.get(address.lower(), 0)
             counts[address.lower()] = n + 1
         return items[min(n, len(items) - 1)]
+
+    def _greylist(self, sender, rcpt):
+        """A real greylister: 450 until `greylist` seconds have passed
+        since the pair was first seen, then no opinion (None)."""
+        key = (sender.lower(), rcpt.lower())
+        now = time.monotonic()
+        with self.cond:
+            first = self.grey_first.setdefault(key, now)
+        left = self.greylist - (now - first)
+        if left > 0:
+            return (f"450 4.2.0 <{rcpt}>: Recipient address rejected: "
+                    f"Greylisted, retry in {int(self.greylist)} s")
+        return None
 
     # -- serving
 
@@ -637,6 +657,8 @@ class _Session:
                 self.send("501 5.5.4 Syntax: RCPT TO:<address>", cmd)
                 return True
             r = p._next_for(p.rcpt_script, p.rcpt_counts, addr)
+            if r is None and p.greylist is not None:
+                r = p._greylist(self.txn.mail_from, addr)
             if r is None:
                 r = p._next("RCPT", "250 2.1.5 Ok")
             with p.cond:
