@@ -21,7 +21,10 @@ It prints a table of medians with postern/Postfix ratios, and:
     Postfix's proportional memory (Pss) per idle session for comparison;
   - instructions per message under valgrind --tool=callgrind (a fixed
     run: 1,000 messages of 4 KiB over 10 sessions, one per connection,
-    minus a run with no messages), when valgrind is installed.
+    minus a run with no messages), when valgrind is installed;
+  - outbound relay (bench/outbound.py): the same 5,000 queued messages
+    released at once from postern and from Postfix to smtp-sink on 2726,
+    timed until each queue is empty.
 
 It must run as root (Postfix starts as root and drops to its users).  It
 never touches /etc/postfix's instance or port 25: every Postfix command
@@ -58,6 +61,8 @@ PORT_POSTERN_IDLE = 2536
 PORT_POSTERN_CG = 2537
 PORT_POSTFIX = 2625
 PORT_SINK = 2725
+PORT_POSTERN_OUT = 2538  # bench/outbound.py
+PORT_RELAY = 2726  # bench/outbound.py: the relay's smtp-sink
 DOMAIN = "bench.test"
 RCPT = f"alice@{DOMAIN}"
 SENDER = "bench@client.test"
@@ -247,6 +252,7 @@ class Postfix:
         os.chown(self.root / "data", postfix.pw_uid, postfix.pw_gid)
         os.chown(self.root / "mail", nobody.pw_uid, nobody.pw_gid)
         subst = {"@DIR@": str(self.root), "@PORT@": str(self.port),
+                 "@RELAYPORT@": str(PORT_RELAY),
                  "@ADDR@": HOST, "@UID@": str(nobody.pw_uid),
                  "@GID@": str(nobody.pw_gid)}
         for name in ("main.cf", "master.cf"):
@@ -369,7 +375,8 @@ def set_aside_previous(root):
     deleting them first would slow this run down."""
     Postfix(root / "postfix", PORT_POSTFIX).stop()  # an aborted run's
     moved = sorted(root.glob("old-*"))
-    names = ["postern", "postfix", "sink", "postern-idle", "callgrind"]
+    names = ["postern", "postfix", "sink", "postern-idle", "callgrind",
+             "outbound"]
     if any((root / n).exists() for n in names):
         dest = root / f"old-{time.time_ns()}"
         dest.mkdir()
@@ -577,12 +584,14 @@ def main():
                     help="messages per round with 4 KiB messages")
     ap.add_argument("--messages-large", type=int, default=1000,
                     help="messages per round with 100 KiB messages")
+    ap.add_argument("--messages-outbound", type=int, default=5000,
+                    help="messages queued per round, outbound relay")
     ap.add_argument("--only", default="",
                     help="comma-separated steps: load,latency,idle,"
-                    "callgrind (default: all)")
+                    "callgrind,outbound (default: all)")
     args = ap.parse_args()
     steps = set(args.only.split(",")) if args.only else \
-        {"load", "latency", "idle", "callgrind"}
+        {"load", "latency", "idle", "callgrind", "outbound"}
     if os.geteuid() != 0:
         sys.exit("bench: run as root (Postfix starts as root); "
                  "e.g. sudo make bench")
@@ -591,7 +600,7 @@ def main():
             sys.exit(f"bench: {tool} missing; install postfix "
                      "(make deps-test)")
     for port in (PORT_POSTERN, PORT_POSTERN_IDLE, PORT_POSTERN_CG,
-                 PORT_POSTFIX, PORT_SINK):
+                 PORT_POSTFIX, PORT_SINK, PORT_POSTERN_OUT, PORT_RELAY):
         if not port_free(port):
             sys.exit(f"bench: port {port} is in use; stop what uses it")
     raise_fd_limit()
@@ -657,6 +666,15 @@ def main():
                                                  root / "postern-idle")
             extra["idle_postfix"] = idle_postfix(pf)
             log(f"bench: idle {extra['idle_postern']}")
+        if "outbound" in steps:
+            import outbound  # here: it imports from this file
+            try:
+                extra["outbound"] = outbound.run(
+                    args.postern, root / "outbound", pf, args.rounds,
+                    args.messages_outbound, 4096)
+            except RuntimeError as e:  # keep the other steps' results
+                extra["outbound_error"] = str(e)
+                log(f"bench: outbound failed: {e}")
     finally:
         for t in reversed(started):
             t.stop()
@@ -677,10 +695,13 @@ def main():
 
 
 def render(info, results, extra, args):
-    out = [f"postern vs Postfix {info['postfix']}, smtp-source, median of "
-           f"{args.rounds} rounds ({args.messages} messages of 4 KiB, "
-           f"{args.messages_large} of 100 KiB per round); msg/s counted "
-           "when the last message is a file in Maildir new/",
+    head = f"postern vs Postfix {info['postfix']}"
+    if results:
+        head += (f", smtp-source, median of {args.rounds} rounds "
+                 f"({args.messages} messages of 4 KiB, "
+                 f"{args.messages_large} of 100 KiB per round); msg/s "
+                 "counted when the last message is a file in Maildir new/")
+    out = [head,
            f"machine: {info['cores']} cores ({info['cpu']}), Linux "
            f"{info['kernel']}, {info['fs']}; fsync rate (4 KiB file "
            f"write+fsync, 2 s): {info['fsync_before']:.0f}/s before, "
@@ -697,8 +718,7 @@ def render(info, results, extra, args):
                 f"{sum(x >= 3 for x in ratio)} of {len(ratio)} rows "
                 f"(lowest {min(ratio):.2f}); >= half of smtp-sink in "
                 f"{sum(x >= 0.5 for x in sink)} of {len(sink)} rows "
-                f"(lowest {min(sink):.2f}); outbound relay: not measured, "
-                "postern has no sending side yet", ""]
+                f"(lowest {min(sink):.2f})", ""]
     lat = extra.get("latency", {})
     for name, v in lat.items():
         out.append(f"latency end-of-DATA -> 250, {name}, 20 sessions, 4 KiB, "
@@ -723,6 +743,11 @@ def render(info, results, extra, args):
                    f"instructions per message ({c['messages']} x 4 KiB, 10 "
                    f"sessions, 1/conn; {c['ir_total']:,} total minus "
                    f"{c['ir_baseline']:,} for start and stop)")
+    if "outbound" in extra:
+        import outbound
+        out += [""] + outbound.render(extra["outbound"], args.rounds)
+    if "outbound_error" in extra:
+        out += ["", f"outbound relay: failed: {extra['outbound_error']}"]
     return "\n".join(out)
 
 
