@@ -63,6 +63,14 @@ def wait_queue_empty(srv, timeout=T):
                 interval=0.2, what="the queue to be empty")
 
 
+def wait_deferred(srv, qid, rcpt, timeout=T):
+    """Polls `postern queue list` until rcpt of qid is deferred."""
+    def ok():
+        r = queue_list(srv).get(qid, {}).get("rcpts", {}).get(rcpt)
+        return r if r and r["state"] == "deferred" else None
+    return poll(ok, timeout, interval=0.1, what=f"{rcpt} deferred")
+
+
 def bounces(srv, n=1, timeout=T):
     """Waits for n messages in alice's Maildir; returns them parsed."""
     files = srv.wait_messages(ALICE, n, timeout)
@@ -964,3 +972,109 @@ def test_thirty_messages_each_delivered_exactly_once(routed):
     assert set(seen.values()) == {1}, {k: v for k, v in seen.items()
                                        if v != 1}
     assert len(msgs) == n
+
+
+# --------------------------------------------------------------------------
+# 8BITMIME, hold and the lifetime, reloads, delay notices and NOTIFY
+
+
+def test_8bit_text_is_not_sent_raw_to_a_peer_without_8bitmime(routed):
+    # RFC 6152 section 3: without 8BITMIME offered the client converts
+    # the body to 7 bit or returns it (5.6.3); it does not send 8-bit
+    # octets to a 7-bit server.
+    srv, p = routed(caps=["PIPELINING", "SIZE 52428800", "DSN"])
+    msg = message("8bit to 7bit", body="Gr\u00fc\u00dfe aus K\u00f6ln\r\n",
+                  extra="MIME-Version: 1.0\r\nContent-Type: text/plain; "
+                  "charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n")
+    submit(srv, [BOB], msg, mail_options=["BODY=8BITMIME"])
+    poll(lambda: p.messages or srv.message_files(ALICE), T, interval=0.1,
+         what="a delivery or a bounce")
+    if p.messages:
+        [t] = p.messages
+        assert "BODY" not in t.mail_params, t.mail_params
+        assert all(b < 0x80 for b in t.data), \
+            "8-bit octets sent to a peer that did not offer 8BITMIME"
+        # Converted, not mangled: the text decodes to the same words.
+        assert "Grüße aus Köln" in t.message().get_content()
+    else:
+        [b] = bounces(srv)
+        assert Dsn(b).recipient(BOB)["status"] == "5.6.3"
+
+
+def test_hold_stops_the_lifetime_clock(routed):
+    srv, p = routed(delivery={"lifetime": 4, "retry": "1"},
+                    rcpt={BOB: ["451 4.3.0 Try again later"]})
+    qid = submit(srv, [BOB], message("paused"))
+    wait_deferred(srv, qid, BOB)
+    queue(srv, "hold", qid, check=0)
+    poll(lambda: (queue_list(srv).get(qid, {}).get("rcpts", {}).get(BOB)
+                  or {}).get("state") == "held", T, interval=0.1,
+         what="held")
+    time.sleep(5)                  # longer than the whole lifetime
+    n = len(p.rcpt_attempts(BOB))
+    queue(srv, "release", qid, check=0)
+    [b] = bounces(srv)
+    # The clock stood still while held: after the release the message
+    # still had most of its 4 s, so it was tried more than once.
+    after = len(p.rcpt_attempts(BOB)) - n
+    assert after >= 2, after
+    assert Dsn(b).recipient(BOB)["action"] == "failed"
+
+
+def test_reload_takes_new_routes(make_server, peers, tmp_path):
+    from smtp_peer import POSTERN
+    import subprocess
+    old, new = peers(rcpt={BOB: ["450 4.2.0 Try later"]}), peers()
+    srv = outbound_server(make_server, routes={"remote.test": old.address},
+                          delivery={"retry": "600"})
+    qid = submit(srv, [BOB])
+    wait_deferred(srv, qid, BOB)
+    (srv.dir / "routes").write_text(f"remote.test {new.address}\n")
+    r = subprocess.run([POSTERN, "ctl", "reload", "-c", str(srv.conf)],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r
+    queue(srv, "flush", check=0)
+    [t] = new.wait_messages(1, T)
+    assert t.delivered_to == [BOB]
+    assert len(old.rcpt_attempts(BOB)) == 1
+    wait_queue_empty(srv)
+    assert qid
+
+
+def test_notify_failure_only_gets_no_delay_notice(routed):
+    srv, p = routed(delivery={"delay_warning": 1, "retry": "1"},
+                    script={"RCPT": ["451 4.3.0 Try again later"]})
+    submit(srv, [BOB], message("no delay notice"),
+           rcpt_options=["NOTIFY=FAILURE"])
+    submit(srv, [CAROL], message("control"))
+    [n] = bounces(srv)                  # the control's delay notice
+    d = Dsn(n)
+    assert d.final_recipients() == [CAROL]
+    assert d.recipient(CAROL)["action"] == "delayed"
+    # bob's would have come at the same time as carol's.
+    time.sleep(1.5)
+    assert len(srv.message_files(ALICE)) == 1
+
+
+def test_hold_during_an_attempt_also_stops_the_lifetime_clock(routed):
+    # The same, but the hold comes while the first attempt is in flight
+    # (the peer takes 1.5 s over its 451).
+    srv, p = routed(delivery={"lifetime": 4, "retry": "1"},
+                    rcpt={BOB: [Delay(1.5, "451 4.3.0 Try again later"),
+                                "451 4.3.0 Try again later"]})
+    qid = submit(srv, [BOB], message("paused in flight"))
+    poll(lambda: (queue_list(srv).get(qid, {}).get("rcpts", {}).get(BOB)
+                  or {}).get("state") == "active", T, interval=0.05,
+         what="the first attempt in flight")
+    queue(srv, "hold", qid, check=0)
+    poll(lambda: (queue_list(srv).get(qid, {}).get("rcpts", {}).get(BOB)
+                  or {}).get("attempts") == 1, T, interval=0.1,
+         what="the first attempt's outcome")
+    assert queue_list(srv)[qid]["rcpts"][BOB]["state"] == "held"
+    time.sleep(5)
+    n = len(p.rcpt_attempts(BOB))
+    assert n == 1
+    queue(srv, "release", qid, check=0)
+    [b] = bounces(srv)
+    after = len(p.rcpt_attempts(BOB)) - n
+    assert after >= 2, f"bounced after {after} attempt(s) past the release"
