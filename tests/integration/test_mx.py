@@ -174,3 +174,45 @@ def test_one_bounce_for_the_bad_domain_the_good_one_is_delivered(mx):
     assert t.delivered_to == ["bob@mx1.test"]
     [f] = srv.wait_messages(ALICE, 1, T)
     assert Dsn(read_message(f)).final_recipients() == ["bob@missing.test"]
+
+
+def wait_deferred(srv, rcpt):
+    def ok():
+        for m in queue_list(srv).values():
+            r = m["rcpts"].get(rcpt)
+            if r and r["state"] == "deferred" and r["attempts"] >= 1:
+                return r
+        return None
+    return poll(ok, T, interval=0.2, what=f"{rcpt} deferred")
+
+
+def test_every_mx_refusing_defers_and_a_flush_delivers_later(mx):
+    from smtp_peer import queue
+    srv, peers = mx(hosts=())                  # nobody listens
+    submit(srv, ["bob@mx1.test"], message("later", to="bob@mx1.test"))
+    r = wait_deferred(srv, "bob@mx1.test")
+    assert r["last"], r                        # says why
+    assert srv.message_files(ALICE) == []      # deferred, not bounced
+    port = int(srv.sections["delivery"]["mx_port"])
+    p = Peer(host="127.0.0.3", port=port).start()
+    try:
+        queue(srv, "flush", check=0)
+        [t] = p.wait_messages(1, T)
+        assert t.delivered_to == ["bob@mx1.test"]
+    finally:
+        p.stop()
+
+
+def test_a_dns_timeout_defers_and_does_not_bounce(make_server):
+    sink = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sink.bind(("127.0.0.1", 0))               # takes queries, answers none
+    try:
+        srv = outbound_server(
+            make_server, delivery={"retry": "600"},
+            dns={"servers": f"127.0.0.1:{sink.getsockname()[1]}",
+                 "timeout": 1})
+        submit(srv, ["bob@mx1.test"], message("no dns", to="bob@mx1.test"))
+        wait_deferred(srv, "bob@mx1.test")
+        assert srv.message_files(ALICE) == []
+    finally:
+        sink.close()
