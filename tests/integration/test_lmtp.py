@@ -278,3 +278,31 @@ def test_lmtp_5xx_after_data_bounces_only_that_recipient(make_server,
     wait_queue_empty(srv)
     assert len(p.delivered(ALICE)) == 1
     assert p.delivered(BOB) == []
+
+
+@pytest.mark.skipif(not HAVE_DOVECOT, reason="dovecot-lmtpd not installed")
+def test_mail_waits_while_dovecot_is_down(make_server):
+    from smtp_peer import queue
+    d = Dovecot((ALICE, POSTMASTER))        # configured, not started
+    try:
+        srv = lmtp_server(make_server, d.socket)
+        send_message(srv, "s@x.test", [ALICE],
+                     message("waited", sender="s@x.test", to=ALICE))
+
+        def deferred():
+            for m in queue_list(srv).values():
+                r = m["rcpts"].get(ALICE)
+                if r and r["state"] == "deferred":
+                    return r
+            return None
+        r = poll(deferred, T, interval=0.2, what="alice deferred")
+        assert r["last"], r
+        assert srv.message_files(ALICE) == []   # no fallback, no bounce
+        d.start()
+        queue(srv, "flush", check=0)
+        [f] = d.wait_messages(ALICE, 1)
+        assert read_message(f)["Subject"] == "waited"
+        wait_queue_empty(srv)
+    finally:
+        print(f"--- dovecot log:\n{d.log_text()}")
+        d.stop()
