@@ -243,6 +243,32 @@ has_8bit(const char *s)
 	return false;
 }
 
+static bool
+has_8bit_n(const char *p, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		if ((unsigned char)p[i] >= 0x80)
+			return true;
+	return false;
+}
+
+/* True when the header section (up to the empty line) has 8-bit octets. */
+static bool
+header_has_8bit(const struct msg *m)
+{
+	const char *p = m->data, *end = m->data + m->data_len;
+	bool is_line_start = true;
+
+	for (; p < end; p++) {
+		if (is_line_start && (*p == '\r' || *p == '\n'))
+			return false;
+		if ((unsigned char)*p >= 0x80)
+			return true;
+		is_line_start = *p == '\n';
+	}
+	return false;
+}
+
 static void
 send_mail(struct conn *c)
 {
@@ -313,14 +339,24 @@ send_body(struct conn *c)
 	struct evbuffer *out = bufferevent_get_output(c->bev);
 	const char *p = m->data, *end = m->data + m->data_len;
 
+	const char *seg = p;
+
+	/* Runs of lines go out in one piece; a '.' is added before each
+	 * line that starts with one. */
+	if (p < end && *p == '.')
+		evbuffer_add(out, ".", 1);
 	while (p < end) {
 		const char *nl = memchr(p, '\n', (size_t)(end - p));
-		const char *stop = nl ? nl + 1 : end;
-		if (*p == '.')
+		if (nl == NULL)
+			break;
+		p = nl + 1;
+		if (p < end && *p == '.') {
+			evbuffer_add(out, seg, (size_t)(p - seg));
 			evbuffer_add(out, ".", 1);
-		evbuffer_add(out, p, (size_t)(stop - p));
-		p = stop;
+			seg = p;
+		}
 	}
+	evbuffer_add(out, seg, (size_t)(end - seg));
 	if (m->data_len > 0 && m->data[m->data_len - 1] != '\n')
 		evbuffer_add(out, "\r\n", 2);
 	evbuffer_add(out, ".\r\n", 3);
@@ -362,11 +398,24 @@ txn_refused_locally(struct conn *c)
 
 	for (size_t k = 0; k < c->job->n; k++)
 		needs_utf8 |= has_8bit(m->rcpts[c->job->idx[k]].mailbox);
+	/* RFC 6532 headers need the extension too; an 8-bit body alone
+	 * only needs 8BITMIME. */
+	needs_utf8 |= (m->flags & MSG_F_SMTPUTF8) && header_has_8bit(m);
 	if (needs_utf8 && !(c->caps.ext & EHLO_SMTPUTF8)) {
 		struct outcome oc;
 		react_local(&oc, OC_BOUNCE, "5.6.7", "the message has "
 			    "non-ASCII addresses and %s does not offer "
 			    "SMTPUTF8 (RFC 6531)", c->peer);
+		job_settle_rest(c, &oc);
+		return true;
+	}
+	if (!(c->caps.ext & EHLO_8BITMIME) &&
+	    ((m->flags & MSG_F_8BITMIME) || has_8bit_n(m->data, m->data_len))) {
+		/* RFC 6152 3: convert or return; postern returns. */
+		struct outcome oc;
+		react_local(&oc, OC_BOUNCE, "5.6.3", "the message has 8-bit "
+			    "text and %s does not offer 8BITMIME (RFC 6152)",
+			    c->peer);
 		job_settle_rest(c, &oc);
 		return true;
 	}
@@ -392,7 +441,7 @@ start_txn(struct conn *c)
 	c->n_cmds = c->n_replied = c->rcpt_next = 0;
 	c->n_accepted = 0;
 	c->is_mail_failed = false;
-	memset(c->job->out, 0, sizeof c->job->out);
+	memset(c->job->out, 0, c->job->n * sizeof *c->job->out);
 	if (txn_refused_locally(c)) {
 		txn_end(c, false);
 		return;
@@ -959,6 +1008,7 @@ client_stop_all(struct outbound *ob)
 					r->state = QR_WAITING;
 			}
 			j->q->n_jobs--;
+			free(j->out);
 			free(j);
 		}
 		conn_end(c);

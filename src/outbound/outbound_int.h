@@ -38,6 +38,8 @@ struct qmsg {
 	struct msg *m;
 	struct qrcpt *r; /* one per m->rcpts */
 	bool is_held, is_deleted;
+	int64_t held_since;	 /* when the current hold began */
+	int64_t held_secs;	 /* earlier holds: not counted in the lifetime */
 	unsigned n_pending;	 /* bounces/resends being committed */
 	unsigned n_jobs;	 /* jobs naming it (queued or sending) */
 	struct qmsg *prev, *next; /* all messages, oldest first */
@@ -90,7 +92,7 @@ struct job {
 	struct qmsg *q;
 	struct dest *dest;
 	size_t idx[OB_JOB_RCPTS_MAX]; /* recipients of q->m */
-	struct outcome out[OB_JOB_RCPTS_MAX];
+	struct outcome *out; /* n of them, made when a connection takes it */
 	size_t n;
 	char remote[256]; /* the peer's name, for the DSN's Remote-MTA */
 	bool is_dsn_passed; /* the peer took NOTIFY= (RFC 3461 DSN) */

@@ -179,6 +179,10 @@ show(struct outbound *ob, const struct qmsg *q, struct evbuffer *out)
 static void
 set_held(struct outbound *ob, struct qmsg *q, bool is_held)
 {
+	if (is_held && !q->is_held)
+		q->held_since = queue_now();
+	else if (!is_held && q->is_held)
+		q->held_secs += queue_now() - q->held_since;
 	q->is_held = is_held;
 	state_flag(ob, q, is_held ? 'h' : 'u');
 	log_msg(LOG_INFO, "ev=%s qid=%s", is_held ? "held" : "released",
@@ -221,6 +225,11 @@ flush(struct outbound *ob)
 		if (n > before)
 			queue_mark_due(ob, q);
 	}
+	/* A flush means "try now": destinations resting after a failure
+	 * are tried again too (as Postfix's postqueue -f). */
+	for (size_t b = 0; b < OB_DEST_BUCKETS; b++)
+		for (struct dest *d = ob->dests[b]; d; d = d->hnext)
+			d->dead_until = 0;
 	log_msg(LOG_INFO, "ev=flush rcpts=%zu", n);
 	queue_schedule_dispatch(ob);
 	return n;

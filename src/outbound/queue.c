@@ -225,6 +225,7 @@ job_unwind(struct job *j)
 			r->state = QR_WAITING;
 	}
 	j->q->n_jobs--;
+	free(j->out);
 	free(j);
 }
 
@@ -245,6 +246,11 @@ queue_next_job(struct outbound *ob, struct dest *d)
 			if (q->is_deleted)
 				queue_drop_done(ob, q);
 			continue;
+		}
+		j->out = calloc(j->n, sizeof *j->out);
+		if (j->out == NULL) {
+			job_unwind(j); /* tried again on the next tick */
+			return NULL;
 		}
 		for (size_t k = 0; k < j->n; k++)
 			j->q->r[j->idx[k]].state = QR_ACTIVE;
@@ -370,13 +376,21 @@ defer(struct outbound *ob, struct qmsg *q, size_t idx,
 {
 	struct qrcpt *r = &q->r[idx];
 
+	struct timespec ts;
+
 	if (!oc->is_uncharged)
 		r->attempts++;
-	if (now - q->m->arrival >= (int64_t)ob->cfg->delivery_lifetime)
+	/* Time spent held does not count (postern queue hold). */
+	if (now - q->m->arrival - q->held_secs >=
+	    (int64_t)ob->cfg->delivery_lifetime)
 		return false;
 	r->state = QR_WAITING;
-	r->next_try = now + react_backoff(ob->cfg, oc->is_uncharged ? 1 :
-						   r->attempts, oc->wait_hint);
+	/* Rounded up from the real time: a peer that said "retry in 2 s"
+	 * at 10.9 s is tried at 13 s, not at 12. */
+	clock_gettime(CLOCK_REALTIME, &ts);
+	r->next_try = (int64_t)ts.tv_sec + (ts.tv_nsec > 0) +
+		      react_backoff(ob->cfg, oc->is_uncharged ? 1 : r->attempts,
+				    oc->wait_hint);
 	ob->n_deferred++;
 	log_msg(LOG_INFO, "ev=deferred qid=%s rcpt=%s attempts=%u status=%s "
 		"retry_in=%lld reply=%s", q->m->qid_str,
@@ -470,6 +484,7 @@ queue_job_finish(struct outbound *ob, struct job *j)
 		}
 	}
 	q->n_jobs--;
+	free(j->out);
 	free(j);
 	queue_drop_done(ob, q);
 	queue_schedule_dispatch(ob);
@@ -558,6 +573,7 @@ outbound_stop(struct outbound *ob)
 			struct job *j;
 			while ((j = d->ready) != NULL) {
 				d->ready = j->next;
+				free(j->out);
 				free(j);
 			}
 		}

@@ -225,6 +225,8 @@ state_apply(struct outbound *ob, struct qmsg *q)
 	    (s = saved_get(ob, q->m->qid_str, false)) == NULL)
 		return;
 	q->is_held = s->is_held;
+	if (q->is_held)
+		q->held_since = queue_now(); /* the hold before is not known */
 	for (struct saved_rcpt *r = s->rcpts; r; r = r->next) {
 		struct qrcpt *qr;
 		if (r->idx >= q->m->n_rcpts)
