@@ -343,3 +343,15 @@ def test_greylist_mode_refuses_until_the_delay_has_passed(peers):
         s.rset()
         s.mail("other@x.test")
         assert s.rcpt("b@r.test")[0] == 450     # a new sender: a new pair
+
+
+def test_no_valid_recipients_keeps_the_transaction_open_until_rset(peers):
+    p = peers(script={"RCPT": ["450 4.2.0 later"]})
+    with smtplib.SMTP(p.host, p.port, timeout=10) as s:
+        s.ehlo()
+        s.mail("a@x.test")
+        assert s.rcpt("b@r.test")[0] == 450
+        assert s.docmd("DATA")[0] == 554
+        assert s.mail("a@x.test")[0] == 503      # nested MAIL
+        assert s.rset()[0] == 250
+        assert s.mail("a@x.test")[0] == 250

@@ -670,8 +670,9 @@ class _Session:
                 self.send("503 5.5.1 Need MAIL command", cmd)
                 return True
             if not self.txn.accepted_rcpts:
-                self.send("554 5.5.1 No valid recipients", cmd)
-                self.txn = None
+                # As Postfix: the transaction stays open, the client must
+                # RSET (or QUIT) before its next MAIL.
+                self.send("554 5.5.1 Error: no valid recipients", cmd)
                 return True
             r = p._next("DATA", "354 End data with <CR><LF>.<CR><LF>")
             self.send(r, cmd)
