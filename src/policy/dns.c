@@ -651,6 +651,18 @@ dns_channel(struct dns *d)
 	return d->ch;
 }
 
+void
+dns_queries_sent(struct dns *d)
+{
+	timer_update(d);
+}
+
+struct timeval
+dns_deadline(const struct dns *d)
+{
+	return d->deadline;
+}
+
 struct event_base *
 dns_base(struct dns *d)
 {

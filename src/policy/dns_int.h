@@ -11,6 +11,12 @@
 /* The channel lookups run on; valid until dns_close(). */
 ares_channel dns_channel(struct dns *d);
 
+/* After queries were started: arms the timer c-ares' timeouts need. */
+void dns_queries_sent(struct dns *d);
+
+/* [dns] timeout as a whole lookup's deadline. */
+struct timeval dns_deadline(const struct dns *d);
+
 /* The loop the channel reports on. */
 struct event_base *dns_base(struct dns *d);
 

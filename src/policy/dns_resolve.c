@@ -27,6 +27,9 @@
 #include "util/str.h"
 
 #define DNS_RESOLVE_HOSTS_MAX 10
+/* An MX lookup and then the hosts' addresses: two rounds of [dns]
+ * timeout at most. */
+#define DNS_RESOLVE_DEADLINE_FACTOR 2
 
 struct resolve_host {
 	char name[256];
@@ -47,6 +50,7 @@ struct dns_resolve {
 	enum dns_resolve_status status;
 	struct event *ev;	/* activated when the answer is ready */
 	bool is_reported;
+	bool is_finished;	/* status holds the answer */
 	struct resolve_host hosts[DNS_RESOLVE_HOSTS_MAX];
 	size_t n_hosts;
 	struct dns_target targets[DNS_TARGETS_MAX];
@@ -69,6 +73,9 @@ resolve_free(struct dns_resolve *r)
 static void
 finish(struct dns_resolve *r, enum dns_resolve_status st)
 {
+	if (r->is_reported || r->is_finished)
+		return;
+	r->is_finished = true;
 	r->status = st;
 	event_active(r->ev, EV_TIMEOUT, 0);
 }
@@ -80,6 +87,8 @@ on_report(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
+	if (!r->is_finished)
+		r->status = DNS_RESOLVE_TEMPFAIL; /* past the deadline */
 	r->is_reported = true;
 	if (r->cb != NULL) {
 		dns_resolve_fn cb = r->cb;
@@ -198,6 +207,7 @@ ask_hosts(struct dns_resolve *r)
 		ares_getaddrinfo(dns_channel(r->d), r->hosts[i].name, NULL,
 				 &hints, on_host, q);
 	}
+	dns_queries_sent(r->d);
 }
 
 static int
@@ -275,7 +285,14 @@ dns_resolve_start(struct dns *d, const char *name, bool is_mx, uint16_t port,
 	r->port = port;
 	str_set(r->name, sizeof r->name, name);
 	/* r is freed only after its event ran (on_report), never inside
-	 * this call, even when c-ares answers at once. */
+	 * this call, even when c-ares answers at once.  The event also
+	 * fires at the [dns] timeout deadline: whatever c-ares is still
+	 * doing, the answer is then "try later" (as dns.c's lookups). */
+	{
+		struct timeval dl = dns_deadline(d);
+		dl.tv_sec *= DNS_RESOLVE_DEADLINE_FACTOR;
+		event_add(r->ev, &dl);
+	}
 	if (is_mx) {
 		r->outstanding++;
 		ares_query(dns_channel(d), r->name, ns_c_in, ns_t_mx, on_mx, r);
@@ -285,6 +302,7 @@ dns_resolve_start(struct dns *d, const char *name, bool is_mx, uint16_t port,
 		r->n_hosts = 1;
 		ask_hosts(r);
 	}
+	dns_queries_sent(d);
 	return r;
 }
 
