@@ -39,6 +39,7 @@
 #define CLIENT_LINE_MAX 4096 /* a reply line longer than this: error */
 #define CLIENT_CMD_MAX 2048
 #define CLIENT_XTEXT_MAX 1024
+#define CLIENT_QUIT_SECONDS 10
 #define DEST_SUSPEND_MAX 60 /* seconds a failing destination rests */
 
 enum cphase {
@@ -378,6 +379,8 @@ txn_end(struct conn *c, bool needs_rset)
 	    (j = queue_next_job(c->ob, c->dest)) == NULL) {
 		send_line(c, "QUIT");
 		c->ph = CP_QUIT;
+		/* Nothing rides on the answer: do not hold a slot for it. */
+		set_timeouts(c, CLIENT_QUIT_SECONDS, CLIENT_QUIT_SECONDS);
 		return;
 	}
 	c->job = j;
