@@ -224,6 +224,8 @@ def lmtp_peer(tmp_path):
     yield make
     for p in started:
         p.stop()
+    for p in started:
+        p.assert_clean()
 
 
 def test_lmtp_client_says_lhlo_and_gets_one_reply_per_recipient(

@@ -8,6 +8,7 @@ port - and scripted peers on 127.0.0.2 and 127.0.0.3 sharing one port
                  the preference, not from the answer)
     mx3.test     MX 5 ghost.mx3.test (no address), MX 10 b.mx1.test
     aonly.test   no MX, A 127.0.0.2 (the implicit MX)
+    mx4.test     MX 10 multi.mx4.test (127.0.0.2 and 127.0.0.3)
     nullmx.test  MX 0 .  (null MX: bounce at once, 5.1.10)
     missing.test NXDOMAIN (bounce at once, 5.1.2)
 """
@@ -36,6 +37,9 @@ RECORDS = [
     "--mx-host=mx3.test,b.mx1.test,10",
     "--host-record=aonly.test,127.0.0.2",
     "--mx-host=nullmx.test,.,0",
+    "--mx-host=mx4.test,multi.mx4.test,10",
+    "--host-record=multi.mx4.test,127.0.0.2",
+    "--host-record=multi.mx4.test,127.0.0.3",
 ]
 
 
@@ -97,6 +101,8 @@ def mx(make_server, dnsmasq):
     yield make
     for p in started:
         p.stop()
+    for p in started:
+        p.assert_clean()
 
 
 def wait_queue_empty(srv):
@@ -216,3 +222,11 @@ def test_a_dns_timeout_defers_and_does_not_bounce(make_server):
         assert srv.message_files(ALICE) == []
     finally:
         sink.close()
+
+
+def test_the_next_address_of_one_mx_host_is_tried(mx):
+    srv, peers = mx(hosts=("127.0.0.3",))      # 127.0.0.2 refuses
+    submit(srv, ["bob@mx4.test"], message("second a", to="bob@mx4.test"))
+    [t] = peers["127.0.0.3"].wait_messages(1, T)
+    assert t.delivered_to == ["bob@mx4.test"]
+    wait_queue_empty(srv)

@@ -37,6 +37,8 @@ def peers():
     yield make
     for p in started:
         p.stop()
+    for p in started:
+        p.assert_clean()
 
 
 @pytest.fixture

@@ -40,6 +40,8 @@ def routed(make_server):
     yield make
     for p in started:
         p.stop()
+    for p in started:
+        p.assert_clean()
 
 
 def rcpt_state(srv, qid, rcpt):

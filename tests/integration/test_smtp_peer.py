@@ -355,3 +355,21 @@ def test_no_valid_recipients_keeps_the_transaction_open_until_rset(peers):
         assert s.mail("a@x.test")[0] == 503      # nested MAIL
         assert s.rset()[0] == 250
         assert s.mail("a@x.test")[0] == 250
+
+
+def test_assert_clean_catches_bare_lf_and_early_data(peers):
+    p = peers()
+    s, f = raw(p)
+    with s:
+        read_reply(f)
+        s.sendall(b"HELO c\r\nMAIL FROM:<>\r\nRCPT TO:<b@r.test>\r\n")
+        for _ in range(3):
+            read_reply(f)
+        s.sendall(b"DATA\r\nearly\r\n")     # data before the 354
+        read_reply(f)
+        s.sendall(b"bare\n.\r\n")
+        read_reply(f)
+    p.wait_messages(1)
+    with pytest.raises(AssertionError, match="without CRLF"):
+        p.assert_clean()
+    assert any("before the 354" in e for e in p.protocol_errors())

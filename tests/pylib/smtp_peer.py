@@ -378,6 +378,17 @@ class Peer:
         self.wait(lambda: all(c.closed for c in self.connections), timeout,
                   "every connection closed")
 
+    def assert_clean(self):
+        """Asserts the client never broke the protocol here: every command
+        and data line ended in CRLF, no data before the 354."""
+        with self.cond:
+            bad = [(t.mail_from, line) for c in self.connections
+                   for t in c.transactions for line in t.bad_line_ends]
+        assert not bad, f"data lines without CRLF sent to {self.address}: " \
+            f"{bad[:5]!r}"
+        errs = self.protocol_errors()
+        assert not errs, f"protocol errors at {self.address}: {errs[:5]!r}"
+
     def protocol_errors(self):
         with self.cond:
             return [e for c in self.connections for e in c.protocol_errors]
