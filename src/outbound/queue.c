@@ -6,8 +6,8 @@
  * from its commit until each such recipient is done; its text stays in
  * memory.  A recipient is READY (due: in a job of its destination), ACTIVE
  * (a connection is sending it), WAITING (deferred until next_try),
- * FINISHING (its bounce or resend is being committed) or DONE.  A tick a
- * second makes WAITING recipients whose time has come READY, groups each
+ * FINISHING (its bounce or resend is being committed) or DONE.  A tick
+ * (4 a second) makes WAITING recipients whose time has come READY, groups each
  * message's due recipients by destination into jobs (up to 100
  * recipients each) and starts connections (client.c) within
  * [delivery] max_connections and max_connections_per_destination; a
@@ -30,7 +30,9 @@
 #include "util/log.h"
 #include "util/str.h"
 
-#define QUEUE_TICK_SECONDS 1
+/* Retries are due on whole seconds; a tick four times a second starts
+ * them within a quarter of one (a pass over 100,000 messages is ~1 ms). */
+#define QUEUE_TICK_USEC 250000
 #define QUEUE_TIME_MAX 32
 
 int64_t
@@ -496,7 +498,7 @@ outbound_start(const struct config *cfg, struct event_base *base,
 	       const struct outbound_hooks *hooks, char *err, size_t size)
 {
 	struct outbound *ob = calloc(1, sizeof *ob);
-	struct timeval tick = {QUEUE_TICK_SECONDS, 0};
+	struct timeval tick = {0, QUEUE_TICK_USEC};
 
 	if (ob == NULL) {
 		snprintf(err, size, "out of memory");
