@@ -437,7 +437,13 @@ queue_job_finish(struct outbound *ob, struct job *j)
 		case OC_DONE:
 			r->attempts++;
 			ob->n_sent++;
-			queue_mark_done(ob, q, i, "sent", oc);
+			queue_mark_done(ob, q, i, NULL, NULL);
+			log_msg(LOG_INFO, "ev=sent qid=%s rcpt=%s relay=%s "
+				"attempts=%u delay=%llds reply=%s",
+				q->m->qid_str, log_q(q->m->rcpts[i].mailbox),
+				log_q(j->remote[0] ? j->remote : "-"),
+				r->attempts, (long long)(now - q->m->arrival),
+				log_q(oc->reply));
 			if ((q->m->rcpts[i].notify & MSG_NOTIFY_SUCCESS) &&
 			    q->m->sender[0] != '\0' &&
 			    (j->is_final || !j->is_dsn_passed))
