@@ -8,7 +8,12 @@ on the next try; 551 is followed or named in the bounce; other 5xx bounce
 at once with an RFC 3464 report; a 4xx past the lifetime bounces; the
 null sender and NOTIFY=NEVER get no bounce; PIPELINING, SIZE and DSN are
 used when offered; one connection carries several messages; kill -9
-loses nothing.
+loses nothing.  Further down: a real greylisting peer (the retry may not
+come before the named wait), HELO fallback, timeouts and hang-ups,
+STARTTLS, SMTPUTF8 and 8BITMIME towards peers without them, delay
+notices, NOTIFY=SUCCESS, hold and the lifetime clock, restarts, reloads
+and a small load test.  Every peer checks at teardown that postern
+spoke clean SMTP (Peer.assert_clean).
 """
 import time
 

@@ -373,3 +373,24 @@ def test_assert_clean_catches_bare_lf_and_early_data(peers):
     with pytest.raises(AssertionError, match="without CRLF"):
         p.assert_clean()
     assert any("before the 354" in e for e in p.protocol_errors())
+
+
+def test_an_lmtp_transaction_is_seen_whole_by_the_waiters(peers, tmp_path):
+    path = str(tmp_path / "lmtp2.sock")
+    p = peers(unix=path, lmtp=True,
+              lmtp_dot={"bob@example.test": [Delay(0.5, "250 2.0.0 late")]})
+    lm = smtplib.LMTP(path)
+    try:
+        lm.ehlo("c.test")
+        lm.mail("a@x.test")
+        lm.rcpt("alice@example.test")
+        lm.rcpt("bob@example.test")
+        lm.putcmd("data")
+        assert lm.getreply()[0] == 354
+        lm.send(b"x\r\n.\r\n")
+        [t] = p.wait_messages(1, 10)
+        # Not returned after alice's reply with bob's still to come.
+        assert t.delivered_to == ["alice@example.test", "bob@example.test"]
+        assert lm.getreply()[0] == 250 and lm.getreply()[0] == 250
+    finally:
+        lm.close()

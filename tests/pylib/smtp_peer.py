@@ -49,6 +49,8 @@ the RCPTs with their parameters and replies, the data as received
 `bad_line_ends` (every data line that did not end in CRLF), and the
 reply given after the dot.  `peer.messages` are the transactions the
 peer accepted (2xx after the dot; for LMTP, one or more recipients).
+`peer.assert_clean()` asserts the client sent every line with CRLF and
+no message text before the 354.
 
 It also holds the shared set-up the outbound tests need: a postern
 configured to send to peers (outbound_server) and message injection
@@ -159,6 +161,7 @@ class Transaction:
         self.dot_reply = None    # the reply after the final dot
         self.dot_reply_sent = None  # False: the client had gone by then
         self.lmtp_replies = {}   # LMTP: address -> reply after the dot
+        self.finished = False    # every reply after the dot recorded
         self.time = time.monotonic()
 
     @property
@@ -168,7 +171,7 @@ class Transaction:
     @property
     def delivered_to(self):
         """Addresses this transaction delivered to (2xx after the dot)."""
-        if self.data is None:
+        if self.data is None or not self.finished:
             return []
         if self.lmtp_replies:
             return [a for a, r in self.lmtp_replies.items()
@@ -738,17 +741,22 @@ class _Session:
             txn.data = bytes(out)
         self.txn = None
         if p.lmtp:
-            for r in txn.rcpts:
-                if r.code // 100 != 2:
-                    continue
-                rep = p._next_for(p.lmtp_dot, p.lmtp_counts, r.address)
-                if rep is None:
-                    rep = p._next("DOT", "250 2.0.0 <%s> Saved" % r.address)
+            try:
+                for r in txn.rcpts:
+                    if r.code // 100 != 2:
+                        continue
+                    rep = p._next_for(p.lmtp_dot, p.lmtp_counts, r.address)
+                    if rep is None:
+                        rep = p._next("DOT",
+                                      "250 2.0.0 <%s> Saved" % r.address)
+                    with p.cond:
+                        txn.lmtp_replies[r.address] = rep
+                    self.send(rep)
+            finally:
+                # Seen whole by the waiters, never one recipient at a time.
                 with p.cond:
-                    txn.lmtp_replies[r.address] = rep
-                self.send(rep)
-            with p.cond:
-                p.cond.notify_all()
+                    txn.finished = True
+                    p.cond.notify_all()
             return
         with p.cond:
             p.queued += 1
@@ -765,6 +773,7 @@ class _Session:
             with p.cond:
                 txn.dot_reply = final if final is not CLOSE else None
                 txn.dot_reply_sent = sent if final is not CLOSE else False
+                txn.finished = True
                 p.cond.notify_all()
 
     def _starttls(self, cmd):
