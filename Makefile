@@ -28,7 +28,7 @@ DEB_BUILD  := build-essential pkg-config openssl libevent-dev libssl-dev libinih
               libc-ares-dev libsqlite3-dev libhiredis-dev libcrypt-dev \
               libcmocka-dev
 DEB_TEST   := $(DEB_BUILD) python3 python3-pytest swaks postfix clang \
-              libclang-rt-14-dev openssl dovecot-imapd chromium testssl.sh redis-server dnsmasq-base \
+              libclang-rt-14-dev openssl dovecot-imapd dovecot-lmtpd chromium testssl.sh redis-server dnsmasq-base \
               opendkim opendkim-tools
 
 .PHONY: cert all build run test unit integration transcripts asan fuzz fuzz-smoke \
