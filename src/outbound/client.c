@@ -270,6 +270,18 @@ header_has_8bit(const struct msg *m)
 	return false;
 }
 
+/* True when the sender or a recipient of the job is non-ASCII. */
+static bool
+job_has_8bit_addr(const struct job *j)
+{
+	const struct msg *m = j->q->m;
+	bool is_8bit = has_8bit(m->sender);
+
+	for (size_t k = 0; k < j->n; k++)
+		is_8bit |= has_8bit(m->rcpts[j->idx[k]].mailbox);
+	return is_8bit;
+}
+
 static void
 send_mail(struct conn *c)
 {
@@ -284,8 +296,8 @@ send_mail(struct conn *c)
 	    o < sizeof params)
 		o += (size_t)snprintf(params + o, sizeof params - o,
 				      " BODY=8BITMIME");
-	if ((m->flags & MSG_F_SMTPUTF8) && (c->caps.ext & EHLO_SMTPUTF8) &&
-	    o < sizeof params)
+	if ((c->caps.ext & EHLO_SMTPUTF8) && o < sizeof params &&
+	    ((m->flags & MSG_F_SMTPUTF8) || job_has_8bit_addr(c->job)))
 		o += (size_t)snprintf(params + o, sizeof params - o,
 				      " SMTPUTF8");
 	if ((c->caps.ext & EHLO_DSN) && m->ret != MSG_RET_NONE &&
@@ -397,10 +409,8 @@ static bool
 txn_refused_locally(struct conn *c)
 {
 	const struct msg *m = c->job->q->m;
-	bool needs_utf8 = has_8bit(m->sender);
+	bool needs_utf8 = job_has_8bit_addr(c->job);
 
-	for (size_t k = 0; k < c->job->n; k++)
-		needs_utf8 |= has_8bit(m->rcpts[c->job->idx[k]].mailbox);
 	/* RFC 6532 headers need the extension too; an 8-bit body alone
 	 * only needs 8BITMIME. */
 	needs_utf8 |= (m->flags & MSG_F_SMTPUTF8) && header_has_8bit(m);
@@ -444,12 +454,25 @@ start_txn(struct conn *c)
 	c->n_cmds = c->n_replied = c->rcpt_next = 0;
 	c->n_accepted = 0;
 	c->is_mail_failed = false;
-	memset(c->job->out, 0, c->job->n * sizeof *c->job->out);
-	if (txn_refused_locally(c)) {
-		txn_end(c, false);
-		return;
+	/* Jobs this peer cannot take are settled here, in a loop (not by
+	 * recursion through txn_end) and counted as messages. */
+	for (;;) {
+		struct job *j;
+		memset(c->job->out, 0, c->job->n * sizeof *c->job->out);
+		c->n_msgs++;
+		if (!txn_refused_locally(c))
+			break;
+		job_done(c);
+		if (c->n_msgs >= c->ob->cfg->delivery_max_messages_per_connection ||
+		    (j = queue_next_job(c->ob, c->dest)) == NULL) {
+			c->has_txn = false;
+			send_line(c, "QUIT");
+			c->ph = CP_QUIT;
+			set_timeouts(c, CLIENT_QUIT_SECONDS, CLIENT_QUIT_SECONDS);
+			return;
+		}
+		c->job = j;
 	}
-	c->n_msgs++;
 	c->ph = CP_TXN;
 	set_timeouts(c, c->ob->cfg->delivery_command_timeout,
 		     c->ob->cfg->delivery_command_timeout);
@@ -558,7 +581,7 @@ session_reply(struct conn *c, const char *line)
 	case CP_STARTTLS:
 		if (code == 220)
 			return start_tls(c);
-		if (c->dest->is_tls_required) {
+		if (c->dest->is_tls_required || code == 421) {
 			react_reply(c->ob, REACT_HELO, code, c->rep.enh, line,
 				    c->rep.text, &c->fail);
 			c->fail.kind = OC_DEFER;
@@ -583,20 +606,29 @@ session_reply(struct conn *c, const char *line)
 	}
 }
 
-/* Next command of an unpipelined transaction after a reply. */
-static void
+/* Next command of an unpipelined transaction after a reply.  Returns
+ * false when c is gone. */
+static bool
 txn_continue(struct conn *c)
 {
 	if (c->is_pipelined || c->is_mail_failed)
-		return;
+		return true;
+	if (evbuffer_get_length(bufferevent_get_input(c->bev)) > 0) {
+		/* More than one reply to one command: out of step. */
+		react_local(&c->fail, OC_DEFER, "4.5.0", "%s sent a reply "
+			    "nobody asked for", c->peer);
+		conn_end(c);
+		return false;
+	}
 	if (c->rcpt_next < c->job->n) {
 		send_rcpt(c, c->rcpt_next++);
-		return;
+		return true;
 	}
 	if (c->n_accepted > 0) {
 		send_line(c, "DATA");
 		c->cmds[c->n_cmds++] = CMD_DATA;
 	}
+	return true;
 }
 
 /* One reply in the MAIL/RCPT/DATA exchange.  Returns false when the
@@ -646,6 +678,15 @@ txn_reply(struct conn *c, const char *line)
 			c->ph = CP_DOT_EMPTY;
 			return true;
 		}
+		if (code / 100 == 2) {
+			/* Only 354 lets the text go: a 2xx here is out of
+			 * step, and must never count as delivered. */
+			react_local(&oc, OC_DEFER, "4.5.0", "%s answered DATA "
+				    "with %s", c->peer, line);
+			job_settle_rest(c, &oc);
+			conn_end(c);
+			return false;
+		}
 		react_reply(c->ob, REACT_DATA, code, c->rep.enh, line,
 			    c->rep.text, &oc);
 		job_settle_rest(c, &oc);
@@ -671,8 +712,7 @@ txn_reply(struct conn *c, const char *line)
 		txn_end(c, true);
 		return true;
 	}
-	txn_continue(c);
-	return true;
+	return txn_continue(c);
 }
 
 /* The reply (or, for LMTP, one of the replies) to the final dot. */
@@ -692,6 +732,12 @@ dot_reply(struct conn *c, const char *line)
 	if (c->is_lmtp) {
 		size_t k = c->accepted[c->n_dot_replies++];
 		j->out[k] = oc;
+		if (code == 421) {
+			/* The rest are not charged either. */
+			job_settle_rest(c, &oc);
+			conn_end(c);
+			return false;
+		}
 		if (c->n_dot_replies < c->n_accepted)
 			return true;
 	} else {

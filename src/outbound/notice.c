@@ -59,7 +59,7 @@ on_committed(void *arg, int err)
 		struct qrcpt *r = &q->r[c->idx[k]];
 		if (r->state != QR_FINISHING)
 			continue;
-		if (err != 0) {
+		if (err != 0 && !q->is_deleted) {
 			r->state = QR_WAITING;
 			r->next_try = queue_now() + NOTICE_RETRY_SECONDS;
 			continue;

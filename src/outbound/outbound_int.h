@@ -133,6 +133,7 @@ struct outbound {
 	FILE *state_fp;
 	char *state_path;
 	size_t state_lines;
+	size_t state_live; /* lines written by the last compaction */
 	struct state_saved **saved; /* loaded, not yet applied */
 	size_t n_saved_buckets;
 	struct notice_ctx *notices; /* being committed (notice.c) */

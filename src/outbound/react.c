@@ -36,6 +36,8 @@ static const struct react_row rows[] = {
 	{452, 452, PH(REACT_RCPT), OC_DEFER, false, "4.5.3"},
 	{400, 499, 0, OC_DEFER, false, "4.0.0"},
 	{551, 551, PH(REACT_RCPT), OC_FOLLOW, false, "5.1.6"},
+	/* RFC 5321 4.5.3.1.10: 552 to RCPT is "too many recipients". */
+	{552, 552, PH(REACT_RCPT), OC_DEFER, false, "4.5.3"},
 	{552, 552, 0, OC_BOUNCE, false, "5.3.4"},
 	{550, 550, PH(REACT_RCPT), OC_BOUNCE, false, "5.1.1"},
 	{500, 599, 0, OC_BOUNCE, false, "5.0.0"},

@@ -12,7 +12,7 @@
  * Read at start into a table; each recovered message takes its entry
  * (state_apply); then the file is rewritten with only the live state
  * (state_compact), also whenever it has grown to many times that.
- * Recipient lines are flushed once a second and never fsync'd: a crash of
+ * Recipient lines are flushed each tick and never fsync'd: a crash of
  * the machine costs at most those counters (a recipient is tried a little
  * early).  Hold and delete are the operator's word and are fdatasync'd
  * before the reply.  Whether a message is delivered is never decided
@@ -305,8 +305,10 @@ state_compact(struct outbound *ob)
 				n++;
 			}
 	}
-	if (fflush(fp) != 0 || fdatasync(fileno(fp)) != 0 || fclose(fp) != 0 ||
-	    rename(tmp, ob->state_path) != 0) {
+	bool is_ok = fflush(fp) == 0 && fdatasync(fileno(fp)) == 0;
+
+	is_ok &= fclose(fp) == 0;
+	if (!is_ok || rename(tmp, ob->state_path) != 0) {
 		log_msg(LOG_ERR, "ev=queue_state_failed error=%s",
 			log_q(strerror(errno)));
 		unlink(tmp);
@@ -318,14 +320,19 @@ state_compact(struct outbound *ob)
 		fclose(ob->state_fp);
 	ob->state_fp = open_private(ob->state_path, O_APPEND, "a");
 	ob->state_lines = n;
+	ob->state_live = n;
 }
 
 /* Rewrites the journal when it holds mostly dead lines. */
 static void
 maybe_compact(struct outbound *ob)
 {
-	if (ob->state_lines > STATE_COMPACT_MIN &&
-	    ob->state_lines > STATE_COMPACT_FACTOR * (ob->n_msgs + 1))
+	size_t live = ob->state_live > STATE_COMPACT_MIN ? ob->state_live
+						       : STATE_COMPACT_MIN;
+
+	/* Against the live lines of the last rewrite: a queue with many
+	 * deferred recipients must not be rewritten on every deferral. */
+	if (ob->state_lines > STATE_COMPACT_FACTOR * live)
 		state_compact(ob);
 }
 

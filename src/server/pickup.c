@@ -61,6 +61,9 @@ struct pickup {
 	char dir[PATH_MAX];
 	struct event *ev_timer;
 	struct pickup_ticket *in_flight;
+	size_t n_in_flight;
+	bool is_backlogged; /* a scan stopped at the cap: scan again when
+			     * commits come back */
 };
 
 /* "a/b" into out; false when it does not fit. */
@@ -82,6 +85,11 @@ ticket_drop(struct pickup_ticket *tk)
 	     pp = &(*pp)->next)
 		if (*pp == tk) {
 			*pp = tk->next;
+			tk->p->n_in_flight--;
+			if (tk->p->is_backlogged) {
+				tk->p->is_backlogged = false;
+				event_active(tk->p->ev_timer, EV_TIMEOUT, 0);
+			}
 			break;
 		}
 	tk->p = NULL;
@@ -203,8 +211,9 @@ msg_build(struct server *srv, const char *name, struct msg *in)
 	return m;
 }
 
-/* Reads one file and commits its message. */
-static void
+/* Reads one file and commits its message; true when it went to the
+ * spool. */
+static bool
 file_take(struct server *srv, struct pickup *p, const char *name)
 {
 	char err[PICKUP_ERR_MAX] = "";
@@ -218,13 +227,13 @@ file_take(struct server *srv, struct pickup *p, const char *name)
 			  &in, err, sizeof err);
 	if (r == MAILDROP_ERR_FORMAT) {
 		file_bad(p, name, err);
-		return;
+		return false;
 	}
 	if (r != MAILDROP_OK) {
 		if (errno != ENOENT)
 			log_msg(LOG_WARN, "ev=pickup_failed file=%s error=%s",
 				name, log_q(strerror(errno)));
-		return;
+		return false;
 	}
 	m = msg_build(srv, name, in);
 	msg_free(in);
@@ -235,23 +244,25 @@ file_take(struct server *srv, struct pickup *p, const char *name)
 		else
 			file_bad(p, name, "every recipient was refused");
 		msg_free(m);
-		return;
+		return false;
 	}
 	tk = calloc(1, sizeof *tk);
 	if (tk == NULL || !str_set(tk->name, sizeof tk->name, name) ||
 	    !path_join(tk->path, sizeof tk->path, p->dir, name)) {
 		free(tk);
 		msg_free(m);
-		return;
+		return false;
 	}
 	tk->p = p;
 	tk->srv = srv;
 	tk->next = p->in_flight;
 	p->in_flight = tk;
+	p->n_in_flight++;
 	msg_set_qid(m, spool_new_qid(srv->spool));
 	m->arrival = (int64_t)time(NULL);
 	srv->commits_pending++;
 	spool_commit(srv->spool, m, on_committed, tk);
+	return true;
 }
 
 /* True for a name that may be a maildrop file (not tmp/, bad/, dot). */
@@ -287,16 +298,21 @@ pickup_run(struct server *srv)
 			log_q(p->dir), log_q(strerror(errno)));
 		return;
 	}
-	while (n < PICKUP_BATCH_MAX && (de = readdir(d)) != NULL) {
+	/* At most PICKUP_BATCH_MAX messages in flight: a backlog is read as
+	 * its commits come back (ticket_drop scans again), not all at once;
+	 * only files handed to the spool count, so files that keep failing
+	 * wait for the timer instead of spinning. */
+	while (n < PICKUP_BATCH_MAX && p->n_in_flight < PICKUP_BATCH_MAX &&
+	       (de = readdir(d)) != NULL) {
 		if (!is_candidate(dirfd(d), de) ||
 		    is_in_flight(p, de->d_name))
 			continue;
-		file_take(srv, p, de->d_name);
-		n++;
+		if (file_take(srv, p, de->d_name))
+			n++;
 	}
 	closedir(d);
-	if (n == PICKUP_BATCH_MAX)
-		event_active(p->ev_timer, EV_TIMEOUT, 0);
+	if (n == PICKUP_BATCH_MAX || p->n_in_flight >= PICKUP_BATCH_MAX)
+		p->is_backlogged = true;
 }
 
 static void
