@@ -236,21 +236,18 @@ xtext(const char *s, char *buf, size_t size)
 }
 
 static bool
-has_8bit(const char *s)
-{
-	for (; *s; s++)
-		if ((unsigned char)*s >= 0x80)
-			return true;
-	return false;
-}
-
-static bool
 has_8bit_n(const char *p, size_t len)
 {
 	for (size_t i = 0; i < len; i++)
 		if ((unsigned char)p[i] >= 0x80)
 			return true;
 	return false;
+}
+
+static bool
+has_8bit(const char *s)
+{
+	return has_8bit_n(s, strlen(s));
 }
 
 /* True when the header section (up to the empty line) has 8-bit octets. */

@@ -135,12 +135,13 @@ struct outbound {
 	size_t state_lines;
 	size_t state_live; /* lines written by the last compaction */
 	struct state_saved **saved; /* loaded, not yet applied */
-	size_t n_saved_buckets;
 	struct notice_ctx *notices; /* being committed (notice.c) */
 	unsigned long long n_sent, n_bounced, n_deferred;
 };
 
 /* queue.c */
+/* A string's bucket among n (qids, destination keys, saved state). */
+unsigned ob_hash(const char *s, unsigned n);
 struct qmsg *queue_find(struct outbound *ob, const char *qid);
 void queue_job_finish(struct outbound *ob, struct job *j);
 void queue_schedule_dispatch(struct outbound *ob);

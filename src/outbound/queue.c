@@ -41,14 +41,20 @@ queue_now(void)
 	return (int64_t)time(NULL);
 }
 
+unsigned
+ob_hash(const char *s, unsigned n)
+{
+	unsigned h = 5381;
+
+	for (; *s; s++)
+		h = h * 33 + (unsigned char)*s;
+	return h % n;
+}
+
 static unsigned
 qid_hash(const char *qid)
 {
-	unsigned h = 0;
-
-	for (; *qid; qid++)
-		h = h * 31 + (unsigned char)*qid;
-	return h % OB_HASH_BUCKETS;
+	return ob_hash(qid, OB_HASH_BUCKETS);
 }
 
 struct qmsg *

@@ -147,21 +147,11 @@ route_free(struct outbound *ob)
 	ob->n_routes = 0;
 }
 
-static unsigned
-key_hash(const char *s)
-{
-	unsigned h = 5381;
-
-	for (; *s; s++)
-		h = h * 33 + (unsigned char)*s;
-	return h % OB_DEST_BUCKETS;
-}
-
 static struct dest *
 dest_get(struct outbound *ob, const char *key, enum dest_kind kind,
 	 const char *host, uint16_t port, bool is_tls)
 {
-	unsigned h = key_hash(key);
+	unsigned h = ob_hash(key, OB_DEST_BUCKETS);
 	struct dest *d;
 
 	for (d = ob->dests[h]; d; d = d->hnext)

@@ -70,11 +70,7 @@ struct state_saved {
 static unsigned
 bucket(const char *qid)
 {
-	unsigned h = 0;
-
-	for (; *qid; qid++)
-		h = h * 31 + (unsigned char)*qid;
-	return h % STATE_BUCKETS;
+	return ob_hash(qid, STATE_BUCKETS);
 }
 
 static struct state_saved *
@@ -193,7 +189,6 @@ state_open(struct outbound *ob, const char *spool_dir, char *err, size_t size)
 		snprintf(err, size, "out of memory");
 		return -1;
 	}
-	ob->n_saved_buckets = STATE_BUCKETS;
 	fp = fopen(ob->state_path, "re");
 	if (fp == NULL && errno != ENOENT) {
 		snprintf(err, size, "cannot read %s: %s; check the spool "
@@ -267,7 +262,7 @@ saved_clear(struct outbound *ob)
 {
 	if (ob->saved == NULL)
 		return;
-	for (size_t b = 0; b < ob->n_saved_buckets; b++)
+	for (size_t b = 0; b < STATE_BUCKETS; b++)
 		while (ob->saved[b]) {
 			struct state_saved *s = ob->saved[b];
 			ob->saved[b] = s->next;

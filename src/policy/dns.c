@@ -291,9 +291,8 @@ is_nodata(int status)
 	return status == ARES_ENODATA;
 }
 
-/* Null MX only: every MX target is the root (RFC 7505 section 3). */
-static bool
-is_null_mx(const struct ares_mx_reply *mx)
+bool
+dns_is_null_mx(const struct ares_mx_reply *mx)
 {
 	for (; mx; mx = mx->next) {
 		const char *h = mx->host ? mx->host : "";
@@ -313,7 +312,7 @@ mx_answer(struct dns_lookup *l, int status, unsigned char *abuf, int alen)
 	if (status == ARES_SUCCESS) {
 		status = ares_parse_mx_reply(abuf, alen, &mx);
 		if (status == ARES_SUCCESS) {
-			if (is_null_mx(mx))
+			if (dns_is_null_mx(mx))
 				settle(l, DNS_NO_DOMAIN, "null MX");
 			else
 				settle(l, DNS_OK, "MX");

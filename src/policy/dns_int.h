@@ -4,6 +4,8 @@
 #ifndef POSTERN_POLICY_DNS_INT_H
 #define POSTERN_POLICY_DNS_INT_H
 
+#include <stdbool.h>
+
 #include <ares.h>
 
 #include "policy/dns.h"
@@ -16,6 +18,9 @@ void dns_queries_sent(struct dns *d);
 
 /* [dns] timeout as a whole lookup's deadline. */
 struct timeval dns_deadline(const struct dns *d);
+
+/* Null MX only: every MX target is the root (RFC 7505 section 3). */
+bool dns_is_null_mx(const struct ares_mx_reply *mx);
 
 /* The loop the channel reports on. */
 struct event_base *dns_base(struct dns *d);

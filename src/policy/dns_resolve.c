@@ -223,34 +223,27 @@ on_mx(void *arg, int status, int timeouts, unsigned char *abuf, int alen)
 {
 	struct dns_resolve *r = arg;
 	struct ares_mx_reply *mx = NULL;
-	bool is_null = true;
 
 	(void)timeouts;
 	if (status == ARES_SUCCESS)
 		status = ares_parse_mx_reply(abuf, alen, &mx);
 	if (status == ARES_SUCCESS && mx == NULL)
 		status = ARES_ENODATA;
-	if (status == ARES_SUCCESS) {
+	if (status == ARES_SUCCESS && dns_is_null_mx(mx)) {
+		finish(r, DNS_RESOLVE_NULLMX);
+	} else if (status == ARES_SUCCESS) {
 		for (struct ares_mx_reply *m = mx; m; m = m->next) {
 			const char *h = m->host ? m->host : "";
-			if (h[0] == '\0' || strcmp(h, ".") == 0)
-				continue;
-			is_null = false;
-			if (r->n_hosts == DNS_RESOLVE_HOSTS_MAX)
+			if (h[0] == '\0' || strcmp(h, ".") == 0 ||
+			    r->n_hosts == DNS_RESOLVE_HOSTS_MAX)
 				continue;
 			str_set(r->hosts[r->n_hosts].name,
 				sizeof r->hosts[0].name, h);
 			r->hosts[r->n_hosts++].pref = m->priority;
 		}
-		ares_free_data(mx);
-		if (is_null)
-			finish(r, DNS_RESOLVE_NULLMX);
-		else {
-			/* Stable for equal preferences: the answer's order. */
-			qsort(r->hosts, r->n_hosts, sizeof r->hosts[0],
-			      pref_cmp);
-			ask_hosts(r);
-		}
+		/* Lowest preference first (RFC 5321 5.1). */
+		qsort(r->hosts, r->n_hosts, sizeof r->hosts[0], pref_cmp);
+		ask_hosts(r);
 	} else if (status == ARES_ENOTFOUND) {
 		finish(r, DNS_RESOLVE_NOHOST);
 	} else if (status == ARES_ENODATA) {
@@ -263,6 +256,8 @@ on_mx(void *arg, int status, int timeouts, unsigned char *abuf, int alen)
 			log_q(r->name), log_q(ares_strerror(status)));
 		finish(r, DNS_RESOLVE_TEMPFAIL);
 	}
+	if (mx != NULL)
+		ares_free_data(mx);
 	query_done(r);
 }
 
