@@ -58,14 +58,14 @@ closes_session(enum reply_id id)
 
 static void on_read(struct bufferevent *bev, void *arg);
 static void on_event(struct bufferevent *bev, short what, void *arg);
-static void on_flushed(struct bufferevent *bev, void *arg);
+static void on_written(struct bufferevent *bev, void *arg);
 
 /* want_flush: call on_flushed once the output has drained. */
 static void
 set_callbacks(struct session *s, bool want_flush)
 {
-	bufferevent_setcb(s->bev, on_read, want_flush ? on_flushed : NULL,
-			  on_event, s);
+	s->want_flush = want_flush;
+	bufferevent_setcb(s->bev, on_read, on_written, on_event, s);
 }
 
 #define SESSION_CLOSE_POLL_USEC 10000
@@ -104,11 +104,8 @@ close_when_sent(struct session *s)
 }
 
 static void
-on_flushed(struct bufferevent *bev, void *arg)
+on_flushed(struct session *s)
 {
-	struct session *s = arg;
-
-	(void)bev;
 	if (s->state == SESSION_CLOSING) {
 		close_when_sent(s);
 		return;
@@ -116,6 +113,57 @@ on_flushed(struct bufferevent *bev, void *arg)
 	/* Output drained: go on with the commands that waited. */
 	set_callbacks(s, false);
 	session_process(s);
+}
+
+/* libevent wrote the last of the output (bufferevent write callback). */
+static void
+on_written(struct bufferevent *bev, void *arg)
+{
+	struct session *s = arg;
+
+	if (s->is_direct)
+		bufferevent_disable(bev, EV_WRITE); /* on_flush writes again */
+	if (s->want_flush)
+		on_flushed(s);
+}
+
+/*
+ * Runs once per event loop turn in which replies were queued on a plain
+ * socket: writes them all with one writev, so a reply costs no epoll
+ * changes and no extra turn of the loop.  What the socket does not take
+ * now (or an error) is left to the bufferevent: EV_WRITE finishes it,
+ * or reports the error to on_event.
+ */
+static void
+on_flush(evutil_socket_t fd, short what, void *arg)
+{
+	struct session *s = arg;
+	struct evbuffer *out = bufferevent_get_output(s->bev);
+
+	(void)fd;
+	(void)what;
+	if (!s->is_direct || evbuffer_get_length(out) == 0)
+		return;
+	/* The bufferevent keeps its output's front frozen against other
+	 * drains; it thaws it the same way around its own writes. */
+	evbuffer_unfreeze(out, 1);
+	(void)evbuffer_write(out, bufferevent_getfd(s->bev));
+	evbuffer_freeze(out, 1);
+	if (evbuffer_get_length(out) > 0) {
+		bufferevent_enable(s->bev, EV_WRITE);
+		return;
+	}
+	if (s->want_flush)
+		on_flushed(s);
+}
+
+/* Queues a reply: on a plain socket on_flush writes it this turn. */
+static void
+queue_reply(struct session *s, const char *buf, size_t len)
+{
+	bufferevent_write(s->bev, buf, len);
+	if (s->is_direct)
+		event_active(s->ev_flush, 0, 0);
 }
 
 static void
@@ -131,7 +179,7 @@ start_closing(struct session *s)
 void
 session_reply_raw(struct session *s, const char *buf, size_t len)
 {
-	bufferevent_write(s->bev, buf, len);
+	queue_reply(s, buf, len);
 }
 
 void
@@ -163,7 +211,7 @@ session_reply(struct session *s, enum reply_id id, ...)
 		break;
 	default: len = reply_format(buf, sizeof buf, id, u); break;
 	}
-	bufferevent_write(s->bev, buf, len);
+	queue_reply(s, buf, len);
 	if (r->code >= 400)
 		log_msg(LOG_INFO, "ev=reply sid=%s client=%s cmd=%s reply=%d "
 			"enh=%s reason=%s", s->sid, s->client,
@@ -226,6 +274,8 @@ session_free(struct session *s)
 		event_free(s->ev_close);
 	if (s->ev_rate)
 		event_free(s->ev_rate);
+	if (s->ev_flush)
+		event_free(s->ev_flush);
 	if (s->bev)
 		bufferevent_free(s->bev);
 	if (s->is_counted) {
@@ -567,7 +617,8 @@ on_event(struct bufferevent *bev, short what, void *arg)
 	}
 	if ((what & BEV_EVENT_TIMEOUT) && (what & BEV_EVENT_READING) &&
 	    s->state != SESSION_CLOSING && s->state != SESSION_TLS) {
-		bufferevent_enable(s->bev, EV_WRITE);
+		if (!s->is_direct)
+			bufferevent_enable(s->bev, EV_WRITE);
 		session_reply(s, REPLY_TIMEOUT, s->srv->cfg->server_hostname);
 		return;
 	}
@@ -689,10 +740,15 @@ session_set_bev(struct session *s, struct bufferevent *bev)
 	struct timeval idle = {(time_t)s->srv->cfg->server_idle_timeout, 0};
 
 	s->bev = bev;
+	/* TLS output goes through OpenSSL's bufferevent as it likes. */
+	s->is_direct = s->ev_flush != NULL &&
+		       bufferevent_openssl_get_ssl(bev) == NULL;
 	set_callbacks(s, false);
 	bufferevent_setwatermark(bev, EV_READ, 0, SESSION_READ_HIGH_WATER);
 	bufferevent_set_timeouts(bev, &idle, &idle);
-	bufferevent_enable(bev, EV_READ | EV_WRITE);
+	bufferevent_enable(bev, s->is_direct ? EV_READ : EV_READ | EV_WRITE);
+	if (s->is_direct)
+		bufferevent_disable(bev, EV_WRITE); /* enabled from birth */
 }
 
 void
@@ -733,6 +789,7 @@ session_start(struct server *srv, enum config_listen_kind kind,
 	}
 	s->srv = srv;
 	s->kind = kind;
+	s->ev_flush = event_new(srv->base, -1, 0, on_flush, s);
 	snprintf(s->sid, sizeof s->sid, "%016llx",
 		 (unsigned long long)srv->sid_next++);
 	name_client(s, sa);
@@ -750,6 +807,8 @@ session_start(struct server *srv, enum config_listen_kind kind,
 	if (bev == NULL) {
 		if (ssl != NULL)
 			SSL_free(ssl);
+		if (s->ev_flush != NULL)
+			event_free(s->ev_flush);
 		close(fd);
 		free(s);
 		return;

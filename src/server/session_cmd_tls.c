@@ -48,6 +48,9 @@ cmd_starttls(struct session *s, const struct cmd *c)
 			"discarded=%zu", s->sid, s->client, discarded);
 	}
 	session_txn_reset(s);
+	/* The 220 (still queued) and all TLS records leave through
+	 * libevent from now on. */
+	bufferevent_enable(plain, EV_WRITE);
 	bufferevent_set_timeouts(plain, NULL, NULL);
 	bev = bufferevent_openssl_filter_new(s->srv->base, plain, ssl,
 					     BUFFEREVENT_SSL_ACCEPTING,

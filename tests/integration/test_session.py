@@ -9,7 +9,10 @@ import email.policy
 import shutil
 import signal
 import smtplib
+import socket
 import subprocess
+import threading
+import time
 
 import pytest
 
@@ -370,6 +373,34 @@ def test_whole_pipelined_transactions_in_one_write(server):
         c.expect_closed()
     assert len(set(qids)) == 5
     server.wait_messages("bob@example.test", 5)
+
+
+def test_client_that_reads_late_gets_every_reply_in_order(server):
+    """Far more pipelined commands than the sockets hold (28 MB of
+    replies) before the client reads anything: the server stops reading
+    while its replies wait, writes what the socket takes, and finishes
+    once the client reads - every reply once, in order - while it goes
+    on serving other clients."""
+    n = 2_000_000
+    want = b"250 2.0.0 OK\r\n" * n
+    with server.client() as c:
+        c.ehlo()
+        sender = threading.Thread(
+            target=c.send, args=(b"NOOP\r\n" * n + b"QUIT\r\n",))
+        sender.start()
+        time.sleep(1)
+        with server.client() as other:
+            assert other.cmd("NOOP").last == "250 2.0.0 OK"
+        got = bytearray()
+        while len(got) < len(want):
+            chunk = c.sock.recv(1 << 20)
+            assert chunk, f"closed after {len(got)} octets"
+            got += chunk
+        c.buf = bytes(got[len(want):])
+        assert got[:len(want)] == want
+        assert c.reply().code == 221
+        c.expect_closed()
+        sender.join()
 
 
 # --- CHUNKING ---------------------------------------------------------------
