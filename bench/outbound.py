@@ -60,7 +60,7 @@ import time
 from pathlib import Path
 
 from run import (HOST, PORT_POSTERN_OUT, PORT_RELAY, SENDER, SMTP_SINK,
-                 SMTP_SOURCE, log, proc_cpu, wait_banner)
+                 SMTP_SOURCE, log, make_top, proc_cpu, wait_banner)
 
 HERE = Path(__file__).resolve().parent
 POSTQUEUE = shutil.which("postqueue") or "/usr/sbin/postqueue"
@@ -112,6 +112,7 @@ class PosternRelay:
 
     def setup(self):
         shutil.rmtree(self.root, ignore_errors=True)
+        make_top(self.root)
         (self.root / "etc").mkdir(parents=True)
         (self.root / "etc" / "users").write_text("alice@bench.test\n")
         (self.root / "etc" / "forwards").write_text(
