@@ -398,6 +398,47 @@ test_data_finish_flags_only_a_hanging_cr(void **state)
 	assert_int_equal(r.flags, DATA_ERR_BARE_CR);
 }
 
+/*
+ * Plain text is skipped eight octets at a time: a CR, LF or NUL must be
+ * found at every offset within and across those words, after a run of
+ * every length, and an octet that merely resembles one must not be.
+ */
+static void
+test_data_special_octet_at_every_offset(void **state)
+{
+	static const struct {
+		char ch;
+		unsigned flags;
+	} specials[] = {{'\n', LF_}, {'\0', NUL_}, {'\r', CR_}};
+	/* 0x0c/0x0e/0x8d/0x8a/0x01/0x80: near CR, LF and NUL in value. */
+	static const char near[] = "\x0c\x0e\x8d\x8a\x01\x80\x09\x0b";
+	char in[128], out[128];
+
+	(void)state;
+	for (size_t k = 0; k < 3; k++) {
+		for (size_t at = 0; at < 40; at++) {
+			struct data_reader r;
+			size_t n = 0, out_len = 0, consumed = 0;
+			in[n++] = 'S';
+			for (size_t i = 0; i < at; i++)
+				in[n++] = near[i % 8];
+			in[n++] = specials[k].ch;
+			for (size_t i = 0; i < 17; i++)
+				in[n++] = 'x';
+			memcpy(in + n, "\r\n.\r\n", 5);
+			n += 5;
+			data_reader_init(&r, false, 0);
+			assert_int_equal(data_reader_feed(&r, in, n, out,
+							  &out_len, &consumed),
+					 DATA_END);
+			assert_int_equal(consumed, n);
+			assert_int_equal(r.flags, specials[k].flags);
+			assert_int_equal(out_len, n - 3);
+			assert_memory_equal(out, in, out_len);
+		}
+	}
+}
+
 int
 main(void)
 {
@@ -407,6 +448,7 @@ main(void)
 		cmocka_unit_test(test_data_long_lines_are_flagged),
 		cmocka_unit_test(test_data_size_counts_all_text),
 		cmocka_unit_test(test_data_finish_flags_only_a_hanging_cr),
+		cmocka_unit_test(test_data_special_octet_at_every_offset),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
