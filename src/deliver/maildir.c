@@ -656,6 +656,7 @@ worker(void *arg)
 	struct deliver *d = arg;
 	struct batch b = {0};
 
+	log_buffer(true); /* flushed after each batch */
 	b.cap_items = DELIVER_BATCH_ITEMS;
 	b.items = malloc(b.cap_items * sizeof *b.items);
 	if (b.items == NULL)
@@ -679,6 +680,7 @@ worker(void *arg)
 			if (it->not_before <= now)
 				deliver_msg(d, it->m, &b);
 		batch_finish(d, &b);
+		log_flush();
 		while (todo) {
 			struct item *next = todo->next;
 			if (has_local_left(todo->m)) {
@@ -713,6 +715,7 @@ worker(void *arg)
 		}
 	}
 	pthread_mutex_unlock(&d->mu);
+	log_buffer(false);
 	free(b.items);
 	free(b.buf);
 	return NULL;

@@ -307,7 +307,16 @@ server_run(struct server *srv)
 	event_add(srv->ev_int, NULL);
 	log_msg(LOG_INFO, "ev=started version=%s hostname=%s", POSTERN_VERSION,
 		srv->cfg->server_hostname);
-	event_base_dispatch(srv->base);
+	/* One turn of the loop at a time: the log lines of a turn go out in
+	 * one write when it ends, before the loop waits again. */
+	log_buffer(true);
+	while (event_base_loop(srv->base, EVLOOP_ONCE) == 0) {
+		log_flush();
+		if (event_base_got_exit(srv->base) ||
+		    event_base_got_break(srv->base))
+			break;
+	}
+	log_buffer(false);
 	log_msg(LOG_INFO, "ev=stopped queued=%llu",
 		(unsigned long long)srv->n_queued);
 	return 0;

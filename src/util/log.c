@@ -4,22 +4,31 @@
  * Called from the loop thread and the spool and delivery workers; each line
  * is formatted into a stack buffer and written with one write(2), so lines
  * from different threads never interleave.  Over-long lines are cut, never
- * split.
+ * split.  A thread that turned buffering on (log_buffer) gathers its info
+ * and debug lines in up to PIPE_BUF octets - whole lines, written with one
+ * write(2), so still atomic on a pipe - until it calls log_flush() or the
+ * next line does not fit; a warn or err line goes out at once, after them.
  */
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "util/log.h"
 
 #define LOG_LINE_MAX 2048
+#define LOG_BUF_MAX PIPE_BUF /* one write(2) a pipe keeps whole */
 #define LOG_Q_SLOTS 4
 #define LOG_Q_MAX 1024
 #define LOG_STAMP_MAX 32 /* "YYYY-MM-DDTHH:MM:SS" and room */
 
 static enum log_level log_level = LOG_INFO;
+static __thread char *log_buf; /* this thread's gathered lines, or NULL */
+static __thread size_t log_buf_len;
 static const struct {
 	const char *name;
 	size_t len;
@@ -87,9 +96,44 @@ log_msg(enum log_level level, const char *fmt, ...)
 		n += (size_t)r < sizeof line - n - 1 ? (size_t)r
 						     : sizeof line - n - 2;
 	line[n++] = '\n';
-	/* A failed log write has nowhere to be reported. */
-	if (write(STDERR_FILENO, line, n) < 0)
+	if (log_buf != NULL && level >= LOG_INFO) {
+		if (log_buf_len + n > LOG_BUF_MAX)
+			log_flush();
+		memcpy(log_buf + log_buf_len, line, n);
+		log_buf_len += n;
 		return;
+	}
+	if (log_buf_len > 0) {
+		struct iovec iov[2] = {{log_buf, log_buf_len}, {line, n}};
+		log_buf_len = 0;
+		/* A failed log write has nowhere to be reported. */
+		(void)!writev(STDERR_FILENO, iov, 2);
+		return;
+	}
+	(void)!write(STDERR_FILENO, line, n);
+}
+
+void
+log_flush(void)
+{
+	size_t n = log_buf_len;
+
+	log_buf_len = 0;
+	if (n > 0)
+		(void)!write(STDERR_FILENO, log_buf, n);
+}
+
+void
+log_buffer(bool on)
+{
+	if (!on) {
+		log_flush();
+		free(log_buf);
+		log_buf = NULL;
+		return;
+	}
+	if (log_buf == NULL)
+		log_buf = malloc(LOG_BUF_MAX); /* none: lines go out at once */
 }
 
 const char *
