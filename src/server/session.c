@@ -153,6 +153,10 @@ on_flush(evutil_socket_t fd, short what, void *arg)
 		bufferevent_enable(s->bev, EV_WRITE);
 		return;
 	}
+	/* Drained here: a write event left from an earlier partial write
+	 * would find nothing and never call on_written to go. */
+	if (bufferevent_get_enabled(s->bev) & EV_WRITE)
+		bufferevent_disable(s->bev, EV_WRITE);
 	if (s->want_flush)
 		on_flushed(s);
 }

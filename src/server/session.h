@@ -79,7 +79,7 @@ struct session {
 	struct event *ev_close; /* polls until the last reply has left */
 	struct event *ev_rate;	/* checks min_data_rate during DATA/BDAT */
 	struct event *ev_flush; /* writes the replies queued this turn */
-	bool is_direct;	 /* plain socket: replies written by session_flush */
+	bool is_direct;	 /* plain socket: replies written by on_flush */
 	bool want_flush; /* on_flushed runs once the output has drained */
 	struct timespec data_start; /* when the text began (CLOCK_MONOTONIC) */
 	uint64_t data_octets;	    /* octets of text read since */

@@ -14,7 +14,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -103,13 +102,15 @@ log_msg(enum log_level level, const char *fmt, ...)
 		log_buf_len += n;
 		return;
 	}
-	if (log_buf_len > 0) {
-		struct iovec iov[2] = {{log_buf, log_buf_len}, {line, n}};
-		log_buf_len = 0;
-		/* A failed log write has nowhere to be reported. */
-		(void)!writev(STDERR_FILENO, iov, 2);
+	if (log_buf_len > 0 && log_buf_len + n <= LOG_BUF_MAX) {
+		/* After what is gathered, in the same write. */
+		memcpy(log_buf + log_buf_len, line, n);
+		log_buf_len += n;
+		log_flush();
 		return;
 	}
+	log_flush();
+	/* A failed log write has nowhere to be reported. */
 	(void)!write(STDERR_FILENO, line, n);
 }
 
