@@ -53,14 +53,14 @@ import datetime
 import os
 import re
 import shutil
-import signal
 import statistics
 import subprocess
 import time
 from pathlib import Path
 
 from run import (HOST, PORT_POSTERN_OUT, PORT_RELAY, SENDER, SMTP_SINK,
-                 SMTP_SOURCE, log, make_top, proc_cpu, wait_banner)
+                 SMTP_SOURCE, log, make_top, proc_cpu, stop_postern,
+                 wait_banner)
 
 HERE = Path(__file__).resolve().parent
 POSTQUEUE = shutil.which("postqueue") or "/usr/sbin/postqueue"
@@ -132,13 +132,7 @@ class PosternRelay:
         wait_banner(self.port)
 
     def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=120)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_postern(self.proc)
         self.proc = None
 
     def queue(self, *args):

@@ -106,6 +106,17 @@ def count_files(path):
         return 0
 
 
+def stop_postern(proc):
+    """SIGTERM (postern finishes what it was doing), SIGKILL after 120 s."""
+    if proc and proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=120)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 def make_top(path):
     """Makes path a directory that ext4's Orlov allocator treats as the
     top of a tree (chattr +T): the directories made under it are spread
@@ -220,13 +231,7 @@ class Postern:
         wait_banner(self.port, timeout=120 if self.valgrind else 30)
 
     def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=120)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_postern(self.proc)
         self.proc = None
 
     def cpu(self):

@@ -115,16 +115,26 @@ on_flushed(struct session *s)
 	session_process(s);
 }
 
+/*
+ * The output has drained, whoever wrote it last.  On a plain socket the
+ * write event goes (on_flush writes again; one left enabled would be
+ * added and deleted for every later reply without ever calling back).
+ */
+static void
+output_drained(struct session *s)
+{
+	if (s->is_direct && (bufferevent_get_enabled(s->bev) & EV_WRITE))
+		bufferevent_disable(s->bev, EV_WRITE);
+	if (s->want_flush)
+		on_flushed(s);
+}
+
 /* libevent wrote the last of the output (bufferevent write callback). */
 static void
 on_written(struct bufferevent *bev, void *arg)
 {
-	struct session *s = arg;
-
-	if (s->is_direct)
-		bufferevent_disable(bev, EV_WRITE); /* on_flush writes again */
-	if (s->want_flush)
-		on_flushed(s);
+	(void)bev;
+	output_drained(arg);
 }
 
 /*
@@ -153,12 +163,7 @@ on_flush(evutil_socket_t fd, short what, void *arg)
 		bufferevent_enable(s->bev, EV_WRITE);
 		return;
 	}
-	/* Drained here: a write event left from an earlier partial write
-	 * would find nothing and never call on_written to go. */
-	if (bufferevent_get_enabled(s->bev) & EV_WRITE)
-		bufferevent_disable(s->bev, EV_WRITE);
-	if (s->want_flush)
-		on_flushed(s);
+	output_drained(s);
 }
 
 /* Queues a reply: on a plain socket on_flush writes it this turn. */
@@ -750,9 +755,11 @@ session_set_bev(struct session *s, struct bufferevent *bev)
 	set_callbacks(s, false);
 	bufferevent_setwatermark(bev, EV_READ, 0, SESSION_READ_HIGH_WATER);
 	bufferevent_set_timeouts(bev, &idle, &idle);
-	bufferevent_enable(bev, s->is_direct ? EV_READ : EV_READ | EV_WRITE);
+	bufferevent_enable(bev, EV_READ);
 	if (s->is_direct)
 		bufferevent_disable(bev, EV_WRITE); /* enabled from birth */
+	else
+		bufferevent_enable(bev, EV_WRITE);
 }
 
 void
