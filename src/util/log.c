@@ -102,7 +102,8 @@ log_msg(enum log_level level, const char *fmt, ...)
 		log_buf_len += n;
 		return;
 	}
-	if (log_buf_len > 0 && log_buf_len + n <= LOG_BUF_MAX) {
+	if (log_buf != NULL && log_buf_len > 0 &&
+	    log_buf_len + n <= LOG_BUF_MAX) {
 		/* After what is gathered, in the same write. */
 		memcpy(log_buf + log_buf_len, line, n);
 		log_buf_len += n;
