@@ -27,9 +27,9 @@
 
 #include "cli/cli.h"
 #include "cli/cli_int.h"
-#include "policy/rcpt.h"
 #include "policy/users.h"
 #include "proto/addr.h"
+#include "route/route.h"
 #include "spool/maildrop.h"
 #include "spool/msg.h"
 
@@ -356,7 +356,10 @@ rcpt_add(struct send_job *j, const char *raw)
 
 	if (!addr_read(j, raw, false, &a))
 		return -1;
-	policy_rcpt_check(j->cfg, j->users, &a, true, &v);
+	route_rcpt(&(const struct route_req){.cfg = j->cfg,
+					    .users = j->users,
+					    .is_trusted = true},
+		   &a, &v);
 	if (v.route == RCPT_ROUTE_NONE) {
 		refusal(j, a.mailbox, &v);
 		return -1;

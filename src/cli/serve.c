@@ -8,7 +8,6 @@
 #include <string.h>
 
 #include "cli/cli_int.h"
-#include "explain/explain.h"
 #include "server/server.h"
 #include "util/log.h"
 
@@ -43,8 +42,6 @@ cli_serve(int argc, char **argv)
 		config_free(cfg);
 		return 1;
 	}
-	/* Bounces and `queue show` put remote replies into words. */
-	srv->explain = explain_reply_format;
 	r = server_run(srv);
 	server_free(srv);
 	config_free(cfg);

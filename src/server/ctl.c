@@ -101,7 +101,7 @@ ctl_run(struct ctl_conn *c, const char *line)
 		return "ok stopping";
 	}
 	if (strcmp(line, "pickup") == 0) {
-		pickup_run(srv);
+		route_pickup_run(&srv->router);
 		return "ok";
 	}
 	return "error: unknown command; use maintenance on|off|status, "
@@ -125,8 +125,8 @@ on_conn_read(struct bufferevent *bev, void *arg)
 	bufferevent_disable(bev, EV_READ);
 	bufferevent_setcb(bev, NULL, on_conn_flushed, NULL, c);
 	if (n <= CTL_LINE_MAX && strncmp(line, "queue ", 6) == 0 &&
-	    c->srv->outbound != NULL) {
-		outbound_ctl(c->srv->outbound, line + 6,
+	    c->srv->router.outbound != NULL) {
+		outbound_ctl(c->srv->router.outbound, line + 6,
 			     bufferevent_get_output(bev));
 		free(line);
 		return;

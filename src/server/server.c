@@ -21,7 +21,6 @@
 #include "policy/dns.h"
 #include "policy/greylist.h"
 #include "policy/milter.h"
-#include "outbound/outbound.h"
 #include "server/clients.h"
 #include "server/session.h"
 #include "util/fs.h"
@@ -102,19 +101,20 @@ server_new(const struct config *cfg, char *err, size_t size)
 	if (cfg->greylist_enabled &&
 	    (srv->greylist = greylist_open(cfg, srv->base, err, size)) == NULL)
 		goto fail;
-	srv->deliver = deliver_start(cfg, srv->spool, err, size);
-	if (srv->deliver == NULL || sending_start(srv, err, size) != 0)
+	if (route_start(&srv->router, cfg, srv->users, srv->base, srv->spool,
+			err, size) != 0)
 		goto fail;
 	if (rec.n)
 		log_msg(LOG_INFO, "ev=recovered messages=%zu", rec.n);
 	for (size_t i = 0; i < rec.n; i++)
-		server_route_committed(srv, rec.v[i]);
+		route_committed(&srv->router, rec.v[i]);
 	free(rec.v);
 	rec.v = NULL;
 	rec.n = 0;
-	outbound_ready(srv->outbound);
+	route_ready(&srv->router);
 	if (listener_start(srv, err, size) != 0 ||
-	    ctl_start(srv, err, size) != 0 || pickup_start(srv, err, size) != 0)
+	    ctl_start(srv, err, size) != 0 ||
+	    route_pickup_start(&srv->router, err, size) != 0)
 		goto fail;
 	return srv;
 fail:
@@ -145,7 +145,8 @@ on_stop_timer(evutil_socket_t fd, short what, void *arg)
 				session_free(s);
 		}
 	}
-	if (srv->sessions == NULL && srv->commits_pending == 0) {
+	if (srv->sessions == NULL && srv->commits_pending == 0 &&
+	    srv->router.commits_pending == 0) {
 		event_base_loopexit(srv->base, NULL);
 		return;
 	}
@@ -162,6 +163,7 @@ server_stop(struct server *srv)
 		return;
 	}
 	srv->is_stopping = true;
+	srv->router.is_stopping = true;
 	srv->stop_deadline = time(NULL) + SERVER_STOP_SECONDS;
 	log_msg(LOG_INFO, "ev=stopping sessions=%zu", srv->n_sessions);
 	listener_stop(srv);
@@ -247,8 +249,7 @@ server_reload(struct server *srv)
 	kept = realloc(srv->old_cfgs,
 		       (srv->n_old_cfgs + 1) * sizeof(struct config *));
 	if (users != NULL && (!cfg->has_tls || ctx != NULL) && kept != NULL &&
-	    srv->outbound != NULL &&
-	    outbound_reload(srv->outbound, cfg, err, sizeof err) != 0) {
+	    route_reload(&srv->router, cfg, err, sizeof err) != 0) {
 		log_msg(LOG_ERR, "ev=reload_failed part=routes error=%s",
 			log_q(err));
 		users_free(users);
@@ -269,6 +270,7 @@ server_reload(struct server *srv)
 	srv->cfg = cfg;
 	users_free(srv->users);
 	srv->users = users;
+	route_set_config(&srv->router, cfg, users);
 	if (ctx != NULL) {
 		SSL_CTX_free(srv->tls_ctx);
 		srv->tls_ctx = ctx;
@@ -318,7 +320,8 @@ server_run(struct server *srv)
 	}
 	log_buffer(false);
 	log_msg(LOG_INFO, "ev=stopped queued=%llu",
-		(unsigned long long)srv->n_queued);
+		(unsigned long long)srv->n_queued +
+			(unsigned long long)srv->router.n_queued);
 	return 0;
 }
 
@@ -331,18 +334,14 @@ server_free(struct server *srv)
 	ctl_free(srv);
 	while (srv->sessions)
 		session_free(srv->sessions);
-	pickup_stop(srv);
 	greylist_close(srv->greylist);
 	dns_close(srv->dns);
 	milter_close(srv->milter);
-	/* Connections end first: what they settled reaches the spool. */
-	sending_stop(srv);
-	/* Delivery reports done records to the spool: it stops first.  The
+	/* Pickup, sending and delivery stop before the spool closes.  The
 	 * loop ended with no commit in flight (server_stop waits for them);
 	 * one that still completes in spool_close finds no delivery agent
 	 * and stays in the spool for the next start. */
-	deliver_stop(srv->deliver);
-	srv->deliver = NULL;
+	route_stop(&srv->router);
 	spool_close(srv->spool);
 	users_free(srv->users);
 	clients_free(srv);

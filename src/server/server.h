@@ -18,8 +18,8 @@
 #include <event2/listener.h>
 
 #include "config/config.h"
-#include "deliver/deliver.h"
 #include "policy/users.h"
+#include "route/route.h"
 #include "spool/spool.h"
 #include "tls/tls.h"
 
@@ -29,8 +29,6 @@ struct greylist;
 struct dns;
 struct milter;
 struct ctl_conn;
-struct outbound;
-struct pickup;
 
 /* A listening socket and what it speaks. */
 struct server_listener {
@@ -54,14 +52,8 @@ struct server {
 	struct dns *dns;	   /* NULL unless check_sender_domain */
 	struct milter *milter;	   /* NULL unless [filter] milter */
 	struct spool *spool;
-	struct deliver *deliver;
-	struct outbound *outbound; /* the sending side (queue, client) */
-	struct dns *resolver;	   /* MX and host lookups for sending */
-	SSL_CTX *tls_client;	   /* STARTTLS towards peers, or NULL */
-	/* Puts a reply into words (explain_reply_format, lent by cli/,
-	 * since explain/ is not below server/); NULL: no words. */
-	int (*explain)(const char *reply, char *buf, size_t size);
-	struct pickup *pickup;	   /* SPOOL/maildrop: postern send */
+	/* Where committed mail goes: Maildir, LMTP, SMTP (route/). */
+	struct router router;
 	struct event *ev_term, *ev_int, *ev_hup;
 	struct event *ev_stop_timer;
 	/* Sessions, newest first. */
@@ -109,22 +101,5 @@ void server_stop(struct server *srv);
 int ctl_start(struct server *srv, char *err, size_t size);
 void ctl_stop(struct server *srv);
 void ctl_free(struct server *srv);
-
-/*
- * Hands a committed message (taken) to whoever delivers each of its
- * recipients: the Maildir worker, the LMTP client or the SMTP client.
- * Loop thread.  Every message the spool holds goes through here: SMTP
- * DATA, recovery, pickup, bounces.
- */
-void server_route_committed(struct server *srv, struct msg *m_take);
-
-/* server/sending.c: starts and stops outbound/ with what it borrows. */
-int sending_start(struct server *srv, char *err, size_t size);
-void sending_stop(struct server *srv);
-
-/* server/pickup.c: SPOOL/maildrop, where `postern send` leaves mail. */
-int pickup_start(struct server *srv, char *err, size_t size);
-void pickup_run(struct server *srv); /* scan now (ctl "pickup") */
-void pickup_stop(struct server *srv);
 
 #endif

@@ -203,7 +203,7 @@ on_committed(void *arg, struct msg *m, int err)
 			session_shutdown(s);
 	}
 	if (err == 0)
-		server_route_committed(srv, m);
+		route_committed(&srv->router, m);
 	else
 		msg_free(m);
 	if (s != NULL && s->state == SESSION_CMD)

@@ -1,6 +1,6 @@
 /*
  * session_cmd_rcpt.c - RCPT TO (RFC 5321 4.1.1.3): syntax here, the
- * verdict from policy/rcpt.c, the 452 4.5.3 past max_recipients (the
+ * verdict from route_rcpt(), the 452 4.5.3 past max_recipients (the
  * recipients accepted before stay accepted, RFC 5321 4.5.3.1.10), then,
  * an mbox locked by a mail reader gets 450 4.2.1, a local mailbox at or
  * over [local] quota gets 452 4.2.2, and, for
@@ -14,12 +14,9 @@
 #include <sys/stat.h>
 #include <string.h>
 
-#include "deliver/deliver.h"
-#include "deliver/mbox.h"
 #include "policy/greylist.h"
-#include "policy/quota.h"
-#include "policy/rcpt.h"
 #include "proto/esmtp.h"
+#include "route/route.h"
 #include "server/session.h"
 #include "util/log.h"
 #include "util/str.h"
@@ -49,44 +46,6 @@ struct rcpt_dsn {
 	char orcpt[SMTP_PATH_MAX + 32]; /* decoded, "" when absent */
 };
 
-/* mbox:PATH: true while a mail reader holds the user's mailbox lock. */
-static bool
-is_mbox_locked(struct session *s, const struct rcpt_verdict *v)
-{
-	const struct config *cfg = s->srv->cfg;
-	char path[PATH_MAX];
-
-	return cfg->is_mbox &&
-	       deliver_maildir_path(cfg->maildir_path, v->mailbox, path,
-				    sizeof path) &&
-	       mbox_is_locked(path);
-}
-
-/* [local] quota: true when the user's Maildir is full already. */
-static bool
-is_over_quota(struct session *s, const struct rcpt_verdict *v)
-{
-	const struct config *cfg = s->srv->cfg;
-	char path[PATH_MAX];
-	uint64_t used;
-
-	if (cfg->local_quota == 0 ||
-	    !deliver_maildir_path(cfg->maildir_path, v->mailbox, path,
-				  sizeof path))
-		return false;
-	if (cfg->is_mbox) {
-		struct stat st;
-		return stat(path, &st) == 0 &&
-		       (uint64_t)st.st_size >= cfg->local_quota;
-	}
-	if (quota_usage(path, &used) != 0) {
-		log_msg(LOG_WARN, "ev=quota_unknown sid=%s mailbox=%s error=%s",
-			s->sid, log_q(path), log_q(strerror(errno)));
-		return false; /* delivery itself will tell */
-	}
-	return used >= cfg->local_quota;
-}
-
 /* Records an accepted recipient and sends the verdict's reply. */
 static void
 rcpt_finish(struct session *s, const struct addr *to,
@@ -98,8 +57,7 @@ rcpt_finish(struct session *s, const struct addr *to,
 	log_rcpt(s, to, id);
 	if (v->route != RCPT_ROUTE_NONE && !has_rcpt(t->msg, v->mailbox) &&
 	    (msg_add_rcpt(t->msg, v->mailbox, to->mailbox,
-			  v->route == RCPT_ROUTE_LOCAL ? MSG_ROUTE_LOCAL
-						       : MSG_ROUTE_REMOTE) != 0 ||
+			  route_msg_route(v)) != 0 ||
 	     msg_rcpt_set_dsn(t->msg, t->msg->n_rcpts - 1, dsn->notify,
 			      dsn->orcpt[0] ? dsn->orcpt : NULL) != 0)) {
 		session_reply(s, REPLY_NO_MEMORY);
@@ -323,16 +281,15 @@ cmd_rcpt(struct session *s, const struct cmd *c)
 	}
 	if (!rcpt_params(s, c->arg + used, c->arg_len - used, &dsn))
 		return;
-	id = policy_rcpt_check(s->srv->cfg, s->srv->users, &to, s->is_auth,
-			       &v);
-	if (v.route == RCPT_ROUTE_LOCAL && is_mbox_locked(s, &v)) {
-		log_rcpt(s, &to, REPLY_MAILBOX_LOCKED);
-		session_reply(s, REPLY_MAILBOX_LOCKED, v.mailbox);
-		return;
-	}
-	if (v.route == RCPT_ROUTE_LOCAL && is_over_quota(s, &v)) {
-		log_rcpt(s, &to, REPLY_OVER_QUOTA);
-		session_reply(s, REPLY_OVER_QUOTA, v.mailbox);
+	id = route_rcpt(&(const struct route_req){.cfg = s->srv->cfg,
+						  .users = s->srv->users,
+						  .is_trusted = s->is_auth,
+						  .check_mailbox = true,
+						  .sid = s->sid},
+			&to, &v);
+	if (id == REPLY_MAILBOX_LOCKED || id == REPLY_OVER_QUOTA) {
+		log_rcpt(s, &to, id);
+		session_reply(s, id, v.mailbox);
 		return;
 	}
 	if (v.route != RCPT_ROUTE_NONE && s->srv->greylist != NULL &&

@@ -3,14 +3,14 @@
  * `postern send` (cli/send.c writes the files, spool/maildrop.c is their
  * format).
  *
- * server_new calls pickup_start once the spool is open and delivery runs;
- * it scans the directory then and every PICKUP_INTERVAL_SECONDS, and
- * pickup_run (the control socket's "pickup", which `postern send` sends)
- * scans at once.  For each file: its recipients are decided as for a
- * client of the submission port (policy/rcpt.c, trusted: any domain; the
- * forwards and subaddresses apply), the message is committed to the spool
- * and, from the commit callback only, the file is removed and the message
- * handed to server_route_committed.  So a file disappears only once its
+ * server_new calls route_pickup_start once the spool is open and delivery
+ * runs; it scans the directory then and every PICKUP_INTERVAL_SECONDS,
+ * and route_pickup_run (the control socket's "pickup", which `postern
+ * send` sends) scans at once.  For each file: its recipients are decided
+ * by route_rcpt() as for a client of the submission port (trusted: any
+ * domain; the forwards and subaddresses apply), the message is committed
+ * to the spool and, from the commit callback only, the file is removed
+ * and the message handed to route_committed.  So a file disappears only once its
  * message is durable in the spool; a crash between the two may deliver it
  * twice, never zero times.  A failed commit leaves the file for the next
  * scan; a file is never committed twice at once (the in-flight list).  A
@@ -33,8 +33,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "policy/rcpt.h"
-#include "server/server.h"
+#include "route/route_int.h"
 #include "spool/maildrop.h"
 #include "util/log.h"
 #include "util/str.h"
@@ -51,13 +50,13 @@
 /* One file whose message is being committed. */
 struct pickup_ticket {
 	struct pickup_ticket *next;
-	struct pickup *p; /* NULL once pickup_stop has run */
-	struct server *srv;
+	struct route_pickup *p; /* NULL once route_pickup_stop has run */
+	struct router *r;
 	char name[MAILDROP_NAME_MAX];
 	char path[PATH_MAX];
 };
 
-struct pickup {
+struct route_pickup {
 	char dir[PATH_MAX];
 	struct event *ev_timer;
 	struct pickup_ticket *in_flight;
@@ -96,7 +95,7 @@ ticket_drop(struct pickup_ticket *tk)
 }
 
 static bool
-is_in_flight(const struct pickup *p, const char *name)
+is_in_flight(const struct route_pickup *p, const char *name)
 {
 	for (const struct pickup_ticket *tk = p->in_flight; tk; tk = tk->next)
 		if (strcmp(tk->name, name) == 0)
@@ -108,9 +107,9 @@ static void
 on_committed(void *arg, struct msg *m, int err)
 {
 	struct pickup_ticket *tk = arg;
-	struct server *srv = tk->srv;
+	struct router *r = tk->r;
 
-	srv->commits_pending--;
+	r->commits_pending--;
 	ticket_drop(tk);
 	if (err != 0) {
 		/* The file stays: the next scan tries again. */
@@ -125,17 +124,17 @@ on_committed(void *arg, struct msg *m, int err)
 		log_msg(LOG_ERR, "ev=pickup_unlink_failed qid=%s file=%s "
 			"error=%s", m->qid_str, tk->name,
 			log_q(strerror(errno)));
-	srv->n_queued++;
+	r->n_queued++;
 	log_msg(LOG_INFO, "ev=pickup qid=%s file=%s from=%s rcpts=%zu "
 		"size=%zu", m->qid_str, tk->name, log_q(m->sender),
 		m->n_rcpts, m->data_len);
 	free(tk);
-	server_route_committed(srv, m);
+	route_committed(r, m);
 }
 
 /* Moves dir/name to dir/bad/name, saying why. */
 static void
-file_bad(const struct pickup *p, const char *name, const char *why)
+file_bad(const struct route_pickup *p, const char *name, const char *why)
 {
 	char bad[PATH_MAX], from[PATH_MAX], to[PATH_MAX];
 
@@ -162,31 +161,31 @@ file_bad(const struct pickup *p, const char *name, const char *why)
  * memory.
  */
 static int
-rcpt_route(struct server *srv, const char *name, const struct msg_rcpt *r,
-	   struct msg *out)
+rcpt_route(const struct router *r, const char *name,
+	   const struct msg_rcpt *mr, struct msg *out)
 {
+	const struct route_req rq = {
+		.cfg = r->cfg, .users = r->users, .is_trusted = true};
 	struct rcpt_verdict v = {0};
 	struct addr a;
 	enum reply_id id = REPLY_USER_UNKNOWN;
 
-	if (addr_parse_mailbox(r->orig, strlen(r->orig), ADDR_ALLOW_UTF8,
+	if (addr_parse_mailbox(mr->orig, strlen(mr->orig), ADDR_ALLOW_UTF8,
 			       &a) == ADDR_OK)
-		id = policy_rcpt_check(srv->cfg, srv->users, &a, true, &v);
+		id = route_rcpt(&rq, &a, &v);
 	if (id == REPLY_USER_HELD) /* accepted by send: deliver */
-		return msg_add_rcpt(out, v.mailbox, r->orig, MSG_ROUTE_LOCAL);
+		return msg_add_rcpt(out, v.mailbox, mr->orig, MSG_ROUTE_LOCAL);
 	if (id == REPLY_USER_UNKNOWN || v.route == RCPT_ROUTE_NONE) {
 		log_msg(LOG_ERR, "ev=pickup_rcpt_refused file=%s rcpt=%s "
-			"reason=%s", name, log_q(r->orig), reply_reason(id));
+			"reason=%s", name, log_q(mr->orig), reply_reason(id));
 		return 0;
 	}
-	return msg_add_rcpt(out, v.mailbox, r->orig,
-			    v.route == RCPT_ROUTE_LOCAL ? MSG_ROUTE_LOCAL
-							: MSG_ROUTE_REMOTE);
+	return msg_add_rcpt(out, v.mailbox, mr->orig, route_msg_route(&v));
 }
 
 /* The message to commit, from what the file says; NULL when none. */
 static struct msg *
-msg_build(struct server *srv, const char *name, struct msg *in)
+msg_build(struct router *r, const char *name, struct msg *in)
 {
 	struct msg *m = msg_new();
 
@@ -199,7 +198,7 @@ msg_build(struct server *srv, const char *name, struct msg *in)
 	m->data_len = in->data_len;
 	in->data = NULL;
 	for (size_t i = 0; i < in->n_rcpts; i++)
-		if (rcpt_route(srv, name, &in->rcpts[i], m) != 0) {
+		if (rcpt_route(r, name, &in->rcpts[i], m) != 0) {
 			msg_free(m);
 			return NULL;
 		}
@@ -214,28 +213,28 @@ msg_build(struct server *srv, const char *name, struct msg *in)
 /* Reads one file and commits its message; true when it went to the
  * spool. */
 static bool
-file_take(struct server *srv, struct pickup *p, const char *name)
+file_take(struct router *r, struct route_pickup *p, const char *name)
 {
 	char err[PICKUP_ERR_MAX] = "";
 	struct pickup_ticket *tk;
 	struct msg *in = NULL, *m;
-	enum maildrop_result r;
+	enum maildrop_result res;
 
-	r = maildrop_read(p->dir, name,
-			  srv->cfg->server_max_message_size +
-				  PICKUP_ENVELOPE_MAX,
-			  &in, err, sizeof err);
-	if (r == MAILDROP_ERR_FORMAT) {
+	res = maildrop_read(p->dir, name,
+			    r->cfg->server_max_message_size +
+				    PICKUP_ENVELOPE_MAX,
+			    &in, err, sizeof err);
+	if (res == MAILDROP_ERR_FORMAT) {
 		file_bad(p, name, err);
 		return false;
 	}
-	if (r != MAILDROP_OK) {
+	if (res != MAILDROP_OK) {
 		if (errno != ENOENT)
 			log_msg(LOG_WARN, "ev=pickup_failed file=%s error=%s",
 				name, log_q(strerror(errno)));
 		return false;
 	}
-	m = msg_build(srv, name, in);
+	m = msg_build(r, name, in);
 	msg_free(in);
 	if (m == NULL || m->n_rcpts == 0) {
 		if (m == NULL)
@@ -254,14 +253,14 @@ file_take(struct server *srv, struct pickup *p, const char *name)
 		return false;
 	}
 	tk->p = p;
-	tk->srv = srv;
+	tk->r = r;
 	tk->next = p->in_flight;
 	p->in_flight = tk;
 	p->n_in_flight++;
-	msg_set_qid(m, spool_new_qid(srv->spool));
+	msg_set_qid(m, spool_new_qid(r->spool));
 	m->arrival = (int64_t)time(NULL);
-	srv->commits_pending++;
-	spool_commit(srv->spool, m, on_committed, tk);
+	r->commits_pending++;
+	spool_commit(r->spool, m, on_committed, tk);
 	return true;
 }
 
@@ -283,14 +282,14 @@ is_candidate(int dfd, const struct dirent *de)
 }
 
 void
-pickup_run(struct server *srv)
+route_pickup_run(struct router *r)
 {
-	struct pickup *p = srv->pickup;
+	struct route_pickup *p = r->pickup;
 	const struct dirent *de;
 	size_t n = 0;
 	DIR *d;
 
-	if (p == NULL || srv->is_stopping)
+	if (p == NULL || r->is_stopping)
 		return;
 	d = opendir(p->dir);
 	if (d == NULL) {
@@ -307,7 +306,7 @@ pickup_run(struct server *srv)
 		if (!is_candidate(dirfd(d), de) ||
 		    is_in_flight(p, de->d_name))
 			continue;
-		if (file_take(srv, p, de->d_name))
+		if (file_take(r, p, de->d_name))
 			n++;
 	}
 	closedir(d);
@@ -320,12 +319,12 @@ on_timer(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
 	(void)what;
-	pickup_run(arg);
+	route_pickup_run(arg);
 }
 
 /* Removes tmp/ files a `postern send` that died left behind. */
 static void
-tmp_clean(const struct pickup *p)
+tmp_clean(const struct route_pickup *p)
 {
 	char tmp[PATH_MAX];
 	time_t now = time(NULL);
@@ -351,25 +350,25 @@ tmp_clean(const struct pickup *p)
 }
 
 int
-pickup_start(struct server *srv, char *err, size_t size)
+route_pickup_start(struct router *r, char *err, size_t size)
 {
 	const struct timeval every = {PICKUP_INTERVAL_SECONDS, 0};
-	struct pickup *p = calloc(1, sizeof *p);
+	struct route_pickup *p = calloc(1, sizeof *p);
 
 	if (p == NULL) {
 		snprintf(err, size, "out of memory");
 		return -1;
 	}
-	if (!maildrop_dir_format(srv->cfg->spool_dir, p->dir, sizeof p->dir) ||
+	if (!maildrop_dir_format(r->cfg->spool_dir, p->dir, sizeof p->dir) ||
 	    maildrop_dir_make(p->dir) != 0) {
 		snprintf(err, size, "cannot create the maildrop directory "
 			 "%s/%s: %s; check the permissions of [spool] dir",
-			 srv->cfg->spool_dir, MAILDROP_SUBDIR,
+			 r->cfg->spool_dir, MAILDROP_SUBDIR,
 			 strerror(errno));
 		free(p);
 		return -1;
 	}
-	p->ev_timer = event_new(srv->base, -1, EV_PERSIST, on_timer, srv);
+	p->ev_timer = event_new(r->base, -1, EV_PERSIST, on_timer, r);
 	if (p->ev_timer == NULL || event_add(p->ev_timer, &every) != 0) {
 		snprintf(err, size, "cannot start the maildrop timer");
 		if (p->ev_timer != NULL)
@@ -377,16 +376,16 @@ pickup_start(struct server *srv, char *err, size_t size)
 		free(p);
 		return -1;
 	}
-	srv->pickup = p;
+	r->pickup = p;
 	tmp_clean(p);
-	pickup_run(srv);
+	route_pickup_run(r);
 	return 0;
 }
 
 void
-pickup_stop(struct server *srv)
+route_pickup_stop(struct router *r)
 {
-	struct pickup *p = srv->pickup;
+	struct route_pickup *p = r->pickup;
 
 	if (p == NULL)
 		return;
@@ -395,5 +394,5 @@ pickup_stop(struct server *srv)
 	while (p->in_flight != NULL)
 		ticket_drop(p->in_flight);
 	free(p);
-	srv->pickup = NULL;
+	r->pickup = NULL;
 }

@@ -1,0 +1,135 @@
+/*
+ * router.c - the router: starting and stopping the delivery agents, and
+ * the one split of a committed message between them.
+ *
+ * server/server.c starts the router once the spool is open (recovery
+ * waits for it), hands it every recovered message, then calls
+ * route_ready(); sessions, the pickup and the sending side hand it every
+ * message they commit (route_committed).  Which agent takes a recipient
+ * is decided here only: the Maildir worker for a local mailbox, the
+ * sending side for another domain, and for a local mailbox too when
+ * [local] lmtp is set.  The split is made again from the stored route at
+ * every start, so a change of [local] lmtp applies to queued mail.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "deliver/deliver.h"
+#include "outbound/outbound.h"
+#include "policy/dns.h"
+#include "route/route_int.h"
+#include "tls/tls.h"
+
+/* Which agent delivers a recipient not done yet. */
+enum agent { AGENT_NONE, AGENT_MAILDIR, AGENT_OUTBOUND };
+
+static enum agent
+agent_of(const struct router *r, const struct msg_rcpt *mr)
+{
+	if (mr->is_done)
+		return AGENT_NONE;
+	if (r->outbound != NULL && outbound_wants(r->cfg, mr))
+		return AGENT_OUTBOUND;
+	if (mr->route == MSG_ROUTE_LOCAL)
+		return AGENT_MAILDIR;
+	return AGENT_NONE;
+}
+
+void
+route_committed(struct router *r, struct msg *m_take)
+{
+	bool is_local = false, is_out = false;
+
+	for (size_t i = 0; i < m_take->n_rcpts; i++) {
+		enum agent a = agent_of(r, &m_take->rcpts[i]);
+		is_out |= a == AGENT_OUTBOUND;
+		is_local |= a == AGENT_MAILDIR;
+	}
+	if (r->deliver == NULL)
+		is_local = false; /* stopping: it stays in the spool */
+	if (is_out && is_local)
+		msg_ref(m_take);
+	if (is_out)
+		outbound_submit(r->outbound, m_take);
+	if (is_local)
+		deliver_submit(r->deliver, m_take);
+	if (!is_out && !is_local)
+		msg_free(m_take);
+}
+
+/* The sending side: resolver, client TLS context, outbound/. */
+static int
+sending_start(struct router *r, char *err, size_t size)
+{
+	struct outbound_hooks hooks;
+
+	r->resolver = dns_open(r->cfg, r->base, err, size);
+	if (r->resolver == NULL)
+		return -1;
+	if (r->cfg->tls_out != 0 &&
+	    (r->tls_client = tls_client_ctx_new(err, size)) == NULL)
+		return -1;
+	route_hooks_fill(r, &hooks);
+	r->outbound = outbound_start(r->cfg, r->base, r->spool, r->tls_client,
+				     &hooks, err, size);
+	return r->outbound == NULL ? -1 : 0;
+}
+
+int
+route_start(struct router *r, const struct config *cfg,
+	    const struct users *users, struct event_base *base,
+	    struct spool *sp, char *err, size_t size)
+{
+	memset(r, 0, sizeof *r);
+	r->cfg = cfg;
+	r->users = users;
+	r->base = base;
+	r->spool = sp;
+	r->deliver = deliver_start(cfg, sp, err, size);
+	if (r->deliver == NULL || sending_start(r, err, size) != 0) {
+		route_stop(r);
+		return -1;
+	}
+	return 0;
+}
+
+void
+route_ready(struct router *r)
+{
+	outbound_ready(r->outbound);
+}
+
+int
+route_reload(struct router *r, const struct config *cfg, char *err, size_t size)
+{
+	if (r->outbound == NULL)
+		return 0;
+	return outbound_reload(r->outbound, cfg, err, size);
+}
+
+void
+route_set_config(struct router *r, const struct config *cfg,
+		 const struct users *users)
+{
+	r->cfg = cfg;
+	r->users = users;
+}
+
+void
+route_stop(struct router *r)
+{
+	route_pickup_stop(r);
+	/* Connections end first: what they settled reaches the spool. */
+	outbound_stop(r->outbound);
+	r->outbound = NULL;
+	dns_close(r->resolver);
+	r->resolver = NULL;
+	if (r->tls_client != NULL)
+		SSL_CTX_free(r->tls_client);
+	r->tls_client = NULL;
+	/* Delivery reports done records to the spool: it stops before the
+	 * spool closes.  A commit that still completes then finds no
+	 * delivery agent and stays in the spool for the next start. */
+	deliver_stop(r->deliver);
+	r->deliver = NULL;
+}
