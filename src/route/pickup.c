@@ -10,14 +10,15 @@
  * by route_rcpt() as for a client of the submission port (trusted: any
  * domain; the forwards and subaddresses apply), the message is committed
  * to the spool and, from the commit callback only, the file is removed
- * and the message handed to route_committed.  So a file disappears only once its
- * message is durable in the spool; a crash between the two may deliver it
- * twice, never zero times.  A failed commit leaves the file for the next
- * scan; a file is never committed twice at once (the in-flight list).  A
- * file that is not a maildrop file, or whose recipients are all refused
- * now (the users changed since `postern send` checked them), is moved to
- * maildrop/bad/ with an err line; one refused recipient among others is
- * dropped with an err line (ev=pickup_rcpt_refused).
+ * and the message handed to route_committed.  So a file disappears only
+ * once its message is durable in the spool; a crash between the two may
+ * deliver it twice, never zero times.  A failed commit leaves the file
+ * for the next scan; a file is never committed twice at once (the
+ * in-flight list).  A file that is not a maildrop file, or whose
+ * recipients are all refused now (the users changed since `postern send`
+ * checked them), is moved to maildrop/bad/ with an err line; one refused
+ * recipient among others is dropped with an err line
+ * (ev=pickup_rcpt_refused).
  *
  * Reading the small files runs on the loop thread, as recovery does; the
  * fsync is the spool committer's.  docs/design/outbound.md, "postern send".
