@@ -12,7 +12,7 @@
  * command accepted.  The text gets CRLF line ends, loses its Bcc: fields,
  * and gains Received: (RFC 5321 4.4) plus From:, Date: and Message-ID:
  * when missing (RFC 5322 3.6, 3.6.4; RFC 6409 8 lets a submission agent
- * add them).  Queuing and delivery are the server's (server/pickup.c);
+ * add them).  Queuing and delivery are the server's (route/pickup.c);
  * docs/design/outbound.md, "postern send / sendmail".
  */
 #include <errno.h>
