@@ -11,6 +11,10 @@ Some replies need something around the server: a TLS certificate
 answers NXDOMAIN or nothing (`dns:`), a content filter that rejects or
 tempfails (`milter:`), a lock held by another process (`LOCK`), the
 control socket (`CTL`).  Those stand-ins live here, small and in-process.
+
+test_every_replies_def_row_is_proven keeps the promise of issue 13: each
+row of src/reply/replies.def is matched byte for byte by an `S:` (or
+`S/:`) line of some transcript, or is named in exempt.txt with its reason.
 """
 import codecs
 import fcntl
@@ -26,11 +30,13 @@ from pathlib import Path
 
 import pytest
 
-from postern_test import (POSTERN, SmtpClient, Server, free_port,
+from postern_test import (POSTERN, REPO, SmtpClient, Server, free_port,
                           postern_version)
 
 HERE = Path(__file__).resolve().parent
 FILES = sorted(HERE.glob("*.smtp"))
+REPLIES_DEF = REPO / "src" / "reply" / "replies.def"
+EXEMPT = HERE / "exempt.txt"
 
 REPEAT = re.compile(r"\$\{(.)\*(\d+)\}")
 HEADER_WORDS = {"tls": ("on",), "listen": ("submission", "smtps"),
@@ -395,6 +401,86 @@ def run_transcript(path, tmp_path):
 @pytest.mark.parametrize("path", FILES, ids=[p.stem for p in FILES])
 def test_transcript(path, tmp_path):
     run_transcript(path, tmp_path)
+
+
+# --------------------------------------------------------------------------
+# Every row of replies.def: a transcript, or a reason in exempt.txt
+
+ROW = re.compile(r'R\((\w+),\s*(\d{3}),\s*(NULL|"[^"]*"),\s*\w+,\s*"(.*)"\)')
+
+
+def replies_def_rows(text=None):
+    """{id: regex of the whole reply line} for each row of replies.def:
+    %s and %u stand for any text, %% for a percent sign."""
+    rows = {}
+    for line in (text or REPLIES_DEF.read_text()).splitlines():
+        m = ROW.match(line.strip())
+        if not m:
+            continue
+        ident, code, enh, fmt = m.groups()
+        head = code + " " + ("" if enh == "NULL" else enh.strip('"') + " ")
+        parts = re.split(r"(%[su%])", fmt)
+        rx = re.escape(head) + "".join(
+            ".+" if p in ("%s", "%u") else "%" if p == "%%" else re.escape(p)
+            for p in parts)
+        rows[ident] = re.compile(rx)
+    return rows
+
+
+def proven_lines(files):
+    """(file name, line) for each exact reply line the transcripts expect:
+    `S:` as written, `S/:` with its regex escapes of punctuation undone
+    (`250 2\\.0\\.0 Ok: queued as \\S+` reads `250 2.0.0 Ok: queued as
+    \\S+`, which the row's `.+` matches).  `S~:` prefixes prove nothing."""
+    out = []
+    for f in files:
+        for line in f.read_text(encoding="utf-8").splitlines():
+            if line.startswith("S: "):
+                out.append((f.name, line[3:]))
+            elif line.startswith("S/: "):
+                out.append((f.name, re.sub(r"\\([^A-Za-z0-9])", r"\1",
+                                           line[4:])))
+    return out
+
+
+def exemptions(text=None):
+    """{id: reason} from exempt.txt: `ID  reason` lines, # comments."""
+    out = {}
+    for line in (text or EXEMPT.read_text()).splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            ident, _, reason = line.partition(" ")
+            assert reason.strip(), f"exempt.txt: {ident} needs a reason"
+            out[ident] = reason.strip()
+    return out
+
+
+def unproven(rows, lines, exempt):
+    """(rows with neither a transcript nor an exemption, exemptions that
+    name no row or a row a transcript proves after all)."""
+    proven = {i for i, rx in rows.items()
+              if any(rx.fullmatch(s) for _, s in lines)}
+    missing = sorted(set(rows) - proven - set(exempt))
+    stale = sorted(i for i in exempt if i not in rows or i in proven)
+    return missing, stale
+
+
+def test_every_replies_def_row_is_proven():
+    rows = replies_def_rows()
+    assert len(rows) >= 80, "replies.def rows not parsed"
+    missing, stale = unproven(rows, proven_lines(FILES), exemptions())
+    assert not missing, ("replies.def rows without a transcript (write "
+                         "<code>_<situation>.smtp, or exempt one in "
+                         f"exempt.txt with its reason): {missing}")
+    assert not stale, ("exempt.txt names rows that do not exist or that a "
+                       f"transcript proves: {stale}")
+
+
+def test_a_new_row_without_a_transcript_fails_the_check():
+    rows = replies_def_rows(REPLIES_DEF.read_text() + '\nR(BRAND_NEW, 250, '
+                            '"2.0.0", ARG_STR, "Brand %s new")\n')
+    missing, _ = unproven(rows, proven_lines(FILES), exemptions())
+    assert missing == ["BRAND_NEW"]
 
 
 def test_every_reply_codes_row_has_a_transcript():
