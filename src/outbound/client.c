@@ -10,7 +10,7 @@
  * PIPELINING (RFC 2920) MAIL, the RCPTs and DATA leave in one write and the
  * replies are matched in order.  LMTP answers the dot once per accepted
  * recipient.  Every reply goes through react.c, which decides each
- * recipient's outcome; queue_job_finish() applies them.
+ * recipient's outcome; finish_job() applies them.
  *
  * A connect failure, a timeout, a 421 or 4xx/5xx greeting or EHLO before
  * any transaction moves on to the next address with the same job; after
@@ -40,7 +40,6 @@
 #define CLIENT_CMD_MAX 2048
 #define CLIENT_XTEXT_MAX 1024
 #define CLIENT_QUIT_SECONDS 10
-#define DEST_SUSPEND_MAX 60 /* seconds a failing destination rests */
 
 enum cphase {
 	CP_RESOLVE,
@@ -58,9 +57,9 @@ enum cphase {
 };
 
 static const char *const phase_names[] = {
-	"resolving", "connecting", "greeting", "EHLO", "HELO", "STARTTLS",
-	"TLS handshake", "RSET", "MAIL/RCPT/DATA", "end of data",
-	"end of data", "QUIT",
+    "resolving",      "connecting",  "greeting",      "EHLO",
+    "HELO",	      "STARTTLS",    "TLS handshake", "RSET",
+    "MAIL/RCPT/DATA", "end of data", "end of data",   "QUIT",
 };
 
 enum cmd_kind { CMD_MAIL, CMD_RCPT, CMD_DATA };
@@ -141,7 +140,7 @@ job_done(struct conn *c)
 	if (j->remote[0] == '\0' && c->n_targets > 0)
 		str_set(j->remote, sizeof j->remote,
 			c->targets[c->ti < c->n_targets ? c->ti : 0].host);
-	queue_job_finish(c->ob, j);
+	finish_job(c->ob, j);
 }
 
 static void
@@ -162,13 +161,11 @@ static void
 dest_suspend(struct conn *c)
 {
 	struct dest *d = c->dest;
-	unsigned wait = c->ob->cfg->retry[0];
 
 	if (d->dead == NULL && (d->dead = malloc(sizeof *d->dead)) == NULL)
 		return;
 	*d->dead = c->fail;
-	d->dead_until = queue_now() + (wait < DEST_SUSPEND_MAX ? wait
-							 : DEST_SUSPEND_MAX);
+	d->dead_until = ob_now() + schedule_suspend_secs(c->ob->cfg);
 }
 
 /* The connection is over; an undecided job gets the last failure. */
@@ -202,7 +199,7 @@ conn_end(struct conn *c)
 	c->dest->n_conns--;
 	free(c->targets);
 	free(c);
-	queue_schedule_dispatch(ob);
+	ob_wake(ob);
 }
 
 /* This address did not serve before a transaction: try the next.
@@ -332,8 +329,9 @@ send_rcpt(struct conn *c, size_t k)
 		const char *semi = strchr(r->orcpt, ';');
 		if (semi != NULL) {
 			xtext(semi + 1, x, sizeof x);
-			snprintf(params + o, sizeof params - o, " ORCPT=%.*s;%s",
-				 (int)(semi - r->orcpt), r->orcpt, x);
+			snprintf(params + o, sizeof params - o,
+				 " ORCPT=%.*s;%s", (int)(semi - r->orcpt),
+				 r->orcpt, x);
 		}
 	}
 	send_line(c, "RCPT TO:<%s>%s", r->mailbox, params);
@@ -385,7 +383,7 @@ txn_end(struct conn *c, bool needs_rset)
 	job_done(c);
 	c->has_txn = false;
 	if (c->n_msgs >= c->ob->cfg->delivery_max_messages_per_connection ||
-	    (j = queue_next_job(c->ob, c->dest)) == NULL) {
+	    (j = jobs_next(c->ob, c->dest)) == NULL) {
 		send_line(c, "QUIT");
 		c->ph = CP_QUIT;
 		/* Nothing rides on the answer: do not hold a slot for it. */
@@ -413,9 +411,11 @@ txn_refused_locally(struct conn *c)
 	needs_utf8 |= (m->flags & MSG_F_SMTPUTF8) && header_has_8bit(m);
 	if (needs_utf8 && !(c->caps.ext & EHLO_SMTPUTF8)) {
 		struct outcome oc;
-		react_local(&oc, OC_BOUNCE, "5.6.7", "the message has "
+		react_local(&oc, OC_BOUNCE, "5.6.7",
+			    "the message has "
 			    "non-ASCII addresses and %s does not offer "
-			    "SMTPUTF8 (RFC 6531)", c->peer);
+			    "SMTPUTF8 (RFC 6531)",
+			    c->peer);
 		job_settle_rest(c, &oc);
 		return true;
 	}
@@ -423,7 +423,8 @@ txn_refused_locally(struct conn *c)
 	    ((m->flags & MSG_F_8BITMIME) || has_8bit_n(m->data, m->data_len))) {
 		/* RFC 6152 3: convert or return; postern returns. */
 		struct outcome oc;
-		react_local(&oc, OC_BOUNCE, "5.6.3", "the message has 8-bit "
+		react_local(&oc, OC_BOUNCE, "5.6.3",
+			    "the message has 8-bit "
 			    "text and %s does not offer 8BITMIME (RFC 6152)",
 			    c->peer);
 		job_settle_rest(c, &oc);
@@ -432,7 +433,8 @@ txn_refused_locally(struct conn *c)
 	if ((c->caps.ext & EHLO_SIZE) && c->caps.size_max > 0 &&
 	    m->data_len > c->caps.size_max) {
 		struct outcome oc;
-		react_local(&oc, OC_BOUNCE, "5.3.4", "the message (%zu "
+		react_local(&oc, OC_BOUNCE, "5.3.4",
+			    "the message (%zu "
 			    "octets) is larger than %s accepts (SIZE %llu)",
 			    m->data_len, c->peer,
 			    (unsigned long long)c->caps.size_max);
@@ -460,12 +462,14 @@ start_txn(struct conn *c)
 		if (!txn_refused_locally(c))
 			break;
 		job_done(c);
-		if (c->n_msgs >= c->ob->cfg->delivery_max_messages_per_connection ||
-		    (j = queue_next_job(c->ob, c->dest)) == NULL) {
+		if (c->n_msgs >=
+			c->ob->cfg->delivery_max_messages_per_connection ||
+		    (j = jobs_next(c->ob, c->dest)) == NULL) {
 			c->has_txn = false;
 			send_line(c, "QUIT");
 			c->ph = CP_QUIT;
-			set_timeouts(c, CLIENT_QUIT_SECONDS, CLIENT_QUIT_SECONDS);
+			set_timeouts(c, CLIENT_QUIT_SECONDS,
+				     CLIENT_QUIT_SECONDS);
 			return;
 		}
 		c->job = j;
@@ -503,7 +507,8 @@ after_ehlo(struct conn *c)
 	if (c->dest->is_tls_required && !c->is_tls) {
 		react_local(&c->fail, OC_DEFER, "4.7.5",
 			    "TLS is required for %s and %s did not offer "
-			    "STARTTLS", c->dest->key, c->peer);
+			    "STARTTLS",
+			    c->dest->key, c->peer);
 		return next_target(c);
 	}
 	start_txn(c);
@@ -558,7 +563,8 @@ session_reply(struct conn *c, const char *line)
 		if (code / 100 == 2) {
 			if (c->ph == CP_GREETING) {
 				memset(&c->caps, 0, sizeof c->caps);
-				send_line(c, "%s %s", c->is_lmtp ? "LHLO" : "EHLO",
+				send_line(c, "%s %s",
+					  c->is_lmtp ? "LHLO" : "EHLO",
 					  c->ob->cfg->server_hostname);
 				c->ph = CP_EHLO;
 				return true;
@@ -571,8 +577,8 @@ session_reply(struct conn *c, const char *line)
 			c->ph = CP_HELO;
 			return true;
 		}
-		react_reply(c->ob, c->ph == CP_GREETING ? REACT_GREETING
-							: REACT_HELO,
+		react_reply(c->ob,
+			    c->ph == CP_GREETING ? REACT_GREETING : REACT_HELO,
 			    code, c->rep.enh, line, c->rep.text, &c->fail);
 		return next_target(c);
 	case CP_STARTTLS:
@@ -612,8 +618,10 @@ txn_continue(struct conn *c)
 		return true;
 	if (evbuffer_get_length(bufferevent_get_input(c->bev)) > 0) {
 		/* More than one reply to one command: out of step. */
-		react_local(&c->fail, OC_DEFER, "4.5.0", "%s sent a reply "
-			    "nobody asked for", c->peer);
+		react_local(&c->fail, OC_DEFER, "4.5.0",
+			    "%s sent a reply "
+			    "nobody asked for",
+			    c->peer);
 		conn_end(c);
 		return false;
 	}
@@ -678,8 +686,10 @@ txn_reply(struct conn *c, const char *line)
 		if (code / 100 == 2) {
 			/* Only 354 lets the text go: a 2xx here is out of
 			 * step, and must never count as delivered. */
-			react_local(&oc, OC_DEFER, "4.5.0", "%s answered DATA "
-				    "with %s", c->peer, line);
+			react_local(&oc, OC_DEFER, "4.5.0",
+				    "%s answered DATA "
+				    "with %s",
+				    c->peer, line);
 			job_settle_rest(c, &oc);
 			conn_end(c);
 			return false;
@@ -724,8 +734,7 @@ dot_reply(struct conn *c, const char *line)
 		txn_end(c, true);
 		return true;
 	}
-	react_reply(c->ob, REACT_DOT, code, c->rep.enh, line, c->rep.text,
-		    &oc);
+	react_reply(c->ob, REACT_DOT, code, c->rep.enh, line, c->rep.text, &oc);
 	if (c->is_lmtp) {
 		size_t k = c->accepted[c->n_dot_replies++];
 		j->out[k] = oc;
@@ -790,7 +799,8 @@ on_read(struct bufferevent *bev, void *arg)
 			if (evbuffer_get_length(in) > CLIENT_LINE_MAX) {
 				react_local(&c->fail, OC_DEFER, "4.5.0",
 					    "%s sent a line longer than %d "
-					    "octets", c->peer, CLIENT_LINE_MAX);
+					    "octets",
+					    c->peer, CLIENT_LINE_MAX);
 				conn_end(c);
 			}
 			return;
@@ -847,12 +857,12 @@ on_event(struct bufferevent *bev, short what, void *arg)
 		return;
 	}
 	if (c->ph == CP_CONNECT)
-		react_local(&c->fail, OC_DEFER, "4.4.1",
-			    "connect to %s failed: %s", c->peer,
-			    (what & BEV_EVENT_TIMEOUT)
-				    ? "timed out"
-				    : evutil_socket_error_to_string(
-					      EVUTIL_SOCKET_ERROR()));
+		react_local(
+		    &c->fail, OC_DEFER, "4.4.1", "connect to %s failed: %s",
+		    c->peer,
+		    (what & BEV_EVENT_TIMEOUT)
+			? "timed out"
+			: evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
 	else
 		react_local(&c->fail, OC_DEFER, "4.4.2", "%s with %s while %s",
 			    (what & BEV_EVENT_TIMEOUT) ? "timeout"
@@ -894,16 +904,14 @@ try_target(struct conn *c)
 	if (c->ti >= c->n_targets) {
 		if (c->fail.kind == OC_NONE)
 			react_local(&c->fail, OC_DEFER, "4.4.1",
-				    "no address of %s answered",
-				    c->dest->host);
+				    "no address of %s answered", c->dest->host);
 		conn_end(c);
 		return false;
 	}
 	t = &c->targets[c->ti];
 	peer_name(c, t);
 	c->has_txn = false;
-	c->bev = bufferevent_socket_new(c->ob->base, -1,
-					BEV_OPT_CLOSE_ON_FREE);
+	c->bev = bufferevent_socket_new(c->ob->base, -1, BEV_OPT_CLOSE_ON_FREE);
 	if (c->bev == NULL) {
 		react_local(&c->fail, OC_DEFER, "4.3.0", "out of memory");
 		conn_end(c);
@@ -935,11 +943,13 @@ on_resolved(void *arg, enum outbound_resolve_status st,
 		if (st == OUTBOUND_NULLMX)
 			react_local(&c->fail, OC_BOUNCE, "5.1.10",
 				    "%s accepts no mail: its MX record is the "
-				    "null MX (RFC 7505)", c->dest->host);
+				    "null MX (RFC 7505)",
+				    c->dest->host);
 		else if (st == OUTBOUND_NOHOST)
 			react_local(&c->fail, OC_BOUNCE, "5.1.2",
 				    "the domain %s does not exist or has no "
-				    "address for mail (DNS)", c->dest->host);
+				    "address for mail (DNS)",
+				    c->dest->host);
 		else
 			react_local(&c->fail, OC_DEFER, "4.4.3",
 				    "DNS lookup of %s failed for now",
@@ -1006,7 +1016,7 @@ client_start(struct outbound *ob, struct dest *d, struct job *j)
 		oc.is_uncharged = true;
 		for (size_t k = 0; k < j->n; k++)
 			j->out[k] = oc;
-		queue_job_finish(ob, j);
+		finish_job(ob, j);
 		return -1;
 	}
 	c->ob = ob;
@@ -1022,9 +1032,9 @@ client_start(struct outbound *ob, struct dest *d, struct job *j)
 	d->n_conns++;
 	if (literal_target(c))
 		return 0;
-	c->resolving = ob->hooks.resolve_start(
-		ob->hooks.arg, d->host, d->kind == DEST_MX, d->port,
-		on_resolved, c);
+	c->resolving =
+	    ob->hooks.resolve_start(ob->hooks.arg, d->host, d->kind == DEST_MX,
+				    d->port, on_resolved, c);
 	if (c->resolving == NULL) {
 		react_local(&c->fail, OC_DEFER, "4.3.0",
 			    "cannot start resolving %s", d->host);
@@ -1045,17 +1055,7 @@ client_stop_all(struct outbound *ob)
 		if (c->job != NULL) {
 			struct job *j = c->job;
 			c->job = NULL;
-			for (size_t k = 0; k < j->n; k++) {
-				struct qrcpt *r = &j->q->r[j->idx[k]];
-				if (j->out[k].kind == OC_DONE)
-					queue_mark_done(ob, j->q, j->idx[k],
-							"sent", &j->out[k]);
-				else if (r->state == QR_ACTIVE)
-					r->state = QR_WAITING;
-			}
-			j->q->n_jobs--;
-			free(j->out);
-			free(j);
+			finish_job(ob, j);
 		}
 		conn_end(c);
 	}
