@@ -140,16 +140,17 @@ struct outbound {
 };
 
 /*
- * Who calls whom (no circle: each file calls only files below it;
- * docs/design/outbound.md draws it):
+ * Who calls whom: a file calls only files on rows below its own, so no
+ * two files call each other in a circle (docs/design/outbound.md).
  *
- *	outbound.c qctl.c      the public API
- *	dispatch.c             tick, dispatch, delay notices
- *	client.c               a connection: resolve, connect, TLS, EHLO
- *	client_txn.c           its transactions: MAIL .. the final dot
- *	jobs.c                 due recipients grouped into jobs
- *	finish.c               a job's outcomes applied: done, defer, bounce
- *	notice.c state.c route.c queue.c schedule.c react.c dsn.c common.c
+ *	7  outbound.c qctl.c         the public API
+ *	6  dispatch.c                the scheduler: tick, dispatch
+ *	5  client.c                  a connection: resolve, connect, TLS, EHLO
+ *	4  client_txn.c              its transactions: MAIL .. the final dot
+ *	3  finish.c                  a job's outcomes applied: done, defer, bounce
+ *	2  jobs.c state.c
+ *	1  notice.c route.c queue.c schedule.c
+ *	0  react.c dsn.c common.c
  */
 
 /* common.c: what every file may use. */
