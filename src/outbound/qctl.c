@@ -54,8 +54,8 @@ state_name(const struct qmsg *q, const struct qrcpt *r, int64_t now)
 		return "bouncing";
 	case QR_WAITING:
 		return r->attempts == 0 && r->last == NULL && r->next_try <= now
-			       ? "queued"
-			       : "deferred";
+			   ? "queued"
+			   : "deferred";
 	default:
 		return "done";
 	}
@@ -80,7 +80,7 @@ put_quoted(struct evbuffer *out, const char *s)
 static void
 list(struct outbound *ob, struct evbuffer *out)
 {
-	int64_t now = queue_now();
+	int64_t now = ob_now();
 	size_t n_msgs = 0, n_rcpts = 0;
 	char t1[QCTL_TIME_MAX], t2[QCTL_TIME_MAX];
 
@@ -92,24 +92,24 @@ list(struct outbound *ob, struct evbuffer *out)
 			if (!is_listed(r))
 				continue;
 			if (is_first) {
-				evbuffer_add_printf(out, "%s  %zu  %s  <%s>\n",
-						    q->m->qid_str,
-						    q->m->data_len,
-						    iso_time(q->m->arrival, t1,
-							     sizeof t1),
-						    q->m->sender);
+				evbuffer_add_printf(
+				    out, "%s  %zu  %s  <%s>\n", q->m->qid_str,
+				    q->m->data_len,
+				    iso_time(q->m->arrival, t1, sizeof t1),
+				    q->m->sender);
 				is_first = false;
 				n_msgs++;
 			}
 			n_rcpts++;
-			evbuffer_add_printf(out, "    %s  %s  attempts=%u  "
-					    "next=%s  last=",
-					    q->m->rcpts[i].mailbox,
-					    state_name(q, r, now), r->attempts,
-					    r->state == QR_WAITING && !q->is_held
-						    ? iso_time(r->next_try, t2,
-							       sizeof t2)
-						    : "-");
+			evbuffer_add_printf(
+			    out,
+			    "    %s  %s  attempts=%u  "
+			    "next=%s  last=",
+			    q->m->rcpts[i].mailbox, state_name(q, r, now),
+			    r->attempts,
+			    r->state == QR_WAITING && !q->is_held
+				? iso_time(r->next_try, t2, sizeof t2)
+				: "-");
 			put_quoted(out, r->last ? r->last : "");
 			evbuffer_add(out, "\n", 1);
 		}
@@ -144,10 +144,11 @@ put_header(struct evbuffer *out, const struct msg *m)
 static void
 show(struct outbound *ob, const struct qmsg *q, struct evbuffer *out)
 {
-	int64_t now = queue_now();
+	int64_t now = ob_now();
 	char t[QCTL_TIME_MAX], words[QCTL_EXPLAIN_MAX];
 
-	evbuffer_add_printf(out, "ok\nqid: %s\narrival: %s\nsender: <%s>\n"
+	evbuffer_add_printf(out,
+			    "ok\nqid: %s\narrival: %s\nsender: <%s>\n"
 			    "size: %zu\nheld: %s\n",
 			    q->m->qid_str, iso_time(q->m->arrival, t, sizeof t),
 			    q->m->sender, q->m->data_len,
@@ -159,9 +160,11 @@ show(struct outbound *ob, const struct qmsg *q, struct evbuffer *out)
 		const struct msg_rcpt *mr = &q->m->rcpts[i];
 		if (r->state == QR_NOT_MINE)
 			continue;
-		evbuffer_add_printf(out, "recipient: %s\n  state: %s\n"
-				    "  attempts: %u\n", mr->mailbox,
-				    state_name(q, r, now), r->attempts);
+		evbuffer_add_printf(out,
+				    "recipient: %s\n  state: %s\n"
+				    "  attempts: %u\n",
+				    mr->mailbox, state_name(q, r, now),
+				    r->attempts);
 		if (r->state == QR_WAITING && !q->is_held)
 			evbuffer_add_printf(out, "  next try: %s\n",
 					    iso_time(r->next_try, t, sizeof t));
@@ -179,20 +182,15 @@ show(struct outbound *ob, const struct qmsg *q, struct evbuffer *out)
 static void
 set_held(struct outbound *ob, struct qmsg *q, bool is_held)
 {
-	if (is_held && !q->is_held)
-		q->held_since = queue_now();
-	else if (!is_held && q->is_held)
-		q->held_secs += queue_now() - q->held_since;
-	q->is_held = is_held;
+	if (is_held)
+		schedule_hold(q, ob_now());
+	else
+		schedule_release(q, ob_now());
 	state_flag(ob, q, is_held ? 'h' : 'u');
 	log_msg(LOG_INFO, "ev=%s qid=%s", is_held ? "held" : "released",
 		q->m->qid_str);
-	if (!is_held) {
-		for (size_t i = 0; i < q->m->n_rcpts; i++)
-			if (q->r[i].state == QR_WAITING)
-				q->r[i].next_try = queue_now();
-		queue_mark_due(ob, q);
-	}
+	if (!is_held)
+		dispatch_mark_due(ob, q);
 }
 
 static void
@@ -212,7 +210,7 @@ delete_msg(struct outbound *ob, struct qmsg *q)
 static size_t
 flush(struct outbound *ob)
 {
-	int64_t now = queue_now();
+	int64_t now = ob_now();
 	size_t n = 0;
 
 	for (struct qmsg *q = ob->head; q; q = q->next) {
@@ -223,7 +221,7 @@ flush(struct outbound *ob)
 				n++;
 			}
 		if (n > before)
-			queue_mark_due(ob, q);
+			dispatch_mark_due(ob, q);
 	}
 	/* A flush means "try now": destinations resting after a failure
 	 * are tried again too (as Postfix's postqueue -f). */
@@ -231,7 +229,7 @@ flush(struct outbound *ob)
 		for (struct dest *d = ob->dests[b]; d; d = d->hnext)
 			d->dead_until = 0;
 	log_msg(LOG_INFO, "ev=flush rcpts=%zu", n);
-	queue_schedule_dispatch(ob);
+	ob_wake(ob);
 	return n;
 }
 
@@ -243,7 +241,7 @@ outbound_ctl(struct outbound *ob, const char *request, struct evbuffer *out)
 
 	if (sscanf(request, "%15s %23s", verb, id) < 1) {
 		evbuffer_add_printf(out, "error: say list, show ID, flush, "
-				    "delete ID, hold ID or release ID\n");
+					 "delete ID, hold ID or release ID\n");
 		return -1;
 	}
 	if (strcmp(verb, "list") == 0) {
@@ -257,14 +255,17 @@ outbound_ctl(struct outbound *ob, const char *request, struct evbuffer *out)
 	}
 	if (strcmp(verb, "show") != 0 && strcmp(verb, "delete") != 0 &&
 	    strcmp(verb, "hold") != 0 && strcmp(verb, "release") != 0) {
-		evbuffer_add_printf(out, "error: unknown queue command '%s'; "
+		evbuffer_add_printf(out,
+				    "error: unknown queue command '%s'; "
 				    "use list, show, flush, delete, hold or "
-				    "release\n", verb);
+				    "release\n",
+				    verb);
 		return -1;
 	}
 	if (id[0] == '\0' || (q = queue_find(ob, id)) == NULL ||
 	    q->is_deleted) {
-		evbuffer_add_printf(out, "error: no message %s in the queue; "
+		evbuffer_add_printf(out,
+				    "error: no message %s in the queue; "
 				    "`postern queue list` shows the IDs\n",
 				    id[0] ? id : "(none given)");
 		return -1;

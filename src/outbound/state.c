@@ -40,8 +40,8 @@
 static FILE *
 open_private(const char *path, int flags, const char *mode)
 {
-	int fd = open(path, flags | O_WRONLY | O_CREAT | O_CLOEXEC,
-		      STATE_FILE_MODE);
+	int fd =
+	    open(path, flags | O_WRONLY | O_CREAT | O_CLOEXEC, STATE_FILE_MODE);
 	FILE *fp;
 
 	if (fd < 0)
@@ -156,8 +156,8 @@ read_line(struct outbound *ob, char *line)
 		s->is_deleted = true;
 		return;
 	}
-	if (kind != 'r' || !parse_rcpt(line + 2 + MSG_QID_LEN, &idx,
-				       &attempts, &next, &used))
+	if (kind != 'r' ||
+	    !parse_rcpt(line + 2 + MSG_QID_LEN, &idx, &attempts, &next, &used))
 		return;
 	for (r = s->rcpts; r; r = r->next)
 		if (r->idx == idx)
@@ -183,17 +183,18 @@ state_open(struct outbound *ob, const char *spool_dir, char *err, size_t size)
 	FILE *fp;
 
 	if (asprintf(&ob->state_path, "%s/%s", spool_dir, STATE_FILE) < 0 ||
-	    (ob->saved = calloc(STATE_BUCKETS,
-				sizeof(struct state_saved *))) == NULL) {
+	    (ob->saved = calloc(STATE_BUCKETS, sizeof(struct state_saved *))) ==
+		NULL) {
 		ob->state_path = NULL;
 		snprintf(err, size, "out of memory");
 		return -1;
 	}
 	fp = fopen(ob->state_path, "re");
 	if (fp == NULL && errno != ENOENT) {
-		snprintf(err, size, "cannot read %s: %s; check the spool "
-			 "directory's permissions", ob->state_path,
-			 strerror(errno));
+		snprintf(err, size,
+			 "cannot read %s: %s; check the spool "
+			 "directory's permissions",
+			 ob->state_path, strerror(errno));
 		return -1;
 	}
 	if (fp != NULL) {
@@ -203,9 +204,10 @@ state_open(struct outbound *ob, const char *spool_dir, char *err, size_t size)
 	}
 	ob->state_fp = open_private(ob->state_path, O_APPEND, "a");
 	if (ob->state_fp == NULL) {
-		snprintf(err, size, "cannot write %s: %s; check the spool "
-			 "directory's permissions", ob->state_path,
-			 strerror(errno));
+		snprintf(err, size,
+			 "cannot write %s: %s; check the spool "
+			 "directory's permissions",
+			 ob->state_path, strerror(errno));
 		return -1;
 	}
 	return 0;
@@ -219,9 +221,8 @@ state_apply(struct outbound *ob, struct qmsg *q)
 	if (ob->saved == NULL ||
 	    (s = saved_get(ob, q->m->qid_str, false)) == NULL)
 		return;
-	q->is_held = s->is_held;
-	if (q->is_held)
-		q->held_since = queue_now(); /* the hold before is not known */
+	if (s->is_held)
+		schedule_hold(q, ob_now()); /* the hold before is not known */
 	for (struct saved_rcpt *r = s->rcpts; r; r = r->next) {
 		struct qrcpt *qr;
 		if (r->idx >= q->m->n_rcpts)
@@ -323,7 +324,7 @@ static void
 maybe_compact(struct outbound *ob)
 {
 	size_t live = ob->state_live > STATE_COMPACT_MIN ? ob->state_live
-						       : STATE_COMPACT_MIN;
+							 : STATE_COMPACT_MIN;
 
 	/* Against the live lines of the last rewrite: a queue with many
 	 * deferred recipients must not be rewritten on every deferral. */

@@ -1,0 +1,97 @@
+/*
+ * client_int.h - what the two halves of a connection share: client.c (the
+ * connection: resolve, connect, TLS, EHLO, reading replies, the end) and
+ * client_txn.c (the transactions: MAIL .. the final dot, RSET, QUIT).
+ *
+ * client.c calls client_txn.c, never the other way: a transaction that
+ * must end the connection returns false and client.c ends it.
+ */
+#ifndef POSTERN_OUTBOUND_CLIENT_INT_H
+#define POSTERN_OUTBOUND_CLIENT_INT_H
+
+#include <stdarg.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+
+#include "outbound/outbound_int.h"
+#include "proto/reply_parse.h"
+
+enum cphase {
+	CP_RESOLVE,
+	CP_CONNECT,
+	CP_GREETING,
+	CP_EHLO,
+	CP_HELO,
+	CP_STARTTLS,
+	CP_TLS,
+	CP_RSET,
+	CP_TXN,
+	CP_DOT,
+	CP_DOT_EMPTY, /* DATA said 354 with no recipient: an empty dot */
+	CP_QUIT,
+};
+
+enum cmd_kind { CMD_MAIL, CMD_RCPT, CMD_DATA };
+
+struct conn {
+	struct outbound *ob;
+	struct dest *dest;
+	struct conn *prev, *next;
+	struct bufferevent *bev;
+	void *resolving;
+	struct outbound_target *targets;
+	size_t n_targets, ti;
+	enum cphase ph;
+	struct reply_acc acc; /* the reply being read */
+	struct reply_acc rep; /* the last complete reply, being handled */
+	struct ehlo_caps caps;
+	bool is_lmtp, is_tls, has_txn;
+	bool was_served; /* some address got as far as a transaction */
+	struct job *job;
+	struct outcome fail; /* why the last address did not serve */
+	/* The transaction: commands sent, replies matched in order. */
+	enum cmd_kind cmds[OB_JOB_RCPTS_MAX + 2];
+	size_t cmd_rcpt[OB_JOB_RCPTS_MAX + 2];
+	size_t n_cmds, n_replied, rcpt_next;
+	bool is_pipelined, is_mail_failed;
+	size_t accepted[OB_JOB_RCPTS_MAX];
+	size_t n_accepted, n_dot_replies;
+	unsigned n_msgs;
+	char peer[320]; /* "host[addr]:port" for logs */
+};
+
+/* One command line, CRLF added, to the peer. */
+static inline void __attribute__((format(printf, 2, 3)))
+client_send_line(struct conn *c, const char *fmt, ...)
+{
+	struct evbuffer *out = bufferevent_get_output(c->bev);
+	va_list ap;
+
+	va_start(ap, fmt);
+	evbuffer_add_vprintf(out, fmt, ap);
+	va_end(ap);
+	evbuffer_add(out, "\r\n", 2);
+}
+
+static inline void
+client_set_timeouts(struct conn *c, uint64_t read_s, uint64_t write_s)
+{
+	struct timeval r = {(time_t)read_s, 0}, w = {(time_t)write_s, 0};
+
+	bufferevent_set_timeouts(c->bev, &r, &w);
+}
+
+/* client_txn.c */
+/* The peer is greeted (EHLO, TLS done): the job's transaction starts, or
+ * QUIT when the peer can take none of the jobs left. */
+void client_txn_start(struct conn *c);
+/* A reply in CP_RSET, CP_TXN, CP_DOT or CP_DOT_EMPTY.  False when the
+ * connection must end (the outcomes are set): the caller ends it. */
+bool client_txn_reply(struct conn *c, const char *line);
+/* Every undecided recipient of the job gets oc. */
+void client_job_settle(struct conn *c, const struct outcome *oc);
+/* The job is decided: finish_job() applies its outcomes. */
+void client_job_done(struct conn *c);
+
+#endif

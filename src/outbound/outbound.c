@@ -1,0 +1,122 @@
+/*
+ * outbound.c - the sending side's public API (outbound.h): start, reload,
+ * submit, ready, stop.  `postern queue` requests are qctl.c's.
+ *
+ * outbound_start() reads [delivery] routes (route.c) and SPOOL/
+ * queue.state (state.c) and starts the scheduler's tick (dispatch.c);
+ * nothing is sent before outbound_ready(), after the spool's recovery has
+ * submitted every message it found.  A submitted message joins the queue
+ * (queue.c) with the recipients outbound_wants(), takes its saved state
+ * and is due at the next dispatch.  outbound_stop() closes every
+ * connection; what was not decided stays in the spool for the next start.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "outbound/outbound_int.h"
+#include "util/log.h"
+
+bool
+outbound_wants(const struct config *cfg, const struct msg_rcpt *r)
+{
+	if (r->is_done)
+		return false;
+	return r->route == MSG_ROUTE_REMOTE ||
+	       (r->route == MSG_ROUTE_LOCAL && cfg->lmtp_target != NULL);
+}
+
+struct outbound *
+outbound_start(const struct config *cfg, struct event_base *base,
+	       struct spool *sp, SSL_CTX *tls_client,
+	       const struct outbound_hooks *hooks, char *err, size_t size)
+{
+	struct outbound *ob = calloc(1, sizeof *ob);
+
+	if (ob == NULL) {
+		snprintf(err, size, "out of memory");
+		return NULL;
+	}
+	ob->cfg = cfg;
+	ob->base = base;
+	ob->sp = sp;
+	ob->tls_client = tls_client;
+	ob->hooks = *hooks;
+	if (route_load(ob, err, size) != 0 ||
+	    state_open(ob, cfg->spool_dir, err, size) != 0 ||
+	    dispatch_start(ob, err, size) != 0) {
+		outbound_stop(ob);
+		return NULL;
+	}
+	return ob;
+}
+
+int
+outbound_reload(struct outbound *ob, const struct config *cfg, char *err,
+		size_t size)
+{
+	const struct config *old_cfg = ob->cfg;
+	struct route *old = ob->routes;
+	size_t n_old = ob->n_routes;
+
+	ob->cfg = cfg;
+	ob->routes = NULL;
+	ob->n_routes = 0;
+	if (route_load(ob, err, size) != 0) {
+		route_free(ob);
+		ob->cfg = old_cfg;
+		ob->routes = old;
+		ob->n_routes = n_old;
+		return -1;
+	}
+	for (size_t i = 0; i < n_old; i++) {
+		free(old[i].domain);
+		free(old[i].host);
+	}
+	free(old);
+	ob_wake(ob);
+	return 0;
+}
+
+void
+outbound_submit(struct outbound *ob, struct msg *m_take)
+{
+	struct qmsg *q = queue_add(ob, m_take);
+
+	if (q == NULL)
+		return;
+	for (size_t i = 0; i < q->m->n_rcpts; i++)
+		if (outbound_wants(ob->cfg, &q->m->rcpts[i]))
+			q->r[i].state = QR_WAITING;
+	state_apply(ob, q);
+	dispatch_mark_due(ob, q);
+}
+
+void
+outbound_ready(struct outbound *ob)
+{
+	state_compact(ob);
+	ob->is_ready = true;
+	log_msg(LOG_INFO, "ev=outbound_ready messages=%zu", ob->n_msgs);
+	ob_wake(ob);
+}
+
+void
+outbound_stop(struct outbound *ob)
+{
+	if (ob == NULL)
+		return;
+	ob->is_stopping = true;
+	client_stop_all(ob);
+	finish_detach(ob);
+	jobs_free_ready(ob);
+	queue_free_all(ob);
+	state_close(ob);
+	route_free_dests(ob);
+	route_free(ob);
+	dispatch_stop(ob);
+	log_msg(LOG_INFO,
+		"ev=outbound_stopped sent=%llu bounced=%llu "
+		"deferred=%llu",
+		ob->n_sent, ob->n_bounced, ob->n_deferred);
+	free(ob);
+}
