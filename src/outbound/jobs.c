@@ -29,7 +29,7 @@ jobs_make(struct outbound *ob, struct qmsg *q, int64_t now)
 
 		if (!schedule_is_due(q, r, now))
 			continue;
-		d = route_dest(ob, &q->m->rcpts[i]);
+		d = dest_of(ob, &q->m->rcpts[i]);
 		if (d == NULL) {
 			log_msg(LOG_ERR, "ev=no_route qid=%s rcpt=%s",
 				q->m->qid_str, log_q(q->m->rcpts[i].mailbox));

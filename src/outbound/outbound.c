@@ -2,11 +2,12 @@
  * outbound.c - the sending side's public API (outbound.h): start, reload,
  * submit, ready, stop.  `postern queue` requests are qctl.c's.
  *
- * outbound_start() reads [delivery] routes (route.c) and SPOOL/
+ * outbound_start() reads [delivery] routes (dest.c) and SPOOL/
  * queue.state (state.c) and starts the scheduler's tick (dispatch.c);
  * nothing is sent before outbound_ready(), after the spool's recovery has
  * submitted every message it found.  A submitted message joins the queue
- * (queue.c) with the recipients outbound_wants(), takes its saved state
+ * (queue.c) with the recipients route/ gave it (MSG_AGENT_OUTBOUND),
+ * takes its saved state
  * and is due at the next dispatch.  outbound_stop() closes every
  * connection; what was not decided stays in the spool for the next start.
  */
@@ -15,15 +16,6 @@
 
 #include "outbound/outbound_int.h"
 #include "util/log.h"
-
-bool
-outbound_wants(const struct config *cfg, const struct msg_rcpt *r)
-{
-	if (r->is_done)
-		return false;
-	return r->route == MSG_ROUTE_REMOTE ||
-	       (r->route == MSG_ROUTE_LOCAL && cfg->lmtp_target != NULL);
-}
 
 struct outbound *
 outbound_start(const struct config *cfg, struct event_base *base,
@@ -41,7 +33,7 @@ outbound_start(const struct config *cfg, struct event_base *base,
 	ob->sp = sp;
 	ob->tls_client = tls_client;
 	ob->hooks = *hooks;
-	if (route_load(ob, err, size) != 0 ||
+	if (dest_routes_load(ob, err, size) != 0 ||
 	    state_open(ob, cfg->spool_dir, err, size) != 0 ||
 	    dispatch_start(ob, err, size) != 0) {
 		outbound_stop(ob);
@@ -55,14 +47,14 @@ outbound_reload(struct outbound *ob, const struct config *cfg, char *err,
 		size_t size)
 {
 	const struct config *old_cfg = ob->cfg;
-	struct route *old = ob->routes;
+	struct ob_route *old = ob->routes;
 	size_t n_old = ob->n_routes;
 
 	ob->cfg = cfg;
 	ob->routes = NULL;
 	ob->n_routes = 0;
-	if (route_load(ob, err, size) != 0) {
-		route_free(ob);
+	if (dest_routes_load(ob, err, size) != 0) {
+		dest_routes_free(ob);
 		ob->cfg = old_cfg;
 		ob->routes = old;
 		ob->n_routes = n_old;
@@ -85,7 +77,7 @@ outbound_submit(struct outbound *ob, struct msg *m_take)
 	if (q == NULL)
 		return;
 	for (size_t i = 0; i < q->m->n_rcpts; i++)
-		if (outbound_wants(ob->cfg, &q->m->rcpts[i]))
+		if (q->m->rcpts[i].agent == MSG_AGENT_OUTBOUND)
 			q->r[i].state = QR_WAITING;
 	state_apply(ob, q);
 	dispatch_mark_due(ob, q);
@@ -111,8 +103,8 @@ outbound_stop(struct outbound *ob)
 	jobs_free_ready(ob);
 	queue_free_all(ob);
 	state_close(ob);
-	route_free_dests(ob);
-	route_free(ob);
+	dest_free_all(ob);
+	dest_routes_free(ob);
 	dispatch_stop(ob);
 	log_msg(LOG_INFO,
 		"ev=outbound_stopped sent=%llu bounced=%llu "

@@ -76,9 +76,6 @@ struct outbound *outbound_start(const struct config *cfg,
 				const struct outbound_hooks *hooks, char *err,
 				size_t size);
 
-/* True when the sending side delivers this recipient (any not done). */
-bool outbound_wants(const struct config *cfg, const struct msg_rcpt *r);
-
 /*
  * A reload: cfg (borrowed, outliving ob) replaces the old one for every
  * later decision, and the routes file is read again.  On error (a bad
@@ -87,7 +84,10 @@ bool outbound_wants(const struct config *cfg, const struct msg_rcpt *r);
 int outbound_reload(struct outbound *ob, const struct config *cfg, char *err,
 		    size_t size);
 
-/* Takes a reference-holding m whose outbound recipients are not done. */
+/*
+ * Takes a reference-holding m; its recipients whose agent route/ set to
+ * MSG_AGENT_OUTBOUND are this side's to deliver.
+ */
 void outbound_submit(struct outbound *ob, struct msg *m_take);
 
 /*

@@ -100,7 +100,7 @@ struct job {
 	struct job *next;
 };
 
-struct route {
+struct ob_route {
 	char *domain; /* lower case; "*" for every domain */
 	char *host;
 	uint16_t port;
@@ -124,7 +124,7 @@ struct outbound {
 	struct dest *dests[OB_DEST_BUCKETS];
 	struct conn *conns;
 	unsigned n_conns;
-	struct route *routes;
+	struct ob_route *routes;
 	size_t n_routes;
 	struct event *ev_tick;
 	struct event *ev_dispatch;
@@ -149,7 +149,7 @@ struct outbound {
  *	4  client_txn.c              its transactions: MAIL .. the final dot
  *	3  finish.c                  a job's outcomes applied: done, defer, bounce
  *	2  jobs.c state.c
- *	1  notice.c route.c queue.c schedule.c
+ *	1  notice.c dest.c queue.c schedule.c
  *	0  react.c dsn.c common.c
  */
 
@@ -200,11 +200,11 @@ void schedule_release(struct qmsg *q, int64_t now);
 /* Seconds a destination whose every address failed rests. */
 unsigned schedule_suspend_secs(const struct config *cfg);
 
-/* route.c */
-int route_load(struct outbound *ob, char *err, size_t size);
-void route_free(struct outbound *ob);
-struct dest *route_dest(struct outbound *ob, const struct msg_rcpt *r);
-void route_free_dests(struct outbound *ob);
+/* dest.c */
+int dest_routes_load(struct outbound *ob, char *err, size_t size);
+void dest_routes_free(struct outbound *ob);
+struct dest *dest_of(struct outbound *ob, const struct msg_rcpt *r);
+void dest_free_all(struct outbound *ob);
 
 /* react.c: what a reply means for the recipients it concerns. */
 enum react_phase {

@@ -2,7 +2,7 @@
  * queue.c - the sending side's messages in memory: a list in arrival
  * order and a table by queue id.
  *
- * Every message with a recipient for outbound/ (outbound_wants) is here
+ * Every message with a recipient for outbound/ (MSG_AGENT_OUTBOUND) is here
  * from its commit until each such recipient is done; its text stays in
  * memory.  A recipient is READY (due: in a job of its destination), ACTIVE
  * (a connection is sending it), WAITING (deferred until next_try),

@@ -7,7 +7,7 @@
  * 551 resends) with their recipients decided by route_rcpt() as for a
  * trusted client, and the explain texts for bounces and `postern queue
  * show` (explain/, a layer outbound/ shares and so may not include).
- * route_hooks_fill() is called by route.c when it starts the sending side.
+ * route_hooks_fill() is called by router.c when it starts the sending side.
  */
 #include <errno.h>
 #include <stdlib.h>

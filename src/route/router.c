@@ -20,19 +20,26 @@
 #include "route/route_int.h"
 #include "tls/tls.h"
 
-/* Which agent delivers a recipient not done yet. */
-enum agent { AGENT_NONE, AGENT_MAILDIR, AGENT_OUTBOUND };
-
-static enum agent
+/*
+ * Which agent delivers a recipient not done yet: another domain goes to
+ * the sending side, a local mailbox to the Maildir worker, or to the
+ * sending side's LMTP client when [local] lmtp is set.  While stopping,
+ * an agent that is gone takes nothing: the spool keeps the recipient.
+ */
+static enum msg_agent
 agent_of(const struct router *r, const struct msg_rcpt *mr)
 {
+	bool is_lmtp = r->cfg->lmtp_target != NULL;
+
 	if (mr->is_done)
-		return AGENT_NONE;
-	if (r->outbound != NULL && outbound_wants(r->cfg, mr))
-		return AGENT_OUTBOUND;
-	if (mr->route == MSG_ROUTE_LOCAL)
-		return AGENT_MAILDIR;
-	return AGENT_NONE;
+		return MSG_AGENT_NONE;
+	if (mr->route == MSG_ROUTE_REMOTE ||
+	    (mr->route == MSG_ROUTE_LOCAL && is_lmtp))
+		return r->outbound != NULL ? MSG_AGENT_OUTBOUND
+					   : MSG_AGENT_NONE;
+	if (mr->route == MSG_ROUTE_LOCAL && r->deliver != NULL)
+		return MSG_AGENT_MAILDIR;
+	return MSG_AGENT_NONE;
 }
 
 void
@@ -41,12 +48,11 @@ route_committed(struct router *r, struct msg *m_take)
 	bool is_local = false, is_out = false;
 
 	for (size_t i = 0; i < m_take->n_rcpts; i++) {
-		enum agent a = agent_of(r, &m_take->rcpts[i]);
-		is_out |= a == AGENT_OUTBOUND;
-		is_local |= a == AGENT_MAILDIR;
+		struct msg_rcpt *mr = &m_take->rcpts[i];
+		mr->agent = agent_of(r, mr);
+		is_out |= mr->agent == MSG_AGENT_OUTBOUND;
+		is_local |= mr->agent == MSG_AGENT_MAILDIR;
 	}
-	if (r->deliver == NULL)
-		is_local = false; /* stopping: it stays in the spool */
 	if (is_out && is_local)
 		msg_ref(m_take);
 	if (is_out)

@@ -20,6 +20,17 @@ enum msg_route {
 	MSG_ROUTE_REMOTE = 2, /* another host: for the sending side */
 };
 
+/*
+ * Which agent delivers a recipient: decided by route/ (route_committed)
+ * each time a committed message is handed over, from its route and the
+ * config ([local] lmtp); never stored, so a restart decides again.
+ */
+enum msg_agent {
+	MSG_AGENT_NONE,	    /* done, or nobody takes it now */
+	MSG_AGENT_MAILDIR,  /* the Maildir worker (deliver/) */
+	MSG_AGENT_OUTBOUND, /* the sending side: SMTP, or LMTP (outbound/) */
+};
+
 enum msg_flag {
 	MSG_F_SMTPUTF8 = 1 << 0, /* MAIL FROM ... SMTPUTF8 */
 	MSG_F_8BITMIME = 1 << 1, /* BODY=8BITMIME */
@@ -40,6 +51,7 @@ struct msg_rcpt {
 	char *mailbox; /* where it goes: "user@domain" */
 	char *orig;    /* the address as the client gave it */
 	enum msg_route route;
+	enum msg_agent agent; /* set by route/ before the hand-over */
 	bool is_done;  /* delivered (or, later, bounced) */
 	unsigned notify; /* enum msg_notify bits */
 	char *orcpt;	 /* RFC 3461 ORCPT, decoded ("rfc822;a@b"), or NULL */

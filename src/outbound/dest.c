@@ -1,5 +1,5 @@
 /*
- * route.c - where a recipient goes: its destination.
+ * dest.c - where a recipient goes: its destination.
  *
  *	local, [local] lmtp set      -> "lmtp" (that socket)
  *	[delivery] relayhost set     -> "relay:HOST:PORT" for every domain
@@ -64,12 +64,12 @@ hostport_parse(const char *s, char *host, size_t size, uint16_t *port_out)
 }
 
 static int
-route_add(struct outbound *ob, const char *domain, const char *hp,
+dest_route_add(struct outbound *ob, const char *domain, const char *hp,
 	  bool is_tls)
 {
 	char host[256];
 	uint16_t port;
-	struct route *v, *r;
+	struct ob_route *v, *r;
 
 	if (!hostport_parse(hp, host, sizeof host, &port))
 		return -1;
@@ -94,7 +94,7 @@ route_add(struct outbound *ob, const char *domain, const char *hp,
 }
 
 int
-route_load(struct outbound *ob, char *err, size_t size)
+dest_routes_load(struct outbound *ob, char *err, size_t size)
 {
 	const char *path = ob->cfg->delivery_routes;
 	char line[ROUTE_LINE_MAX];
@@ -123,7 +123,7 @@ route_load(struct outbound *ob, char *err, size_t size)
 		if (k <= 0)
 			continue;
 		if (k < 2 || (k == 3 && strcmp(opt, "tls=required") != 0) ||
-		    route_add(ob, dom, hp, k == 3) != 0) {
+		    dest_route_add(ob, dom, hp, k == 3) != 0) {
 			snprintf(err, size, "%s:%u: write `domain host:port` "
 				 "(optionally `tls=required`), e.g. "
 				 "`remote.test 127.0.0.1:2526`", path, n);
@@ -136,7 +136,7 @@ route_load(struct outbound *ob, char *err, size_t size)
 }
 
 void
-route_free(struct outbound *ob)
+dest_routes_free(struct outbound *ob)
 {
 	for (size_t i = 0; i < ob->n_routes; i++) {
 		free(ob->routes[i].domain);
@@ -172,10 +172,10 @@ dest_get(struct outbound *ob, const char *key, enum dest_kind kind,
 	return d;
 }
 
-static const struct route *
-route_find(const struct outbound *ob, const char *domain)
+static const struct ob_route *
+dest_route_find(const struct outbound *ob, const char *domain)
 {
-	const struct route *star = NULL;
+	const struct ob_route *star = NULL;
 
 	for (size_t i = 0; i < ob->n_routes; i++) {
 		if (strcasecmp(ob->routes[i].domain, domain) == 0)
@@ -187,14 +187,14 @@ route_find(const struct outbound *ob, const char *domain)
 }
 
 struct dest *
-route_dest(struct outbound *ob, const struct msg_rcpt *r)
+dest_of(struct outbound *ob, const struct msg_rcpt *r)
 {
 	const struct config *cfg = ob->cfg;
 	const char *at = strrchr(r->mailbox, '@');
 	const char *domain = at ? at + 1 : "";
 	char key[600], host[256];
 	uint16_t port;
-	const struct route *rt;
+	const struct ob_route *rt;
 
 	if (r->route == MSG_ROUTE_LOCAL && cfg->lmtp_target != NULL) {
 		const char *t = cfg->lmtp_target;
@@ -216,7 +216,7 @@ route_dest(struct outbound *ob, const struct msg_rcpt *r)
 		snprintf(key, sizeof key, "relay:%s:%u", host, port);
 		return dest_get(ob, key, DEST_RELAY, host, port, false);
 	}
-	rt = route_find(ob, domain);
+	rt = dest_route_find(ob, domain);
 	if (rt != NULL) {
 		snprintf(key, sizeof key, "route:%s:%u", rt->host, rt->port);
 		return dest_get(ob, key, DEST_RELAY, rt->host, rt->port,
@@ -230,7 +230,7 @@ route_dest(struct outbound *ob, const struct msg_rcpt *r)
 }
 
 void
-route_free_dests(struct outbound *ob)
+dest_free_all(struct outbound *ob)
 {
 	for (size_t i = 0; i < OB_DEST_BUCKETS; i++) {
 		struct dest *d = ob->dests[i], *next;
