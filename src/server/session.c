@@ -1,6 +1,7 @@
 /*
- * session.c - an SMTP session's I/O: greeting, the command loop, the DATA
- * and BDAT readers, timeouts and the one reply choke point.
+ * session.c - an SMTP session: greeting, the command loop, the DATA and
+ * BDAT readers, and the one reply choke point.  session_io.c writes the
+ * replies out and closes.
  *
  * Who calls it: listener.c (session_start) and the spool's commit
  * callback.  What it promises (RFC 5321, REPLY-CODES.md):
@@ -30,11 +31,9 @@
 #include <openssl/crypto.h>
 
 #include "server/clients.h"
-#include "server/session.h"
+#include "server/session_int.h"
 #include "util/log.h"
 #include "util/str.h"
-
-static void session_process(struct session *s);
 
 /* Dispatch: verb -> handler.  Sequence checks live in the handlers. */
 static void (*const handlers[CMD_VERB_COUNT])(struct session *,
@@ -56,139 +55,10 @@ closes_session(enum reply_id id)
 	       id == REPLY_PREGREET || id == REPLY_SYNC_ERROR;
 }
 
-static void on_read(struct bufferevent *bev, void *arg);
-static void on_event(struct bufferevent *bev, short what, void *arg);
-static void on_written(struct bufferevent *bev, void *arg);
-
-/* want_flush: call on_flushed once the output has drained. */
-static void
-set_callbacks(struct session *s, bool want_flush)
-{
-	s->want_flush = want_flush;
-	bufferevent_setcb(s->bev, on_read, on_written, on_event, s);
-}
-
-#define SESSION_CLOSE_POLL_USEC 10000
-
-static void close_when_sent(struct session *s);
-
-static void
-on_close_poll(evutil_socket_t fd, short what, void *arg)
-{
-	(void)fd;
-	(void)what;
-	close_when_sent(arg);
-}
-
-/*
- * Frees s once its last reply has left: for STARTTLS sessions the filter's
- * drained output may still sit, encrypted, in the socket bufferevent
- * below it, so that one is checked too.
- */
-static void
-close_when_sent(struct session *s)
-{
-	struct bufferevent *under = bufferevent_get_underlying(s->bev);
-	struct timeval tv = {0, SESSION_CLOSE_POLL_USEC};
-
-	if (evbuffer_get_length(bufferevent_get_output(s->bev)) == 0 &&
-	    (under == NULL ||
-	     evbuffer_get_length(bufferevent_get_output(under)) == 0)) {
-		session_free(s);
-		return;
-	}
-	if (s->ev_close == NULL)
-		s->ev_close = evtimer_new(s->srv->base, on_close_poll, s);
-	if (s->ev_close == NULL || evtimer_add(s->ev_close, &tv) != 0)
-		session_free(s);
-}
-
-static void
-on_flushed(struct session *s)
-{
-	if (s->state == SESSION_CLOSING) {
-		close_when_sent(s);
-		return;
-	}
-	/* Output drained: go on with the commands that waited. */
-	set_callbacks(s, false);
-	session_process(s);
-}
-
-/*
- * The output has drained, whoever wrote it last.  On a plain socket the
- * write event goes (on_flush writes again; one left enabled would be
- * added and deleted for every later reply without ever calling back).
- */
-static void
-output_drained(struct session *s)
-{
-	if (s->is_direct && (bufferevent_get_enabled(s->bev) & EV_WRITE))
-		bufferevent_disable(s->bev, EV_WRITE);
-	if (s->want_flush)
-		on_flushed(s);
-}
-
-/* libevent wrote the last of the output (bufferevent write callback). */
-static void
-on_written(struct bufferevent *bev, void *arg)
-{
-	(void)bev;
-	output_drained(arg);
-}
-
-/*
- * Runs once per event loop turn in which replies were queued on a plain
- * socket: writes them all with one writev, so a reply costs no epoll
- * changes and no extra turn of the loop.  What the socket does not take
- * now (or an error) is left to the bufferevent: EV_WRITE finishes it,
- * or reports the error to on_event.
- */
-static void
-on_flush(evutil_socket_t fd, short what, void *arg)
-{
-	struct session *s = arg;
-	struct evbuffer *out = bufferevent_get_output(s->bev);
-
-	(void)fd;
-	(void)what;
-	if (!s->is_direct || evbuffer_get_length(out) == 0)
-		return;
-	/* The bufferevent keeps its output's front frozen against other
-	 * drains; it thaws it the same way around its own writes. */
-	evbuffer_unfreeze(out, 1);
-	(void)evbuffer_write(out, bufferevent_getfd(s->bev));
-	evbuffer_freeze(out, 1);
-	if (evbuffer_get_length(out) > 0) {
-		bufferevent_enable(s->bev, EV_WRITE);
-		return;
-	}
-	output_drained(s);
-}
-
-/* Queues a reply: on a plain socket on_flush writes it this turn. */
-static void
-queue_reply(struct session *s, const char *buf, size_t len)
-{
-	bufferevent_write(s->bev, buf, len);
-	if (s->is_direct)
-		event_active(s->ev_flush, 0, 0);
-}
-
-static void
-start_closing(struct session *s)
-{
-	s->state = SESSION_CLOSING;
-	bufferevent_disable(s->bev, EV_READ);
-	set_callbacks(s, true);
-	if (evbuffer_get_length(bufferevent_get_output(s->bev)) == 0)
-		close_when_sent(s);
-}
-
 void
 session_reply_raw(struct session *s, const char *buf, size_t len)
 {
-	queue_reply(s, buf, len);
+	session_output(s, buf, len);
 }
 
 void
@@ -220,7 +90,7 @@ session_reply(struct session *s, enum reply_id id, ...)
 		break;
 	default: len = reply_format(buf, sizeof buf, id, u); break;
 	}
-	queue_reply(s, buf, len);
+	session_output(s, buf, len);
 	if (r->code >= 400)
 		log_msg(LOG_INFO, "ev=reply sid=%s client=%s cmd=%s reply=%d "
 			"enh=%s reason=%s", s->sid, s->client,
@@ -233,7 +103,7 @@ session_reply(struct session *s, enum reply_id id, ...)
 		return;
 	}
 	if (closes_session(id) && s->state != SESSION_CLOSING)
-		start_closing(s);
+		session_close_start(s);
 }
 
 void
@@ -258,49 +128,6 @@ session_shutdown(struct session *s)
 	if (s->state == SESSION_COMMIT)
 		return; /* the commit callback replies, then we close */
 	session_reply(s, REPLY_SHUTDOWN, s->srv->cfg->server_hostname);
-}
-
-void
-session_free(struct session *s)
-{
-	struct server *srv = s->srv;
-
-	if (s->ticket != NULL) {
-		/* The commit callback finds the session gone and still
-		 * delivers the message (session_cmd_data.c). */
-		s->ticket->s = NULL;
-	}
-	log_msg(LOG_INFO, "ev=disconnect sid=%s client=%s messages=%u",
-		s->sid, s->client, s->n_msgs);
-	session_auth_cancel(s);
-	session_rcpt_cancel(s);
-	session_mail_cancel(s);
-	session_data_cancel(s);
-	session_txn_reset(s);
-	if (s->ev_greet)
-		event_free(s->ev_greet);
-	if (s->ev_close)
-		event_free(s->ev_close);
-	if (s->ev_rate)
-		event_free(s->ev_rate);
-	if (s->ev_flush)
-		event_free(s->ev_flush);
-	if (s->bev)
-		bufferevent_free(s->bev);
-	if (s->is_counted) {
-		struct client_stat *c = clients_get(srv, s->ip, false);
-		if (c != NULL && c->sessions > 0)
-			c->sessions--;
-		clients_release(srv, s->ip);
-	}
-	if (s->prev)
-		s->prev->next = s->next;
-	else
-		srv->sessions = s->next;
-	if (s->next)
-		s->next->prev = s->prev;
-	srv->n_sessions--;
-	free(s);
 }
 
 bool
@@ -495,7 +322,7 @@ session_process(struct session *s)
 		if (evbuffer_get_length(bufferevent_get_output(s->bev)) >
 		    SESSION_OUTPUT_MAX) {
 			/* The client does not read its replies: wait. */
-			set_callbacks(s, true);
+			session_wait_drained(s);
 			return;
 		}
 		switch (s->state) {
@@ -593,8 +420,8 @@ session_resume(struct session *s)
 	session_process(s);
 }
 
-static void
-on_read(struct bufferevent *bev, void *arg)
+void
+session_on_read(struct bufferevent *bev, void *arg)
 {
 	struct session *s = arg;
 
@@ -605,39 +432,6 @@ on_read(struct bufferevent *bev, void *arg)
 		return;
 	}
 	session_process(s);
-}
-
-static void
-on_event(struct bufferevent *bev, short what, void *arg)
-{
-	struct session *s = arg;
-
-	(void)bev;
-	if (what & BEV_EVENT_CONNECTED) {
-		session_tls_ready(s);
-		return;
-	}
-	if ((what & BEV_EVENT_TIMEOUT) && (what & BEV_EVENT_READING) &&
-	    (s->state == SESSION_COMMIT || s->state == SESSION_AUTH_CHECK ||
-	     s->state == SESSION_POLICY)) {
-		/* Silence is expected while we work: keep waiting. */
-		bufferevent_enable(s->bev, EV_READ);
-		return;
-	}
-	if ((what & BEV_EVENT_TIMEOUT) && (what & BEV_EVENT_READING) &&
-	    s->state != SESSION_CLOSING && s->state != SESSION_TLS) {
-		if (!s->is_direct)
-			bufferevent_enable(s->bev, EV_WRITE);
-		session_reply(s, REPLY_TIMEOUT, s->srv->cfg->server_hostname);
-		return;
-	}
-	/* EOF, error or a client that stopped reading: drop whatever was in
-	 * progress (never half-stored: nothing reaches the spool before the
-	 * end of DATA). */
-	if ((what & BEV_EVENT_ERROR) && s->state == SESSION_TLS)
-		log_msg(LOG_INFO, "ev=tls_failed sid=%s client=%s error=%s",
-			s->sid, s->client, log_q(tls_error()));
-	session_free(s);
 }
 
 static void
@@ -744,25 +538,6 @@ greet_or_refuse(struct session *s)
 }
 
 void
-session_set_bev(struct session *s, struct bufferevent *bev)
-{
-	struct timeval idle = {(time_t)s->srv->cfg->server_idle_timeout, 0};
-
-	s->bev = bev;
-	/* TLS output goes through OpenSSL's bufferevent as it likes. */
-	s->is_direct = s->ev_flush != NULL &&
-		       bufferevent_openssl_get_ssl(bev) == NULL;
-	set_callbacks(s, false);
-	bufferevent_setwatermark(bev, EV_READ, 0, SESSION_READ_HIGH_WATER);
-	bufferevent_set_timeouts(bev, &idle, &idle);
-	bufferevent_enable(bev, EV_READ);
-	if (s->is_direct)
-		bufferevent_disable(bev, EV_WRITE); /* enabled from birth */
-	else
-		bufferevent_enable(bev, EV_WRITE);
-}
-
-void
 session_tls_ready(struct session *s)
 {
 	SSL *ssl = bufferevent_openssl_get_ssl(s->bev);
@@ -800,7 +575,7 @@ session_start(struct server *srv, enum config_listen_kind kind,
 	}
 	s->srv = srv;
 	s->kind = kind;
-	s->ev_flush = event_new(srv->base, -1, 0, on_flush, s);
+	s->ev_flush = event_new(srv->base, -1, 0, session_on_flush, s);
 	snprintf(s->sid, sizeof s->sid, "%016llx",
 		 (unsigned long long)srv->sid_next++);
 	name_client(s, sa);

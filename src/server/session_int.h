@@ -1,0 +1,32 @@
+/*
+ * session_int.h - the plumbing the files of the session share with
+ * nobody else: session.c reads lines and runs the commands,
+ * session_io.c owns the socket's output and closing.
+ */
+#ifndef POSTERN_SESSION_INT_H
+#define POSTERN_SESSION_INT_H
+
+#include "server/session.h"
+
+/* The command loop's read callback (session.c), installed by
+ * session_io.c with the others. */
+void session_on_read(struct bufferevent *bev, void *arg);
+
+/*
+ * Output and closing (session_io.c).
+ */
+
+/* Queues len octets of reply; a plain socket writes them this turn. */
+void session_output(struct session *s, const char *buf, size_t len);
+
+/* The per-turn write of a plain socket's queued replies (ev_flush). */
+void session_on_flush(evutil_socket_t fd, short what, void *arg);
+
+/* Stops reading and frees s once its last reply has left. */
+void session_close_start(struct session *s);
+
+/* The client does not read its replies: commands wait until the output
+ * has drained, then the loop goes on (session_resume). */
+void session_wait_drained(struct session *s);
+
+#endif
