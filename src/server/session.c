@@ -1,7 +1,7 @@
 /*
- * session.c - an SMTP session: greeting, the command loop, the DATA and
- * BDAT readers, and the one reply choke point.  session_io.c writes the
- * replies out and closes.
+ * session.c - an SMTP session: greeting, the command loop and the one
+ * reply choke point.  session_cmd_data.c reads message text, session_io.c
+ * writes the replies out and closes.
  *
  * Who calls it: listener.c (session_start) and the spool's commit
  * callback.  What it promises (RFC 5321, REPLY-CODES.md):
@@ -234,83 +234,6 @@ process_line(struct session *s, struct evbuffer *in)
 	return false;
 }
 
-/* Feeds up to n octets of input to the transaction's reader. */
-static enum data_result
-feed_reader(struct session *s, struct evbuffer *in, size_t n)
-{
-	struct txn *t = s->txn;
-	char out[SESSION_DATA_CHUNK];
-	struct evbuffer_iovec v;
-	size_t used = 0, consumed = 0, take;
-	enum data_result r;
-
-	if (evbuffer_peek(in, (ev_ssize_t)n, NULL, &v, 1) < 1)
-		return DATA_MORE;
-	take = v.iov_len < n ? v.iov_len : n;
-	if (take > sizeof out)
-		take = sizeof out;
-	r = data_reader_feed(&t->reader, v.iov_base, take, out, &used,
-			     &consumed);
-	if (used > 0 && evbuffer_add(t->text, out, used) != 0)
-		t->reader.flags |= DATA_ERR_TOO_BIG;
-	evbuffer_drain(in, consumed);
-	if (s->state == SESSION_BDAT)
-		s->bdat_left -= consumed;
-	s->data_octets += consumed;
-	return r;
-}
-
-static bool
-process_data(struct session *s, struct evbuffer *in)
-{
-	size_t len = evbuffer_get_length(in);
-
-	if (len == 0)
-		return false;
-	if (feed_reader(s, in, len) == DATA_END)
-		session_data_finish(s);
-	return true;
-}
-
-static bool
-process_bdat(struct session *s, struct evbuffer *in)
-{
-	size_t len = evbuffer_get_length(in);
-	size_t n = s->bdat_left < len ? (size_t)s->bdat_left : len;
-
-	if (s->bdat_left > 0) {
-		if (n == 0)
-			return false;
-		if (s->is_bdat_discard) {
-			evbuffer_drain(in, n);
-			s->bdat_left -= n;
-		} else {
-			feed_reader(s, in, n);
-		}
-		if (s->bdat_left > 0)
-			return true;
-	}
-	s->state = SESSION_CMD;
-	if (s->is_bdat_discard) {
-		s->is_bdat_discard = false;
-		session_reply(s, s->bdat_error);
-		return true;
-	}
-	if (s->is_bdat_last) {
-		data_reader_finish(&s->txn->reader);
-		session_data_finish(s);
-		return true;
-	}
-	if (s->txn->reader.flags & DATA_ERR_TOO_BIG) {
-		session_txn_reset(s);
-		session_reply(s, REPLY_SIZE_TOO_BIG);
-		return true;
-	}
-	session_reply(s, REPLY_BDAT_CHUNK_OK,
-		      (unsigned)evbuffer_get_length(s->txn->text));
-	return true;
-}
-
 /* Runs every complete command in the input, in order. */
 static void
 session_process(struct session *s)
@@ -331,10 +254,10 @@ session_process(struct session *s)
 			is_progress = process_line(s, in);
 			break;
 		case SESSION_DATA:
-			is_progress = process_data(s, in);
+			is_progress = session_data_read(s, in);
 			break;
 		case SESSION_BDAT:
-			is_progress = process_bdat(s, in);
+			is_progress = session_bdat_read(s, in);
 			break;
 		default:
 			/* Greeting, commit, TLS handshake, password check,
@@ -345,73 +268,6 @@ session_process(struct session *s)
 		if (!is_progress)
 			return;
 	}
-}
-
-#define SESSION_RATE_GRACE_MAX 30 /* seconds before the rate counts */
-#define SESSION_RATE_CHECKS 3	   /* checks per grace period */
-
-/* The grace period: 30 s, or idle_timeout when that is shorter. */
-static unsigned
-rate_grace(const struct session *s)
-{
-	uint64_t idle = s->srv->cfg->server_idle_timeout;
-
-	return idle < SESSION_RATE_GRACE_MAX ? (unsigned)idle
-					     : SESSION_RATE_GRACE_MAX;
-}
-
-static void
-rate_arm(struct session *s)
-{
-	unsigned every = rate_grace(s) / SESSION_RATE_CHECKS;
-	struct timeval tv = {every > 0 ? every : 1, 0};
-
-	evtimer_add(s->ev_rate, &tv);
-}
-
-/*
- * A few times per grace period while text is read: a client that,
- * after the grace period, averages less than min_data_rate is a slowloris
- * holding a session open one octet at a time - 421 4.4.2 (RFC 5321
- * 4.5.3.2 lets a server end a stalled transfer).
- */
-static void
-on_rate_check(evutil_socket_t fd, short what, void *arg)
-{
-	struct session *s = arg;
-	struct timespec now;
-	double elapsed;
-
-	(void)fd;
-	(void)what;
-	if (s->state != SESSION_DATA && s->state != SESSION_BDAT)
-		return; /* the text has ended; the next DATA re-arms */
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	elapsed = (double)(now.tv_sec - s->data_start.tv_sec) +
-		  (double)(now.tv_nsec - s->data_start.tv_nsec) / 1e9;
-	if (elapsed >= rate_grace(s) &&
-	    (double)s->data_octets <
-		    elapsed * (double)s->srv->cfg->server_min_data_rate) {
-		log_msg(LOG_INFO, "ev=slow_client sid=%s client=%s octets=%llu "
-			"seconds=%.0f", s->sid, s->client,
-			(unsigned long long)s->data_octets, elapsed);
-		session_reply(s, REPLY_TIMEOUT, s->srv->cfg->server_hostname);
-		return;
-	}
-	rate_arm(s);
-}
-
-void
-session_rate_start(struct session *s)
-{
-	clock_gettime(CLOCK_MONOTONIC, &s->data_start);
-	s->data_octets = 0;
-	if (s->srv->cfg->server_min_data_rate == 0)
-		return;
-	if (s->ev_rate == NULL)
-		s->ev_rate = evtimer_new(s->srv->base, on_rate_check, s);
-	if (s->ev_rate != NULL)
-		rate_arm(s);
 }
 
 void

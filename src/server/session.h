@@ -150,12 +150,6 @@ void session_txn_reset(struct session *s);
 /* Says 421 shutting down (server stop); closes when flushed. */
 void session_shutdown(struct session *s);
 
-/* Hands the finished text to the spool (end of DATA / BDAT LAST). */
-void session_data_finish(struct session *s);
-
-/* Starts watching the client's rate as text begins (DATA, first BDAT). */
-void session_rate_start(struct session *s);
-
 /* Runs the commands waiting in the input (after a commit). */
 void session_resume(struct session *s);
 

@@ -1,12 +1,21 @@
 /*
  * session_int.h - the plumbing the files of the session share with
  * nobody else: session.c reads lines and runs the commands,
- * session_io.c owns the socket's output and closing.
+ * session_io.c owns the socket's output and closing, session_cmd_data.c
+ * reads the message text.
  */
 #ifndef POSTERN_SESSION_INT_H
 #define POSTERN_SESSION_INT_H
 
 #include "server/session.h"
+
+/*
+ * The readers of message text (session_cmd_data.c), run by the command
+ * loop in SESSION_DATA and SESSION_BDAT: each takes what the input holds
+ * and returns false when it needs more.
+ */
+bool session_data_read(struct session *s, struct evbuffer *in);
+bool session_bdat_read(struct session *s, struct evbuffer *in);
 
 /* The command loop's read callback (session.c), installed by
  * session_io.c with the others. */
