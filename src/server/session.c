@@ -1,10 +1,17 @@
 /*
- * session.c - an SMTP session: greeting, the command loop and the one
- * reply choke point.  session_cmd_data.c reads message text, session_io.c
- * writes the replies out and closes.
+ * session.c - an SMTP session: its greeting, the command loop and the
+ * command table, and the one reply choke point.
  *
- * Who calls it: listener.c (session_start) and the spool's commit
- * callback.  What it promises (RFC 5321, REPLY-CODES.md):
+ * Who calls it: listener.c (session_start), server.c (session_shutdown)
+ * and the callbacks of the spool, the policy and the password check
+ * (session_resume).  Each command is a row of the table below, as
+ * OpenSMTPD splits smtp_check_* from smtp_proceed_*: the state the
+ * command needs, with the reply for each thing missing, in the order
+ * they are checked; where the check of its arguments falls among them;
+ * and the proceed, in session_cmd_<verb>.c, which runs only in an
+ * allowed state.  session_cmd_data.c reads message text, session_io.c
+ * writes replies and closes.  What it promises (RFC 5321,
+ * REPLY-CODES.md):
  *  - every reply comes from replies.def through session_reply(), which
  *    closes the channel after 421 and logs every 4xx/5xx;
  *  - command lines over 512 octets, bare CR/LF and NUL get 500 and are
@@ -17,7 +24,6 @@
  *    replies give 421 4.7.0.
  */
 #include <arpa/inet.h>
-#include <errno.h>
 #include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -35,18 +41,138 @@
 #include "util/log.h"
 #include "util/str.h"
 
-/* Dispatch: verb -> handler.  Sequence checks live in the handlers. */
-static void (*const handlers[CMD_VERB_COUNT])(struct session *,
-					      const struct cmd *) = {
-	[CMD_HELO] = cmd_helo,	   [CMD_EHLO] = cmd_helo,
-	[CMD_MAIL] = cmd_mail,	   [CMD_RCPT] = cmd_rcpt,
-	[CMD_DATA] = cmd_data,	   [CMD_BDAT] = cmd_bdat,
-	[CMD_RSET] = cmd_simple,   [CMD_NOOP] = cmd_simple,
-	[CMD_QUIT] = cmd_simple,   [CMD_VRFY] = cmd_simple,
-	[CMD_EXPN] = cmd_simple,   [CMD_HELP] = cmd_simple,
-	[CMD_STARTTLS] = cmd_starttls, [CMD_AUTH] = cmd_auth,
-	[CMD_ETRN] = cmd_simple,   [CMD_TURN] = cmd_simple,
+/* clang-format off */
+/* What a command can need of the session; each row names the reply
+ * when it is missing. */
+enum session_need {
+	NEED_END = 0,	  /* the row's list ends */
+	NEED_ARGS,	  /* the row's check takes the arguments (it replies) */
+	NEED_HELO,	  /* HELO or EHLO was given */
+	NEED_EHLO,	  /* EHLO was given */
+	NEED_TXN,	  /* MAIL was accepted */
+	NEED_NO_TXN,	  /* no transaction is open */
+	NEED_RCPT_TRIED,  /* RCPT was given in it, accepted or not */
+	NEED_RCPT,	  /* it has a recipient */
+	NEED_NO_BDAT,	  /* it has not used BDAT */
+	NEED_TLS,	  /* TLS is up */
+	NEED_NO_TLS,	  /* TLS is not up */
+	NEED_TLS_OFFERED, /* the server has a certificate */
+	NEED_NO_AUTH,	  /* the client has not authenticated */
+	NEED_MAY_MAIL,	  /* port 25, or authenticated (submission, smtps) */
 };
+
+struct session_rule {
+	enum session_need need;
+	enum reply_id refusal; /* takes no argument, or the verb's name */
+};
+
+#define SESSION_RULES_MAX 6
+
+/* One row: the verb is its index in the table. */
+struct session_cmd {
+	struct session_rule rules[SESSION_RULES_MAX];
+	bool (*check)(struct session *s, const struct cmd *c);
+	void (*proceed)(struct session *s, const struct cmd *c);
+	/* When set, a refusal for the state is handed to it instead of
+	 * being sent (BDAT reads its chunk first). */
+	void (*refuse)(struct session *s, enum reply_id id);
+};
+
+#define ARGS {NEED_ARGS, REPLY_COUNT}
+#define HELO_FIRST {NEED_HELO, REPLY_NEED_HELO}
+#define MAIL_FIRST {NEED_TXN, REPLY_NEED_MAIL}
+#define RCPT_FIRST {NEED_RCPT_TRIED, REPLY_NEED_RCPT}, \
+		   {NEED_RCPT, REPLY_NO_VALID_RCPTS}
+
+/*
+ * The command table.  A row reads: {what the command needs, in the order
+ * it is checked, each with the reply when missing; ARGS is where the
+ * command's check of its arguments runs}, check, proceed, refuse.  Rules
+ * after MAIL_FIRST may look into the transaction.  The order is the wire's:
+ * DATA says 554 to pipelined text and 501 to an argument before any 503,
+ * MAIL 503 before it reads its path; tests/integration/
+ * test_session_order.py pins every verb in every state.
+ */
+static const struct session_cmd commands[CMD_VERB_COUNT] = {
+	[CMD_HELO] = {{ARGS}, cmd_helo_check, cmd_helo, NULL},
+	[CMD_EHLO] = {{ARGS}, cmd_helo_check, cmd_helo, NULL},
+	[CMD_MAIL] = {{HELO_FIRST,
+		       {NEED_NO_TXN, REPLY_NESTED_MAIL},
+		       {NEED_MAY_MAIL, REPLY_AUTH_REQUIRED}},
+		      NULL, cmd_mail, NULL},
+	[CMD_RCPT] = {{HELO_FIRST, MAIL_FIRST}, NULL, cmd_rcpt, NULL},
+	[CMD_DATA] = {{ARGS, HELO_FIRST, MAIL_FIRST, RCPT_FIRST,
+		       {NEED_NO_BDAT, REPLY_BDAT_THEN_DATA}},
+		      cmd_data_check, cmd_data, NULL},
+	[CMD_BDAT] = {{ARGS, HELO_FIRST, MAIL_FIRST, RCPT_FIRST},
+		      cmd_bdat_check, cmd_bdat, cmd_bdat_refuse},
+	[CMD_RSET] = {{ARGS}, cmd_check_no_args, cmd_rset, NULL},
+	[CMD_NOOP] = {{{NEED_END}}, NULL, cmd_noop, NULL},
+	[CMD_QUIT] = {{ARGS}, cmd_check_no_args, cmd_quit, NULL},
+	[CMD_VRFY] = {{ARGS}, cmd_vrfy_check, cmd_vrfy, NULL},
+	[CMD_EXPN] = {{{NEED_END}}, NULL, cmd_unimplemented, NULL},
+	[CMD_HELP] = {{{NEED_END}}, NULL, cmd_help, NULL},
+	[CMD_STARTTLS] = {{{NEED_TLS_OFFERED, REPLY_NOT_IMPLEMENTED}, ARGS,
+			   {NEED_NO_TLS, REPLY_TLS_ALREADY}},
+			  cmd_check_no_args, cmd_starttls, NULL},
+	[CMD_AUTH] = {{{NEED_TLS, REPLY_AUTH_NEEDS_TLS},
+		       {NEED_EHLO, REPLY_NEED_HELO},
+		       {NEED_NO_AUTH, REPLY_AUTH_ALREADY},
+		       {NEED_NO_TXN, REPLY_AUTH_ALREADY}},
+		      NULL, cmd_auth, NULL},
+	[CMD_ETRN] = {{{NEED_END}}, NULL, cmd_unimplemented, NULL},
+	[CMD_TURN] = {{{NEED_END}}, NULL, cmd_unimplemented, NULL},
+};
+
+/* True when the session has what need names. */
+static bool
+session_has(const struct session *s, enum session_need need)
+{
+	switch (need) {
+	case NEED_HELO: return s->has_helo;
+	case NEED_EHLO: return s->has_helo && s->is_esmtp;
+	case NEED_TXN: return s->txn != NULL;
+	case NEED_NO_TXN: return s->txn == NULL;
+	case NEED_RCPT_TRIED: return s->txn->n_rcpt_tries > 0;
+	case NEED_RCPT: return s->txn->msg->n_rcpts > 0;
+	case NEED_NO_BDAT: return !s->txn->is_bdat;
+	case NEED_TLS: return s->is_tls;
+	case NEED_NO_TLS: return !s->is_tls;
+	case NEED_TLS_OFFERED: return s->srv->tls_ctx != NULL;
+	case NEED_NO_AUTH: return !s->is_auth;
+	case NEED_MAY_MAIL: return s->kind == LISTEN_SMTP || s->is_auth;
+	default: return true;
+	}
+}
+/* clang-format on */
+
+/*
+ * Runs c through its row: each rule in order (the first one missing
+ * sends its refusal), then the proceed.
+ */
+static void
+dispatch(struct session *s, const struct cmd *c)
+{
+	const struct session_cmd *row = &commands[c->verb];
+
+	for (size_t i = 0; i < SESSION_RULES_MAX; i++) {
+		const struct session_rule *r = &row->rules[i];
+		if (r->need == NEED_END)
+			break;
+		if (r->need == NEED_ARGS) {
+			if (!row->check(s, c))
+				return;
+		} else if (!session_has(s, r->need)) {
+			if (row->refuse != NULL)
+				row->refuse(s, r->refusal);
+			else
+				session_reply(s, r->refusal,
+					      cmd_verb_name(c->verb));
+			return;
+		}
+	}
+	row->proceed(s, c);
+}
 
 static bool
 closes_session(enum reply_id id)
@@ -148,8 +274,8 @@ handle_line(struct session *s, const char *line, size_t len)
 	switch (cmd_parse(line, len, &c)) {
 	case CMD_PARSE_OK:
 		s->verb = c.verb;
-		if (handlers[c.verb] != NULL) {
-			handlers[c.verb](s, &c);
+		if (commands[c.verb].proceed != NULL) {
+			dispatch(s, &c);
 			return;
 		}
 		break;

@@ -3,9 +3,10 @@
  * readers of their text, the watch on a slow client, and the hand-over
  * of a finished message to the spool.
  *
- * Who calls it: session.c, with DATA and BDAT commands and, in
- * SESSION_DATA and SESSION_BDAT, the input (session_data_read,
- * session_bdat_read).
+ * Who calls it: the command table of session.c (the checks and proceeds
+ * of DATA and BDAT, once the transaction has a recipient) and its
+ * command loop (session_data_read, session_bdat_read while the text
+ * comes in).
  *
  * Promises: the 250 is sent only from the spool's commit callback, once
  * the message is durable; a message refused for its text (bare CR/LF, NUL,
@@ -105,38 +106,21 @@ rate_start(struct session *s)
 		rate_arm(s);
 }
 
-/* The reply for a txn that cannot take text now, or REPLY_COUNT. */
-static enum reply_id
-data_check(const struct session *s)
+bool
+cmd_data_check(struct session *s, const struct cmd *c)
 {
-	if (s->txn == NULL)
-		return s->has_helo ? REPLY_NEED_MAIL : REPLY_NEED_HELO;
-	if (s->txn->msg->n_rcpts == 0)
-		return s->txn->n_rcpt_tries ? REPLY_NO_VALID_RCPTS
-					    : REPLY_NEED_RCPT;
-	return REPLY_COUNT;
+	/* RFC 2920 3.1: DATA ends a pipelined group, whatever its reply.
+	 * Text sent before the reply would otherwise run as commands when
+	 * DATA fails. */
+	if (session_check_sync(s, "DATA"))
+		return false;
+	return cmd_check_no_args(s, c);
 }
 
 void
 cmd_data(struct session *s, const struct cmd *c)
 {
-	enum reply_id id = data_check(s);
-
-	/* RFC 2920 3.1: DATA ends a pipelined group, whatever its reply.
-	 * Text sent before the reply would otherwise run as commands when
-	 * DATA fails. */
-	if (session_check_sync(s, "DATA"))
-		return;
-	if (c->arg_len > 0) {
-		session_reply(s, REPLY_NO_ARGS, "DATA");
-		return;
-	}
-	if (id == REPLY_COUNT && s->txn->is_bdat)
-		id = REPLY_BDAT_THEN_DATA;
-	if (id != REPLY_COUNT) {
-		session_reply(s, id);
-		return;
-	}
+	(void)c;
 	data_reader_init(&s->txn->reader, false,
 			 s->srv->cfg->server_max_message_size);
 	s->state = SESSION_DATA;
@@ -160,10 +144,9 @@ bdat_args(const struct cmd *c, uint64_t *size_out, bool *is_last_out)
 	return *is_last_out;
 }
 
-void
-cmd_bdat(struct session *s, const struct cmd *c)
+bool
+cmd_bdat_check(struct session *s, const struct cmd *c)
 {
-	enum reply_id id = data_check(s);
 	uint64_t size;
 	bool is_last;
 
@@ -173,16 +156,26 @@ cmd_bdat(struct session *s, const struct cmd *c)
 		session_reply(s, REPLY_BDAT_SYNTAX);
 		session_reply(s, REPLY_TOO_MANY_ERRORS,
 			      s->srv->cfg->server_hostname);
-		return;
+		return false;
 	}
 	s->bdat_left = size;
 	s->is_bdat_last = is_last;
+	return true;
+}
+
+void
+cmd_bdat_refuse(struct session *s, enum reply_id id)
+{
 	s->state = SESSION_BDAT;
-	if (id != REPLY_COUNT) {
-		s->is_bdat_discard = true;
-		s->bdat_error = id;
-		return;
-	}
+	s->is_bdat_discard = true;
+	s->bdat_error = id;
+}
+
+void
+cmd_bdat(struct session *s, const struct cmd *c)
+{
+	(void)c;
+	s->state = SESSION_BDAT;
 	if (!s->txn->is_bdat) {
 		s->txn->is_bdat = true;
 		data_reader_init(&s->txn->reader, true,

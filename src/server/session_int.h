@@ -1,13 +1,17 @@
 /*
  * session_int.h - the plumbing the files of the session share with
- * nobody else: session.c reads lines and runs the commands,
+ * nobody else: session.c reads lines and runs the command table,
  * session_io.c owns the socket's output and closing, session_cmd_data.c
- * reads the message text.
+ * reads the message text.  (The checks and proceeds that fill the
+ * table's rows are declared in session.h.)
  */
 #ifndef POSTERN_SESSION_INT_H
 #define POSTERN_SESSION_INT_H
 
 #include "server/session.h"
+
+/* Handles one SASL response line in SESSION_AUTH (session_cmd_auth.c). */
+void session_auth_line(struct session *s, const char *line, size_t len);
 
 /*
  * The readers of message text (session_cmd_data.c), run by the command
@@ -16,6 +20,10 @@
  */
 bool session_data_read(struct session *s, struct evbuffer *in);
 bool session_bdat_read(struct session *s, struct evbuffer *in);
+
+/* True (and 554 sent) when the client talked before a reply it must
+ * wait for (RFC 2920 3.1: EHLO, DATA end a pipelined group). */
+bool session_check_sync(struct session *s, const char *after);
 
 /* The command loop's read callback (session.c), installed by
  * session_io.c with the others. */
