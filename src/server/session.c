@@ -1,9 +1,17 @@
 /*
- * session.c - an SMTP session's I/O: greeting, the command loop, the DATA
- * and BDAT readers, timeouts and the one reply choke point.
+ * session.c - an SMTP session: its greeting, the command loop and the
+ * command table, and the one reply choke point.
  *
- * Who calls it: listener.c (session_start) and the spool's commit
- * callback.  What it promises (RFC 5321, REPLY-CODES.md):
+ * Who calls it: listener.c (session_start), server.c (session_shutdown)
+ * and the callbacks of the spool, the policy and the password check
+ * (session_resume).  Each command is a row of the table below, as
+ * OpenSMTPD splits smtp_check_* from smtp_proceed_*: the state the
+ * command needs, with the reply for each thing missing, in the order
+ * they are checked; where the check of its arguments falls among them;
+ * and the proceed, in session_cmd_<verb>.c, which runs only in an
+ * allowed state.  session_cmd_data.c reads message text, session_io.c
+ * writes replies and closes.  What it promises (RFC 5321,
+ * REPLY-CODES.md):
  *  - every reply comes from replies.def through session_reply(), which
  *    closes the channel after 421 and logs every 4xx/5xx;
  *  - command lines over 512 octets, bare CR/LF and NUL get 500 and are
@@ -16,7 +24,6 @@
  *    replies give 421 4.7.0.
  */
 #include <arpa/inet.h>
-#include <errno.h>
 #include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -30,24 +37,142 @@
 #include <openssl/crypto.h>
 
 #include "server/clients.h"
-#include "server/session.h"
+#include "server/session_int.h"
 #include "util/log.h"
 #include "util/str.h"
 
-static void session_process(struct session *s);
-
-/* Dispatch: verb -> handler.  Sequence checks live in the handlers. */
-static void (*const handlers[CMD_VERB_COUNT])(struct session *,
-					      const struct cmd *) = {
-	[CMD_HELO] = cmd_helo,	   [CMD_EHLO] = cmd_helo,
-	[CMD_MAIL] = cmd_mail,	   [CMD_RCPT] = cmd_rcpt,
-	[CMD_DATA] = cmd_data,	   [CMD_BDAT] = cmd_bdat,
-	[CMD_RSET] = cmd_simple,   [CMD_NOOP] = cmd_simple,
-	[CMD_QUIT] = cmd_simple,   [CMD_VRFY] = cmd_simple,
-	[CMD_EXPN] = cmd_simple,   [CMD_HELP] = cmd_simple,
-	[CMD_STARTTLS] = cmd_starttls, [CMD_AUTH] = cmd_auth,
-	[CMD_ETRN] = cmd_simple,   [CMD_TURN] = cmd_simple,
+/* clang-format off */
+/* What a command can need of the session; each row names the reply
+ * when it is missing. */
+enum session_need {
+	NEED_END = 0,	  /* the row's list ends */
+	NEED_ARGS,	  /* the row's check takes the arguments (it replies) */
+	NEED_HELO,	  /* HELO or EHLO was given */
+	NEED_EHLO,	  /* EHLO was given */
+	NEED_TXN,	  /* MAIL was accepted */
+	NEED_NO_TXN,	  /* no transaction is open */
+	NEED_RCPT_TRIED,  /* RCPT was given in it, accepted or not */
+	NEED_RCPT,	  /* it has a recipient */
+	NEED_NO_BDAT,	  /* it has not used BDAT */
+	NEED_TLS,	  /* TLS is up */
+	NEED_NO_TLS,	  /* TLS is not up */
+	NEED_TLS_OFFERED, /* the server has a certificate */
+	NEED_NO_AUTH,	  /* the client has not authenticated */
+	NEED_MAY_MAIL,	  /* port 25, or authenticated (submission, smtps) */
 };
+
+struct session_rule {
+	enum session_need need;
+	enum reply_id refusal; /* takes no argument, or the verb's name */
+};
+
+#define SESSION_RULES_MAX 6
+
+/* One row: the verb is its index in the table. */
+struct session_cmd {
+	struct session_rule rules[SESSION_RULES_MAX];
+	bool (*check)(struct session *s, const struct cmd *c);
+	void (*proceed)(struct session *s, const struct cmd *c);
+	/* When set, a refusal for the state is handed to it instead of
+	 * being sent (BDAT reads its chunk first). */
+	void (*refuse)(struct session *s, enum reply_id id);
+};
+
+#define ARGS {NEED_ARGS, REPLY_COUNT}
+#define HELO_FIRST {NEED_HELO, REPLY_NEED_HELO}
+#define MAIL_FIRST {NEED_TXN, REPLY_NEED_MAIL}
+#define RCPT_FIRST {NEED_RCPT_TRIED, REPLY_NEED_RCPT}, \
+		   {NEED_RCPT, REPLY_NO_VALID_RCPTS}
+
+/*
+ * The command table.  A row reads: {what the command needs, in the order
+ * it is checked, each with the reply when missing; ARGS is where the
+ * command's check of its arguments runs}, check, proceed, refuse.  Rules
+ * after MAIL_FIRST may look into the transaction.  The order is the wire's:
+ * DATA says 554 to pipelined text and 501 to an argument before any 503,
+ * MAIL 503 before it reads its path; tests/integration/
+ * test_session_order.py pins every verb in every state.
+ */
+static const struct session_cmd commands[CMD_VERB_COUNT] = {
+	[CMD_HELO] = {{ARGS}, cmd_helo_check, cmd_helo, NULL},
+	[CMD_EHLO] = {{ARGS}, cmd_helo_check, cmd_helo, NULL},
+	[CMD_MAIL] = {{HELO_FIRST,
+		       {NEED_NO_TXN, REPLY_NESTED_MAIL},
+		       {NEED_MAY_MAIL, REPLY_AUTH_REQUIRED}},
+		      NULL, cmd_mail, NULL},
+	[CMD_RCPT] = {{HELO_FIRST, MAIL_FIRST}, NULL, cmd_rcpt, NULL},
+	[CMD_DATA] = {{ARGS, HELO_FIRST, MAIL_FIRST, RCPT_FIRST,
+		       {NEED_NO_BDAT, REPLY_BDAT_THEN_DATA}},
+		      cmd_data_check, cmd_data, NULL},
+	[CMD_BDAT] = {{ARGS, HELO_FIRST, MAIL_FIRST, RCPT_FIRST},
+		      cmd_bdat_check, cmd_bdat, cmd_bdat_refuse},
+	[CMD_RSET] = {{ARGS}, cmd_check_no_args, cmd_rset, NULL},
+	[CMD_NOOP] = {{{NEED_END}}, NULL, cmd_noop, NULL},
+	[CMD_QUIT] = {{ARGS}, cmd_check_no_args, cmd_quit, NULL},
+	[CMD_VRFY] = {{ARGS}, cmd_vrfy_check, cmd_vrfy, NULL},
+	[CMD_EXPN] = {{{NEED_END}}, NULL, cmd_unimplemented, NULL},
+	[CMD_HELP] = {{{NEED_END}}, NULL, cmd_help, NULL},
+	[CMD_STARTTLS] = {{{NEED_TLS_OFFERED, REPLY_NOT_IMPLEMENTED}, ARGS,
+			   {NEED_NO_TLS, REPLY_TLS_ALREADY}},
+			  cmd_check_no_args, cmd_starttls, NULL},
+	[CMD_AUTH] = {{{NEED_TLS, REPLY_AUTH_NEEDS_TLS},
+		       {NEED_EHLO, REPLY_NEED_HELO},
+		       {NEED_NO_AUTH, REPLY_AUTH_ALREADY},
+		       {NEED_NO_TXN, REPLY_AUTH_ALREADY}},
+		      NULL, cmd_auth, NULL},
+	[CMD_ETRN] = {{{NEED_END}}, NULL, cmd_unimplemented, NULL},
+	[CMD_TURN] = {{{NEED_END}}, NULL, cmd_unimplemented, NULL},
+};
+
+/* True when the session has what need names. */
+static bool
+session_has(const struct session *s, enum session_need need)
+{
+	switch (need) {
+	case NEED_HELO: return s->has_helo;
+	case NEED_EHLO: return s->has_helo && s->is_esmtp;
+	case NEED_TXN: return s->txn != NULL;
+	case NEED_NO_TXN: return s->txn == NULL;
+	case NEED_RCPT_TRIED: return s->txn->n_rcpt_tries > 0;
+	case NEED_RCPT: return s->txn->msg->n_rcpts > 0;
+	case NEED_NO_BDAT: return !s->txn->is_bdat;
+	case NEED_TLS: return s->is_tls;
+	case NEED_NO_TLS: return !s->is_tls;
+	case NEED_TLS_OFFERED: return s->srv->tls_ctx != NULL;
+	case NEED_NO_AUTH: return !s->is_auth;
+	case NEED_MAY_MAIL: return s->kind == LISTEN_SMTP || s->is_auth;
+	default: return true;
+	}
+}
+/* clang-format on */
+
+/*
+ * Runs c through its row: each rule in order (the first one missing
+ * sends its refusal), then the proceed.
+ */
+static void
+dispatch(struct session *s, const struct cmd *c)
+{
+	const struct session_cmd *row = &commands[c->verb];
+
+	for (size_t i = 0; i < SESSION_RULES_MAX; i++) {
+		const struct session_rule *r = &row->rules[i];
+		if (r->need == NEED_END)
+			break;
+		if (r->need == NEED_ARGS) {
+			if (!row->check(s, c))
+				return;
+		} else if (!session_has(s, r->need)) {
+			if (row->refuse != NULL)
+				row->refuse(s, r->refusal);
+			else
+				session_reply(s, r->refusal,
+					      cmd_verb_name(c->verb));
+			return;
+		}
+	}
+	row->proceed(s, c);
+}
 
 static bool
 closes_session(enum reply_id id)
@@ -56,139 +181,10 @@ closes_session(enum reply_id id)
 	       id == REPLY_PREGREET || id == REPLY_SYNC_ERROR;
 }
 
-static void on_read(struct bufferevent *bev, void *arg);
-static void on_event(struct bufferevent *bev, short what, void *arg);
-static void on_written(struct bufferevent *bev, void *arg);
-
-/* want_flush: call on_flushed once the output has drained. */
-static void
-set_callbacks(struct session *s, bool want_flush)
-{
-	s->want_flush = want_flush;
-	bufferevent_setcb(s->bev, on_read, on_written, on_event, s);
-}
-
-#define SESSION_CLOSE_POLL_USEC 10000
-
-static void close_when_sent(struct session *s);
-
-static void
-on_close_poll(evutil_socket_t fd, short what, void *arg)
-{
-	(void)fd;
-	(void)what;
-	close_when_sent(arg);
-}
-
-/*
- * Frees s once its last reply has left: for STARTTLS sessions the filter's
- * drained output may still sit, encrypted, in the socket bufferevent
- * below it, so that one is checked too.
- */
-static void
-close_when_sent(struct session *s)
-{
-	struct bufferevent *under = bufferevent_get_underlying(s->bev);
-	struct timeval tv = {0, SESSION_CLOSE_POLL_USEC};
-
-	if (evbuffer_get_length(bufferevent_get_output(s->bev)) == 0 &&
-	    (under == NULL ||
-	     evbuffer_get_length(bufferevent_get_output(under)) == 0)) {
-		session_free(s);
-		return;
-	}
-	if (s->ev_close == NULL)
-		s->ev_close = evtimer_new(s->srv->base, on_close_poll, s);
-	if (s->ev_close == NULL || evtimer_add(s->ev_close, &tv) != 0)
-		session_free(s);
-}
-
-static void
-on_flushed(struct session *s)
-{
-	if (s->state == SESSION_CLOSING) {
-		close_when_sent(s);
-		return;
-	}
-	/* Output drained: go on with the commands that waited. */
-	set_callbacks(s, false);
-	session_process(s);
-}
-
-/*
- * The output has drained, whoever wrote it last.  On a plain socket the
- * write event goes (on_flush writes again; one left enabled would be
- * added and deleted for every later reply without ever calling back).
- */
-static void
-output_drained(struct session *s)
-{
-	if (s->is_direct && (bufferevent_get_enabled(s->bev) & EV_WRITE))
-		bufferevent_disable(s->bev, EV_WRITE);
-	if (s->want_flush)
-		on_flushed(s);
-}
-
-/* libevent wrote the last of the output (bufferevent write callback). */
-static void
-on_written(struct bufferevent *bev, void *arg)
-{
-	(void)bev;
-	output_drained(arg);
-}
-
-/*
- * Runs once per event loop turn in which replies were queued on a plain
- * socket: writes them all with one writev, so a reply costs no epoll
- * changes and no extra turn of the loop.  What the socket does not take
- * now (or an error) is left to the bufferevent: EV_WRITE finishes it,
- * or reports the error to on_event.
- */
-static void
-on_flush(evutil_socket_t fd, short what, void *arg)
-{
-	struct session *s = arg;
-	struct evbuffer *out = bufferevent_get_output(s->bev);
-
-	(void)fd;
-	(void)what;
-	if (!s->is_direct || evbuffer_get_length(out) == 0)
-		return;
-	/* The bufferevent keeps its output's front frozen against other
-	 * drains; it thaws it the same way around its own writes. */
-	evbuffer_unfreeze(out, 1);
-	(void)evbuffer_write(out, bufferevent_getfd(s->bev));
-	evbuffer_freeze(out, 1);
-	if (evbuffer_get_length(out) > 0) {
-		bufferevent_enable(s->bev, EV_WRITE);
-		return;
-	}
-	output_drained(s);
-}
-
-/* Queues a reply: on a plain socket on_flush writes it this turn. */
-static void
-queue_reply(struct session *s, const char *buf, size_t len)
-{
-	bufferevent_write(s->bev, buf, len);
-	if (s->is_direct)
-		event_active(s->ev_flush, 0, 0);
-}
-
-static void
-start_closing(struct session *s)
-{
-	s->state = SESSION_CLOSING;
-	bufferevent_disable(s->bev, EV_READ);
-	set_callbacks(s, true);
-	if (evbuffer_get_length(bufferevent_get_output(s->bev)) == 0)
-		close_when_sent(s);
-}
-
 void
 session_reply_raw(struct session *s, const char *buf, size_t len)
 {
-	queue_reply(s, buf, len);
+	session_output(s, buf, len);
 }
 
 void
@@ -220,7 +216,7 @@ session_reply(struct session *s, enum reply_id id, ...)
 		break;
 	default: len = reply_format(buf, sizeof buf, id, u); break;
 	}
-	queue_reply(s, buf, len);
+	session_output(s, buf, len);
 	if (r->code >= 400)
 		log_msg(LOG_INFO, "ev=reply sid=%s client=%s cmd=%s reply=%d "
 			"enh=%s reason=%s", s->sid, s->client,
@@ -233,7 +229,7 @@ session_reply(struct session *s, enum reply_id id, ...)
 		return;
 	}
 	if (closes_session(id) && s->state != SESSION_CLOSING)
-		start_closing(s);
+		session_close_start(s);
 }
 
 void
@@ -260,49 +256,6 @@ session_shutdown(struct session *s)
 	session_reply(s, REPLY_SHUTDOWN, s->srv->cfg->server_hostname);
 }
 
-void
-session_free(struct session *s)
-{
-	struct server *srv = s->srv;
-
-	if (s->ticket != NULL) {
-		/* The commit callback finds the session gone and still
-		 * delivers the message (session_cmd_data.c). */
-		s->ticket->s = NULL;
-	}
-	log_msg(LOG_INFO, "ev=disconnect sid=%s client=%s messages=%u",
-		s->sid, s->client, s->n_msgs);
-	session_auth_cancel(s);
-	session_rcpt_cancel(s);
-	session_mail_cancel(s);
-	session_data_cancel(s);
-	session_txn_reset(s);
-	if (s->ev_greet)
-		event_free(s->ev_greet);
-	if (s->ev_close)
-		event_free(s->ev_close);
-	if (s->ev_rate)
-		event_free(s->ev_rate);
-	if (s->ev_flush)
-		event_free(s->ev_flush);
-	if (s->bev)
-		bufferevent_free(s->bev);
-	if (s->is_counted) {
-		struct client_stat *c = clients_get(srv, s->ip, false);
-		if (c != NULL && c->sessions > 0)
-			c->sessions--;
-		clients_release(srv, s->ip);
-	}
-	if (s->prev)
-		s->prev->next = s->next;
-	else
-		srv->sessions = s->next;
-	if (s->next)
-		s->next->prev = s->prev;
-	srv->n_sessions--;
-	free(s);
-}
-
 bool
 session_check_sync(struct session *s, const char *after)
 {
@@ -321,8 +274,8 @@ handle_line(struct session *s, const char *line, size_t len)
 	switch (cmd_parse(line, len, &c)) {
 	case CMD_PARSE_OK:
 		s->verb = c.verb;
-		if (handlers[c.verb] != NULL) {
-			handlers[c.verb](s, &c);
+		if (commands[c.verb].proceed != NULL) {
+			dispatch(s, &c);
 			return;
 		}
 		break;
@@ -407,83 +360,6 @@ process_line(struct session *s, struct evbuffer *in)
 	return false;
 }
 
-/* Feeds up to n octets of input to the transaction's reader. */
-static enum data_result
-feed_reader(struct session *s, struct evbuffer *in, size_t n)
-{
-	struct txn *t = s->txn;
-	char out[SESSION_DATA_CHUNK];
-	struct evbuffer_iovec v;
-	size_t used = 0, consumed = 0, take;
-	enum data_result r;
-
-	if (evbuffer_peek(in, (ev_ssize_t)n, NULL, &v, 1) < 1)
-		return DATA_MORE;
-	take = v.iov_len < n ? v.iov_len : n;
-	if (take > sizeof out)
-		take = sizeof out;
-	r = data_reader_feed(&t->reader, v.iov_base, take, out, &used,
-			     &consumed);
-	if (used > 0 && evbuffer_add(t->text, out, used) != 0)
-		t->reader.flags |= DATA_ERR_TOO_BIG;
-	evbuffer_drain(in, consumed);
-	if (s->state == SESSION_BDAT)
-		s->bdat_left -= consumed;
-	s->data_octets += consumed;
-	return r;
-}
-
-static bool
-process_data(struct session *s, struct evbuffer *in)
-{
-	size_t len = evbuffer_get_length(in);
-
-	if (len == 0)
-		return false;
-	if (feed_reader(s, in, len) == DATA_END)
-		session_data_finish(s);
-	return true;
-}
-
-static bool
-process_bdat(struct session *s, struct evbuffer *in)
-{
-	size_t len = evbuffer_get_length(in);
-	size_t n = s->bdat_left < len ? (size_t)s->bdat_left : len;
-
-	if (s->bdat_left > 0) {
-		if (n == 0)
-			return false;
-		if (s->is_bdat_discard) {
-			evbuffer_drain(in, n);
-			s->bdat_left -= n;
-		} else {
-			feed_reader(s, in, n);
-		}
-		if (s->bdat_left > 0)
-			return true;
-	}
-	s->state = SESSION_CMD;
-	if (s->is_bdat_discard) {
-		s->is_bdat_discard = false;
-		session_reply(s, s->bdat_error);
-		return true;
-	}
-	if (s->is_bdat_last) {
-		data_reader_finish(&s->txn->reader);
-		session_data_finish(s);
-		return true;
-	}
-	if (s->txn->reader.flags & DATA_ERR_TOO_BIG) {
-		session_txn_reset(s);
-		session_reply(s, REPLY_SIZE_TOO_BIG);
-		return true;
-	}
-	session_reply(s, REPLY_BDAT_CHUNK_OK,
-		      (unsigned)evbuffer_get_length(s->txn->text));
-	return true;
-}
-
 /* Runs every complete command in the input, in order. */
 static void
 session_process(struct session *s)
@@ -495,7 +371,7 @@ session_process(struct session *s)
 		if (evbuffer_get_length(bufferevent_get_output(s->bev)) >
 		    SESSION_OUTPUT_MAX) {
 			/* The client does not read its replies: wait. */
-			set_callbacks(s, true);
+			session_wait_drained(s);
 			return;
 		}
 		switch (s->state) {
@@ -504,10 +380,10 @@ session_process(struct session *s)
 			is_progress = process_line(s, in);
 			break;
 		case SESSION_DATA:
-			is_progress = process_data(s, in);
+			is_progress = session_data_read(s, in);
 			break;
 		case SESSION_BDAT:
-			is_progress = process_bdat(s, in);
+			is_progress = session_bdat_read(s, in);
 			break;
 		default:
 			/* Greeting, commit, TLS handshake, password check,
@@ -520,81 +396,14 @@ session_process(struct session *s)
 	}
 }
 
-#define SESSION_RATE_GRACE_MAX 30 /* seconds before the rate counts */
-#define SESSION_RATE_CHECKS 3	   /* checks per grace period */
-
-/* The grace period: 30 s, or idle_timeout when that is shorter. */
-static unsigned
-rate_grace(const struct session *s)
-{
-	uint64_t idle = s->srv->cfg->server_idle_timeout;
-
-	return idle < SESSION_RATE_GRACE_MAX ? (unsigned)idle
-					     : SESSION_RATE_GRACE_MAX;
-}
-
-static void
-rate_arm(struct session *s)
-{
-	unsigned every = rate_grace(s) / SESSION_RATE_CHECKS;
-	struct timeval tv = {every > 0 ? every : 1, 0};
-
-	evtimer_add(s->ev_rate, &tv);
-}
-
-/*
- * A few times per grace period while text is read: a client that,
- * after the grace period, averages less than min_data_rate is a slowloris
- * holding a session open one octet at a time - 421 4.4.2 (RFC 5321
- * 4.5.3.2 lets a server end a stalled transfer).
- */
-static void
-on_rate_check(evutil_socket_t fd, short what, void *arg)
-{
-	struct session *s = arg;
-	struct timespec now;
-	double elapsed;
-
-	(void)fd;
-	(void)what;
-	if (s->state != SESSION_DATA && s->state != SESSION_BDAT)
-		return; /* the text has ended; the next DATA re-arms */
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	elapsed = (double)(now.tv_sec - s->data_start.tv_sec) +
-		  (double)(now.tv_nsec - s->data_start.tv_nsec) / 1e9;
-	if (elapsed >= rate_grace(s) &&
-	    (double)s->data_octets <
-		    elapsed * (double)s->srv->cfg->server_min_data_rate) {
-		log_msg(LOG_INFO, "ev=slow_client sid=%s client=%s octets=%llu "
-			"seconds=%.0f", s->sid, s->client,
-			(unsigned long long)s->data_octets, elapsed);
-		session_reply(s, REPLY_TIMEOUT, s->srv->cfg->server_hostname);
-		return;
-	}
-	rate_arm(s);
-}
-
-void
-session_rate_start(struct session *s)
-{
-	clock_gettime(CLOCK_MONOTONIC, &s->data_start);
-	s->data_octets = 0;
-	if (s->srv->cfg->server_min_data_rate == 0)
-		return;
-	if (s->ev_rate == NULL)
-		s->ev_rate = evtimer_new(s->srv->base, on_rate_check, s);
-	if (s->ev_rate != NULL)
-		rate_arm(s);
-}
-
 void
 session_resume(struct session *s)
 {
 	session_process(s);
 }
 
-static void
-on_read(struct bufferevent *bev, void *arg)
+void
+session_on_read(struct bufferevent *bev, void *arg)
 {
 	struct session *s = arg;
 
@@ -605,39 +414,6 @@ on_read(struct bufferevent *bev, void *arg)
 		return;
 	}
 	session_process(s);
-}
-
-static void
-on_event(struct bufferevent *bev, short what, void *arg)
-{
-	struct session *s = arg;
-
-	(void)bev;
-	if (what & BEV_EVENT_CONNECTED) {
-		session_tls_ready(s);
-		return;
-	}
-	if ((what & BEV_EVENT_TIMEOUT) && (what & BEV_EVENT_READING) &&
-	    (s->state == SESSION_COMMIT || s->state == SESSION_AUTH_CHECK ||
-	     s->state == SESSION_POLICY)) {
-		/* Silence is expected while we work: keep waiting. */
-		bufferevent_enable(s->bev, EV_READ);
-		return;
-	}
-	if ((what & BEV_EVENT_TIMEOUT) && (what & BEV_EVENT_READING) &&
-	    s->state != SESSION_CLOSING && s->state != SESSION_TLS) {
-		if (!s->is_direct)
-			bufferevent_enable(s->bev, EV_WRITE);
-		session_reply(s, REPLY_TIMEOUT, s->srv->cfg->server_hostname);
-		return;
-	}
-	/* EOF, error or a client that stopped reading: drop whatever was in
-	 * progress (never half-stored: nothing reaches the spool before the
-	 * end of DATA). */
-	if ((what & BEV_EVENT_ERROR) && s->state == SESSION_TLS)
-		log_msg(LOG_INFO, "ev=tls_failed sid=%s client=%s error=%s",
-			s->sid, s->client, log_q(tls_error()));
-	session_free(s);
 }
 
 static void
@@ -744,25 +520,6 @@ greet_or_refuse(struct session *s)
 }
 
 void
-session_set_bev(struct session *s, struct bufferevent *bev)
-{
-	struct timeval idle = {(time_t)s->srv->cfg->server_idle_timeout, 0};
-
-	s->bev = bev;
-	/* TLS output goes through OpenSSL's bufferevent as it likes. */
-	s->is_direct = s->ev_flush != NULL &&
-		       bufferevent_openssl_get_ssl(bev) == NULL;
-	set_callbacks(s, false);
-	bufferevent_setwatermark(bev, EV_READ, 0, SESSION_READ_HIGH_WATER);
-	bufferevent_set_timeouts(bev, &idle, &idle);
-	bufferevent_enable(bev, EV_READ);
-	if (s->is_direct)
-		bufferevent_disable(bev, EV_WRITE); /* enabled from birth */
-	else
-		bufferevent_enable(bev, EV_WRITE);
-}
-
-void
 session_tls_ready(struct session *s)
 {
 	SSL *ssl = bufferevent_openssl_get_ssl(s->bev);
@@ -800,7 +557,7 @@ session_start(struct server *srv, enum config_listen_kind kind,
 	}
 	s->srv = srv;
 	s->kind = kind;
-	s->ev_flush = event_new(srv->base, -1, 0, on_flush, s);
+	s->ev_flush = event_new(srv->base, -1, 0, session_on_flush, s);
 	snprintf(s->sid, sizeof s->sid, "%016llx",
 		 (unsigned long long)srv->sid_next++);
 	name_client(s, sa);

@@ -1,7 +1,9 @@
 /*
  * session.h - one SMTP session (RFC 5321) and its transaction; internal to
- * server/.  session.c owns I/O and the command loop; session_cmd_*.c hold
- * one handler per command; every reply goes through session_reply().
+ * server/.  session.c reads command lines and dispatches them through its
+ * command table to session_cmd_*.c; session_cmd_data.c reads the text;
+ * session_io.c flushes and closes; every reply goes through
+ * session_reply().  What only these files share is in session_int.h.
  */
 #ifndef POSTERN_SESSION_H
 #define POSTERN_SESSION_H
@@ -79,7 +81,7 @@ struct session {
 	struct event *ev_close; /* polls until the last reply has left */
 	struct event *ev_rate;	/* checks min_data_rate during DATA/BDAT */
 	struct event *ev_flush; /* writes the replies queued this turn */
-	bool is_direct;	 /* plain socket: replies written by on_flush */
+	bool is_direct;	 /* plain socket: replies written by session_on_flush */
 	bool want_flush; /* on_flushed runs once the output has drained */
 	struct timespec data_start; /* when the text began (CLOCK_MONOTONIC) */
 	uint64_t data_octets;	    /* octets of text read since */
@@ -150,27 +152,54 @@ void session_txn_reset(struct session *s);
 /* Says 421 shutting down (server stop); closes when flushed. */
 void session_shutdown(struct session *s);
 
-/* Hands the finished text to the spool (end of DATA / BDAT LAST). */
-void session_data_finish(struct session *s);
-
-/* Starts watching the client's rate as text begins (DATA, first BDAT). */
-void session_rate_start(struct session *s);
-
 /* Runs the commands waiting in the input (after a commit). */
 void session_resume(struct session *s);
 
-/* Command handlers (session_cmd_*.c); arg is the command's argument. */
+/*
+ * What fills the rows of the command table (session.c, one file per
+ * command).  A check looks at the command's arguments only (the table
+ * checks the session's state before or after it, as the row says); it
+ * sends the reply and returns false when the command must not run.  A
+ * proceed runs the command in a state the table has allowed.
+ */
+
+/* HELO/EHLO: one domain or literal, else 501 5.5.4. */
+bool cmd_helo_check(struct session *s, const struct cmd *c);
 void cmd_helo(struct session *s, const struct cmd *c);
 void cmd_mail(struct session *s, const struct cmd *c);
 void cmd_rcpt(struct session *s, const struct cmd *c);
+
+/* DATA: 554 when pipelined text follows (RFC 2920 3.1), 501 with an
+ * argument. */
+bool cmd_data_check(struct session *s, const struct cmd *c);
 void cmd_data(struct session *s, const struct cmd *c);
+
+/* BDAT: parses "SIZE [LAST]" into s->bdat_left and s->is_bdat_last; bad
+ * syntax gets 501 and 421 (the chunk cannot be told from commands). */
+bool cmd_bdat_check(struct session *s, const struct cmd *c);
 void cmd_bdat(struct session *s, const struct cmd *c);
-void cmd_simple(struct session *s, const struct cmd *c);
+
+/* BDAT refused for the session's state: the chunk is read and thrown
+ * away, and id is the reply after it (RFC 3030 2). */
+void cmd_bdat_refuse(struct session *s, enum reply_id id);
+
+/* RSET, QUIT, STARTTLS, ...: 501 5.5.4 "<VERB> takes no arguments". */
+bool cmd_check_no_args(struct session *s, const struct cmd *c);
+
+/* VRFY: an argument is needed, else 501 5.5.4. */
+bool cmd_vrfy_check(struct session *s, const struct cmd *c);
+
+void cmd_rset(struct session *s, const struct cmd *c);
+void cmd_noop(struct session *s, const struct cmd *c);
+void cmd_quit(struct session *s, const struct cmd *c);
+void cmd_vrfy(struct session *s, const struct cmd *c);
+void cmd_help(struct session *s, const struct cmd *c);
+
+/* EXPN, ETRN, TURN: 502 5.5.1. */
+void cmd_unimplemented(struct session *s, const struct cmd *c);
+
 void cmd_starttls(struct session *s, const struct cmd *c);
 void cmd_auth(struct session *s, const struct cmd *c);
-
-/* Handles one SASL response line in SESSION_AUTH (session_cmd_auth.c). */
-void session_auth_line(struct session *s, const char *line, size_t len);
 
 /* Forgets a session's content-filter check in flight (session_free). */
 void session_data_cancel(struct session *s);
@@ -189,10 +218,5 @@ void session_rcpt_cancel(struct session *s);
 
 /* Forgets a session's AUTH work in flight (session_free). */
 void session_auth_cancel(struct session *s);
-
-
-/* True (and 554 sent) when the client talked before a reply it must
- * wait for (RFC 2920 3.1: EHLO, DATA end a pipelined group). */
-bool session_check_sync(struct session *s, const char *after);
 
 #endif

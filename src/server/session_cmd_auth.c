@@ -19,7 +19,7 @@
 #include <openssl/evp.h>
 
 #include "server/clients.h"
-#include "server/session.h"
+#include "server/session_int.h"
 #include "util/log.h"
 #include "util/str.h"
 
@@ -308,18 +308,6 @@ cmd_auth(struct session *s, const struct cmd *c)
 	const char *initial = sp ? sp + 1 : NULL;
 	size_t initial_len = sp ? c->arg_len - mech_len - 1 : 0;
 
-	if (!s->is_tls) {
-		session_reply(s, REPLY_AUTH_NEEDS_TLS);
-		return;
-	}
-	if (!s->has_helo || !s->is_esmtp) {
-		session_reply(s, REPLY_NEED_HELO);
-		return;
-	}
-	if (s->is_auth || s->txn != NULL) {
-		session_reply(s, REPLY_AUTH_ALREADY);
-		return;
-	}
 	if (str_eq_nocase(c->arg, mech_len, "PLAIN")) {
 		s->auth_step = AUTH_STEP_PLAIN;
 		if (initial == NULL) {

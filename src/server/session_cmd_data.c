@@ -1,6 +1,12 @@
 /*
- * session_cmd_data.c - DATA (RFC 5321 4.1.1.4), BDAT (RFC 3030) and the
- * hand-over of a finished message to the spool.
+ * session_cmd_data.c - DATA (RFC 5321 4.1.1.4), BDAT (RFC 3030), the
+ * readers of their text, the watch on a slow client, and the hand-over
+ * of a finished message to the spool.
+ *
+ * Who calls it: the command table of session.c (the checks and proceeds
+ * of DATA and BDAT, once the transaction has a recipient) and its
+ * command loop (session_data_read, session_bdat_read while the text
+ * comes in).
  *
  * Promises: the 250 is sent only from the spool's commit callback, once
  * the message is durable; a message refused for its text (bare CR/LF, NUL,
@@ -19,7 +25,7 @@
 
 #include "policy/milter.h"
 #include "proto/esmtp.h"
-#include "server/session.h"
+#include "server/session_int.h"
 #include "util/log.h"
 #include "util/str.h"
 
@@ -33,42 +39,92 @@ struct data_pending {
 	struct session *s;
 };
 
-/* The reply for a txn that cannot take text now, or REPLY_COUNT. */
-static enum reply_id
-data_check(const struct session *s)
+#define SESSION_RATE_GRACE_MAX 30 /* seconds before the rate counts */
+#define SESSION_RATE_CHECKS 3	   /* checks per grace period */
+
+/* The grace period: 30 s, or idle_timeout when that is shorter. */
+static unsigned
+rate_grace(const struct session *s)
 {
-	if (s->txn == NULL)
-		return s->has_helo ? REPLY_NEED_MAIL : REPLY_NEED_HELO;
-	if (s->txn->msg->n_rcpts == 0)
-		return s->txn->n_rcpt_tries ? REPLY_NO_VALID_RCPTS
-					    : REPLY_NEED_RCPT;
-	return REPLY_COUNT;
+	uint64_t idle = s->srv->cfg->server_idle_timeout;
+
+	return idle < SESSION_RATE_GRACE_MAX ? (unsigned)idle
+					     : SESSION_RATE_GRACE_MAX;
+}
+
+static void
+rate_arm(struct session *s)
+{
+	unsigned every = rate_grace(s) / SESSION_RATE_CHECKS;
+	struct timeval tv = {every > 0 ? every : 1, 0};
+
+	evtimer_add(s->ev_rate, &tv);
+}
+
+/*
+ * A few times per grace period while text is read: a client that,
+ * after the grace period, averages less than min_data_rate is a slowloris
+ * holding a session open one octet at a time - 421 4.4.2 (RFC 5321
+ * 4.5.3.2 lets a server end a stalled transfer).
+ */
+static void
+on_rate_check(evutil_socket_t fd, short what, void *arg)
+{
+	struct session *s = arg;
+	struct timespec now;
+	double elapsed;
+
+	(void)fd;
+	(void)what;
+	if (s->state != SESSION_DATA && s->state != SESSION_BDAT)
+		return; /* the text has ended; the next DATA re-arms */
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	elapsed = (double)(now.tv_sec - s->data_start.tv_sec) +
+		  (double)(now.tv_nsec - s->data_start.tv_nsec) / 1e9;
+	if (elapsed >= rate_grace(s) &&
+	    (double)s->data_octets <
+		    elapsed * (double)s->srv->cfg->server_min_data_rate) {
+		log_msg(LOG_INFO, "ev=slow_client sid=%s client=%s octets=%llu "
+			"seconds=%.0f", s->sid, s->client,
+			(unsigned long long)s->data_octets, elapsed);
+		session_reply(s, REPLY_TIMEOUT, s->srv->cfg->server_hostname);
+		return;
+	}
+	rate_arm(s);
+}
+
+static void
+rate_start(struct session *s)
+{
+	clock_gettime(CLOCK_MONOTONIC, &s->data_start);
+	s->data_octets = 0;
+	if (s->srv->cfg->server_min_data_rate == 0)
+		return;
+	if (s->ev_rate == NULL)
+		s->ev_rate = evtimer_new(s->srv->base, on_rate_check, s);
+	if (s->ev_rate != NULL)
+		rate_arm(s);
+}
+
+bool
+cmd_data_check(struct session *s, const struct cmd *c)
+{
+	/* RFC 2920 3.1: DATA ends a pipelined group, whatever its reply.
+	 * Text sent before the reply would otherwise run as commands when
+	 * DATA fails. */
+	if (session_check_sync(s, "DATA"))
+		return false;
+	return cmd_check_no_args(s, c);
 }
 
 void
 cmd_data(struct session *s, const struct cmd *c)
 {
-	enum reply_id id = data_check(s);
-
-	/* RFC 2920 3.1: DATA ends a pipelined group, whatever its reply.
-	 * Text sent before the reply would otherwise run as commands when
-	 * DATA fails. */
-	if (session_check_sync(s, "DATA"))
-		return;
-	if (c->arg_len > 0) {
-		session_reply(s, REPLY_NO_ARGS, "DATA");
-		return;
-	}
-	if (id == REPLY_COUNT && s->txn->is_bdat)
-		id = REPLY_BDAT_THEN_DATA;
-	if (id != REPLY_COUNT) {
-		session_reply(s, id);
-		return;
-	}
+	(void)c;
 	data_reader_init(&s->txn->reader, false,
 			 s->srv->cfg->server_max_message_size);
 	s->state = SESSION_DATA;
-	session_rate_start(s);
+	rate_start(s);
 	session_reply(s, REPLY_DATA_GO);
 }
 
@@ -88,10 +144,9 @@ bdat_args(const struct cmd *c, uint64_t *size_out, bool *is_last_out)
 	return *is_last_out;
 }
 
-void
-cmd_bdat(struct session *s, const struct cmd *c)
+bool
+cmd_bdat_check(struct session *s, const struct cmd *c)
 {
-	enum reply_id id = data_check(s);
 	uint64_t size;
 	bool is_last;
 
@@ -101,21 +156,31 @@ cmd_bdat(struct session *s, const struct cmd *c)
 		session_reply(s, REPLY_BDAT_SYNTAX);
 		session_reply(s, REPLY_TOO_MANY_ERRORS,
 			      s->srv->cfg->server_hostname);
-		return;
+		return false;
 	}
 	s->bdat_left = size;
 	s->is_bdat_last = is_last;
+	return true;
+}
+
+void
+cmd_bdat_refuse(struct session *s, enum reply_id id)
+{
 	s->state = SESSION_BDAT;
-	if (id != REPLY_COUNT) {
-		s->is_bdat_discard = true;
-		s->bdat_error = id;
-		return;
-	}
+	s->is_bdat_discard = true;
+	s->bdat_error = id;
+}
+
+void
+cmd_bdat(struct session *s, const struct cmd *c)
+{
+	(void)c;
+	s->state = SESSION_BDAT;
 	if (!s->txn->is_bdat) {
 		s->txn->is_bdat = true;
 		data_reader_init(&s->txn->reader, true,
 				 s->srv->cfg->server_max_message_size);
-		session_rate_start(s);
+		rate_start(s);
 	}
 }
 
@@ -355,8 +420,9 @@ session_data_cancel(struct session *s)
 	s->data_pending = NULL;
 }
 
-void
-session_data_finish(struct session *s)
+/* Hands the finished text to the spool (end of DATA / BDAT LAST). */
+static void
+data_finish(struct session *s)
 {
 	struct txn *t = s->txn;
 	enum reply_id id = text_error(t->reader.flags);
@@ -378,4 +444,81 @@ session_data_finish(struct session *s)
 		return;
 	}
 	data_commit(s, NULL, 0);
+}
+
+/* Feeds up to n octets of input to the transaction's reader. */
+static enum data_result
+feed_reader(struct session *s, struct evbuffer *in, size_t n)
+{
+	struct txn *t = s->txn;
+	char out[SESSION_DATA_CHUNK];
+	struct evbuffer_iovec v;
+	size_t used = 0, consumed = 0, take;
+	enum data_result r;
+
+	if (evbuffer_peek(in, (ev_ssize_t)n, NULL, &v, 1) < 1)
+		return DATA_MORE;
+	take = v.iov_len < n ? v.iov_len : n;
+	if (take > sizeof out)
+		take = sizeof out;
+	r = data_reader_feed(&t->reader, v.iov_base, take, out, &used,
+			     &consumed);
+	if (used > 0 && evbuffer_add(t->text, out, used) != 0)
+		t->reader.flags |= DATA_ERR_TOO_BIG;
+	evbuffer_drain(in, consumed);
+	if (s->state == SESSION_BDAT)
+		s->bdat_left -= consumed;
+	s->data_octets += consumed;
+	return r;
+}
+
+bool
+session_data_read(struct session *s, struct evbuffer *in)
+{
+	size_t len = evbuffer_get_length(in);
+
+	if (len == 0)
+		return false;
+	if (feed_reader(s, in, len) == DATA_END)
+		data_finish(s);
+	return true;
+}
+
+bool
+session_bdat_read(struct session *s, struct evbuffer *in)
+{
+	size_t len = evbuffer_get_length(in);
+	size_t n = s->bdat_left < len ? (size_t)s->bdat_left : len;
+
+	if (s->bdat_left > 0) {
+		if (n == 0)
+			return false;
+		if (s->is_bdat_discard) {
+			evbuffer_drain(in, n);
+			s->bdat_left -= n;
+		} else {
+			feed_reader(s, in, n);
+		}
+		if (s->bdat_left > 0)
+			return true;
+	}
+	s->state = SESSION_CMD;
+	if (s->is_bdat_discard) {
+		s->is_bdat_discard = false;
+		session_reply(s, s->bdat_error);
+		return true;
+	}
+	if (s->is_bdat_last) {
+		data_reader_finish(&s->txn->reader);
+		data_finish(s);
+		return true;
+	}
+	if (s->txn->reader.flags & DATA_ERR_TOO_BIG) {
+		session_txn_reset(s);
+		session_reply(s, REPLY_SIZE_TOO_BIG);
+		return true;
+	}
+	session_reply(s, REPLY_BDAT_CHUNK_OK,
+		      (unsigned)evbuffer_get_length(s->txn->text));
+	return true;
 }

@@ -7,7 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "server/session.h"
+#include "server/session_int.h"
 #include "util/str.h"
 
 #define EHLO_LINES_MAX 12
@@ -26,6 +26,16 @@ helo_arg_ok(const struct cmd *c)
 	return true;
 }
 
+bool
+cmd_helo_check(struct session *s, const struct cmd *c)
+{
+	if (!helo_arg_ok(c)) {
+		session_reply(s, REPLY_HELO_DOMAIN);
+		return false;
+	}
+	return true;
+}
+
 void
 cmd_helo(struct session *s, const struct cmd *c)
 {
@@ -35,10 +45,6 @@ cmd_helo(struct session *s, const struct cmd *c)
 	const char *lines[EHLO_LINES_MAX];
 	size_t n = 0, len;
 
-	if (!helo_arg_ok(c)) {
-		session_reply(s, REPLY_HELO_DOMAIN);
-		return;
-	}
 	session_txn_reset(s);
 	str_copy(s->helo, sizeof s->helo, c->arg, c->arg_len);
 	s->has_helo = true;

@@ -272,19 +272,6 @@ cmd_mail(struct session *s, const struct cmd *c)
 	size_t used = 0;
 	enum addr_result ar;
 
-	if (!s->has_helo) {
-		session_reply(s, REPLY_NEED_HELO);
-		return;
-	}
-	if (s->txn != NULL) {
-		session_reply(s, REPLY_NESTED_MAIL);
-		return;
-	}
-	/* Submission (587) and smtps (465, RFC 8314) take mail from users. */
-	if (s->kind != LISTEN_SMTP && !s->is_auth) {
-		session_reply(s, REPLY_AUTH_REQUIRED);
-		return;
-	}
 	ar = addr_parse_path(c->arg, c->arg_len,
 			     ADDR_ALLOW_NULL | ADDR_ALLOW_UTF8, &from, &used);
 	if (ar != ADDR_OK || (used < c->arg_len && c->arg[used] != ' ')) {

@@ -253,11 +253,6 @@ cmd_rcpt(struct session *s, const struct cmd *c)
 	enum addr_result ar;
 	enum reply_id id;
 
-	if (t == NULL) {
-		session_reply(s, s->has_helo ? REPLY_NEED_MAIL
-					     : REPLY_NEED_HELO);
-		return;
-	}
 	t->n_rcpt_tries++;
 	if (t->msg->n_rcpts >= s->srv->cfg->server_max_recipients) {
 		session_reply(s, REPLY_TOO_MANY_RCPTS);

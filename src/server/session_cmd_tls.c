@@ -5,8 +5,9 @@
  * thrown away before TLS starts, so plaintext can never be executed as if
  * it came through TLS (CVE-2011-0411); after the handshake the session
  * forgets HELO and the transaction (RFC 3207 4.2) - session_tls_ready();
- * STARTTLS is refused once TLS is up (503) and on smtps; an argument gets
- * 501 5.5.4; a local failure to start TLS gets 454 4.7.0.
+ * a local failure to start TLS gets 454 4.7.0.  The command table refuses
+ * STARTTLS without a certificate (502), with an argument (501 5.5.4) and
+ * once TLS is up (503, smtps included).
  */
 #include <event2/bufferevent_ssl.h>
 
@@ -21,18 +22,7 @@ cmd_starttls(struct session *s, const struct cmd *c)
 	size_t discarded;
 	SSL *ssl;
 
-	if (s->srv->tls_ctx == NULL) {
-		session_reply(s, REPLY_NOT_IMPLEMENTED, "STARTTLS");
-		return;
-	}
-	if (c->arg_len > 0) {
-		session_reply(s, REPLY_NO_ARGS, "STARTTLS");
-		return;
-	}
-	if (s->is_tls) {
-		session_reply(s, REPLY_TLS_ALREADY);
-		return;
-	}
+	(void)c;
 	ssl = SSL_new(s->srv->tls_ctx);
 	if (ssl == NULL) {
 		log_msg(LOG_ERR, "ev=tls_unavailable sid=%s error=%s", s->sid,
