@@ -31,7 +31,7 @@ STAGES = ("greeting", "EHLO", "HELO", "MAIL", "RCPT", "DATA", "DOT",
           "RSET", "QUIT", "STARTTLS")
 PEER_KEYS = ("caps", "batch_wait", "greylist", "starttls")
 MSG_KEYS = ("subject", "body", "header", "to", "sender", "mail-param",
-            "rcpt-param")
+            "rcpt-param", "text")
 CHECKS = {}
 
 
@@ -122,11 +122,12 @@ def parse(path):
                 parse_reply(val))
         elif word[0] == "set" and len(word) in (2, 3):
             steps.append((where, "set", (word[1:], parse_reply(val))))
-        elif key == "submit":
-            steps.append((where, "submit", {"rcpts": val.split()}))
+        elif key in ("submit", "maildrop"):
+            steps.append((where, key, {"rcpts": val.split()}))
         elif key in MSG_KEYS:
-            if not steps or steps[-1][1] != "submit":
-                raise PeerFileError(f"{where}: {key}: must follow submit:")
+            if not steps or steps[-1][1] not in ("submit", "maildrop"):
+                raise PeerFileError(f"{where}: {key}: must follow submit: "
+                                    "or maildrop:")
             msg = steps[-1][2]
             if key in ("header", "mail-param", "rcpt-param"):
                 msg.setdefault(key, []).extend(
@@ -261,6 +262,17 @@ def do_submit(run, where, msg):
     run.qids.append(submit(run.srv, rcpts, data, sender=sender,
                            mail_options=msg.get("mail-param", []),
                            rcpt_options=msg.get("rcpt-param", [])))
+
+
+def do_maildrop(run, where, msg):
+    """`postern send -f alice RCPTS` with text: on its standard input."""
+    text = unescape(msg.get("text", "Subject: test\\n\\nHello.\\n"))
+    if run.t0 is None:
+        run.t0 = time.monotonic()
+    r = subprocess.run([POSTERN, "send", "-c", str(run.srv.conf), "-f",
+                        msg.get("sender", ALICE), *msg["rcpts"]],
+                       input=text.encode(), capture_output=True, timeout=60)
+    assert r.returncode == 0, r
 
 
 def do_set(run, where, arg):
@@ -756,6 +768,8 @@ def run_file(path, tmp_path):
             try:
                 if kind == "submit":
                     do_submit(run, where, arg)
+                elif kind == "maildrop":
+                    do_maildrop(run, where, arg)
                 elif kind == "set":
                     do_set(run, where, arg)
                 else:
