@@ -134,7 +134,7 @@ def parse(path):
                     [val] if key == "header" else val.split())
             else:
                 msg[key] = val
-        elif key in CHECKS or word[0] in CHECKS:
+        elif key in CHECKS or (word[0] == "queue" and len(word) == 2):
             steps.append((where, word[0], (word[1:], val)))
         else:
             raise PeerFileError(f"{where}: unknown line {line!r}")
