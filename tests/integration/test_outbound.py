@@ -11,9 +11,9 @@ real greylisting peer (the retry may not come before the named wait,
 whatever the fraction of the second), kill -9 and SIGTERM during a slow
 delivery, `postern send` while the server is down, deferred/held/deleted
 state across a restart, a small load test, 8-bit text towards a 7-bit
-peer (converted or bounced), hold and the lifetime clock, new routes on
-reload, and a refused message on a shared connection.  Every peer checks
-at teardown that postern spoke clean SMTP (Peer.assert_clean).
+peer (converted or bounced), hold and the lifetime clock, and new
+routes on reload.  Every peer checks at teardown that postern spoke
+clean SMTP (Peer.assert_clean).
 """
 import time
 
@@ -253,7 +253,7 @@ def test_thirty_messages_each_delivered_exactly_once(routed):
 
 
 # --------------------------------------------------------------------------
-# 8BITMIME, hold and the lifetime, reloads, a shared connection
+# 8BITMIME, hold and the lifetime, reloads
 
 
 def test_8bit_text_is_not_sent_raw_to_a_peer_without_8bitmime(routed):
@@ -341,28 +341,3 @@ def test_hold_during_an_attempt_also_stops_the_lifetime_clock(routed):
     [b] = bounces(srv)
     after = len(p.rcpt_attempts(BOB)) - n
     assert after >= 2, f"bounced after {after} attempt(s) past the release"
-
-
-def test_a_refused_message_on_a_shared_connection_does_not_spoil_the_next(
-        routed):
-    # One connection, three messages: the second's only recipient is
-    # refused (so its DATA gets 554 and the transaction stays open, as in
-    # Postfix); the client must RSET before the third's MAIL.
-    srv, p = routed(delivery={"max_connections_per_destination": 1},
-                    script={"DOT": [Delay(2, "250 2.0.0 Ok slow"), None]},
-                    rcpt={CAROL: ["450 4.2.0 Greylisted, retry in 1 s",
-                                  None]})
-    submit(srv, [BOB], message("one"))
-    p.wait(lambda: any(t.data is not None for t in p.transactions), T,
-           "the first data")
-    submit(srv, [CAROL], message("two"))
-    submit(srv, [BOB], message("three"))
-    p.wait(lambda: {t.message()["Subject"] for t in p.messages} >=
-           {"one", "two", "three"}, T, "all three delivered")
-    assert srv.message_files(ALICE) == []
-    for c in p.connections:
-        v = c.verbs()
-        # Never a MAIL while a transaction is open.
-        bad = [cmd for cmd in c.commands if cmd.verb == "MAIL" and
-               (cmd.reply or "").startswith("503")]
-        assert not bad, v

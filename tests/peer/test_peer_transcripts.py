@@ -538,6 +538,17 @@ def c_connections(run, q, val):
     run.count(val, lambda: len(run.peer.connections), "connections")
 
 
+@check("replies")
+def c_replies(run, q, val):
+    """replies: VERB CODE COUNT - commands VERB the peer answered with
+    CODE, on every connection (e.g. `replies: MAIL 503 0`)."""
+    verb, code, spec = val.split(None, 2)
+    run.count(spec, lambda: len([
+        c for conn in run.peer.connections for c in conn.commands
+        if c.verb == verb and (c.reply or "").startswith(code)]),
+        f"{verb} answered {code}")
+
+
 @check("senders")
 def c_senders(run, q, val):
     """senders: A B - the MAIL FROM of every transaction, in order."""
