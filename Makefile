@@ -92,7 +92,7 @@ unit: $(UNIT_BIN)
 	exit $$fail
 
 integration: $(BUILD)/postern
-	POSTERN=$(abspath $(BUILD)/postern) $(PYTHON) -m pytest -q tests/integration tests/transcripts
+	POSTERN=$(abspath $(BUILD)/postern) $(PYTHON) -m pytest -q tests/integration tests/transcripts tests/peer
 
 # The fuzz targets link the pure parsers only, with libFuzzer + ASan.
 FUZZ_CFLAGS := -std=c17 -D_GNU_SOURCE -Isrc -g -O1 \
