@@ -233,8 +233,11 @@ worker_kick(struct worker *w)
 void
 worker_hand_back(struct worker *w, struct worker_job *jobs)
 {
-	struct worker_job *last = list_last(jobs);
+	struct worker_job *last;
 
+	if (jobs == NULL)
+		return;
+	last = list_last(jobs);
 	pthread_mutex_lock(&w->mu);
 	*w->done_tail = jobs;
 	w->done_tail = &last->next;
@@ -245,8 +248,11 @@ worker_hand_back(struct worker *w, struct worker_job *jobs)
 void
 worker_requeue(struct worker *w, struct worker_job *jobs, time_t at)
 {
-	struct worker_job *last = list_last(jobs);
+	struct worker_job *last;
 
+	if (jobs == NULL)
+		return;
+	last = list_last(jobs);
 	pthread_mutex_lock(&w->mu);
 	last->next = w->queue;
 	if (w->queue == NULL)

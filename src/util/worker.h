@@ -72,13 +72,14 @@ void worker_kick(struct worker *w);
 /*
  * Hands the list jobs back to the loop, where ops->done runs for each.
  * Any thread, the loop's included (a result known at once still arrives
- * after the caller returns).
+ * after the caller returns).  NULL is a no-op.
  */
 void worker_hand_back(struct worker *w, struct worker_job *jobs);
 
 /*
  * From ops->run: puts jobs back at the head of the queue.  They run again
- * when a new job is queued, or from time at (time(NULL) seconds).
+ * when a new job is queued, or from time at (time(NULL) seconds).  NULL
+ * is a no-op.
  */
 void worker_requeue(struct worker *w, struct worker_job *jobs, time_t at);
 
