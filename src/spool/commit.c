@@ -307,9 +307,17 @@ spool_commit(struct spool *sp, struct msg *m, spool_commit_fn cb, void *arg)
 	}
 }
 
+/*
+ * Only the record that finds the queue empty wakes the committer: while
+ * the queue holds records, its kick is pending, or a run that began
+ * after it has yet to take the queue (write_done).  A delivery batch
+ * that reports many recipients wakes the committer once.
+ */
 void
 spool_done(struct spool *sp, const struct msg *m, size_t idx)
 {
+	bool is_first;
+
 	pthread_mutex_lock(&sp->done_mu);
 	if (sp->n_done_q == sp->cap_done_q) {
 		size_t cap = sp->cap_done_q ? sp->cap_done_q * 2 : 64;
@@ -323,8 +331,10 @@ spool_done(struct spool *sp, const struct msg *m, size_t idx)
 		sp->done_q = v;
 		sp->cap_done_q = cap;
 	}
+	is_first = sp->n_done_q == 0;
 	sp->done_q[sp->n_done_q++] =
 	    (struct spool_done_item){m->qid, (uint32_t)idx, m->segment};
 	pthread_mutex_unlock(&sp->done_mu);
-	worker_kick(sp->committer);
+	if (is_first)
+		worker_kick(sp->committer);
 }

@@ -65,8 +65,11 @@ struct worker *worker_start(const struct worker_ops *ops, void *arg,
  */
 bool worker_submit(struct worker *w, struct worker_job *job);
 
-/* Wakes the thread for a run with an empty batch (work the owner keeps
- * elsewhere).  Any thread. */
+/*
+ * Wakes the thread for a run with an empty batch (work the owner keeps
+ * elsewhere); a run (of a batch or not) begins after each call.  Any
+ * thread.
+ */
 void worker_kick(struct worker *w);
 
 /*
