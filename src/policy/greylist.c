@@ -6,9 +6,9 @@
  * client or sender domain on [greylist] allow passes at once; any other
  * check becomes the triplet key (client /24 or /64, sender, recipient) and
  * a job for the worker thread, the only one that touches the store.  The
- * worker takes every job queued (up to GREYLIST_BATCH_MAX), runs them in
- * one store transaction, and hands the verdicts back to the loop through
- * an activated libevent event, like the spool's committer (commit.c).
+ * worker (util/worker.c) takes every job queued (up to GREYLIST_BATCH_MAX),
+ * runs them in one store transaction, and hands the verdicts back to the
+ * loop through an activated libevent event, like the spool's committer.
  *
  * The rules (Postgrey's, as in greylist_decide()): the first sight of a
  * triplet is deferred for [greylist] delay seconds; a retry after the
@@ -45,6 +45,7 @@
 #include "policy/greylist_int.h"
 #include "util/log.h"
 #include "util/str.h"
+#include "util/worker.h"
 
 #define GREYLIST_BATCH_MAX 256	    /* checks in one store transaction */
 #define GREYLIST_PRUNE_SECONDS 3600 /* between prunes of stale triplets */
@@ -55,8 +56,9 @@
 #define GREYLIST_V6_NET_BITS 64
 #define GREYLIST_V4_MAPPED_BITS 96 /* ::ffff:0:0/96 */
 
+/* A check; wj first (util/worker.h). */
 struct greylist_job {
-	struct greylist_job *next;
+	struct worker_job wj;
 	greylist_done_fn cb;
 	void *arg;
 	time_t now;
@@ -71,18 +73,11 @@ struct greylist {
 	const struct greylist_store_ops *ops;
 	struct greylist_store *st;
 	struct greylist_policy pol;
-	struct event *ev_done;
+	struct worker *w;
 	time_t (*now)(void);
 	time_t next_prune; /* worker only */
 
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	pthread_t thread;
-	bool has_thread;
-	bool is_stopping; /* the worker drains the queue and exits */
-	bool is_closed;	  /* no worker: new checks settle as errors */
-	struct greylist_job *pending, **pending_tail;
-	struct greylist_job *done, **done_tail;
+	pthread_mutex_t spare_mu; /* guards is_spare_used */
 	struct greylist_job spares[GREYLIST_SPARE_JOBS];
 	bool is_spare_used[GREYLIST_SPARE_JOBS];
 };
@@ -410,8 +405,14 @@ greylist_key(const char *client_ip, const char *sender, const char *rcpt,
 }
 
 /* Runs one batch in one store transaction; sets every job's verdict. */
+static struct greylist_job *
+job_of(struct worker_job *wj)
+{
+	return (struct greylist_job *)wj;
+}
+
 static void
-run_batch(struct greylist *g, struct greylist_job *jobs)
+run_batch(struct greylist *g, struct worker_job *jobs)
 {
 	const struct greylist_store_ops *ops = g->ops;
 	struct greylist_outcome out;
@@ -419,7 +420,8 @@ run_batch(struct greylist *g, struct greylist_job *jobs)
 
 	if (ops->begin(g->st) != 0)
 		goto fail;
-	for (struct greylist_job *j = jobs; j; j = j->next) {
+	for (struct worker_job *wj = jobs; wj; wj = wj->next) {
+		struct greylist_job *j = job_of(wj);
 		if (ops->update(g->st, j->key, j->now, &g->pol, &out) != 0) {
 			ops->rollback(g->st);
 			goto fail;
@@ -439,106 +441,54 @@ run_batch(struct greylist *g, struct greylist_job *jobs)
 	}
 	return;
 fail:
-	for (struct greylist_job *j = jobs; j; j = j->next) {
-		j->verdict = GREYLIST_ERROR;
-		j->wait = 0;
+	for (struct worker_job *wj = jobs; wj; wj = wj->next) {
+		job_of(wj)->verdict = GREYLIST_ERROR;
+		job_of(wj)->wait = 0;
 	}
 }
 
-/* Detaches up to GREYLIST_BATCH_MAX pending jobs (mutex held). */
-static struct greylist_job *
-take_batch(struct greylist *g)
-{
-	struct greylist_job *jobs = g->pending, *j = jobs;
-
-	for (size_t n = 1; j->next && n < GREYLIST_BATCH_MAX; n++)
-		j = j->next;
-	g->pending = j->next;
-	if (g->pending == NULL)
-		g->pending_tail = &g->pending;
-	j->next = NULL;
-	return jobs;
-}
-
-/* Appends a finished list and wakes the loop (mutex held). */
+/* Worker thread: one transaction, then the verdicts to the loop. */
 static void
-hand_back(struct greylist *g, struct greylist_job *jobs)
-{
-	struct greylist_job *last = jobs;
-
-	while (last->next)
-		last = last->next;
-	*g->done_tail = jobs;
-	g->done_tail = &last->next;
-	event_active(g->ev_done, EV_READ, 0);
-}
-
-static void *
-worker(void *arg)
+greylist_run(void *arg, struct worker_job *batch)
 {
 	struct greylist *g = arg;
 
-	pthread_mutex_lock(&g->mu);
-	for (;;) {
-		struct greylist_job *jobs;
-
-		while (g->pending == NULL && !g->is_stopping)
-			pthread_cond_wait(&g->cv, &g->mu);
-		if (g->pending == NULL)
-			break;
-		jobs = take_batch(g);
-		pthread_mutex_unlock(&g->mu);
-		run_batch(g, jobs);
-		pthread_mutex_lock(&g->mu);
-		hand_back(g, jobs);
-	}
-	pthread_mutex_unlock(&g->mu);
-	return NULL;
+	run_batch(g, batch);
+	worker_hand_back(g->w, batch);
 }
 
 static void
 job_free(struct greylist *g, struct greylist_job *j)
 {
 	if (j->is_spare) {
-		pthread_mutex_lock(&g->mu);
+		pthread_mutex_lock(&g->spare_mu);
 		g->is_spare_used[j - g->spares] = false;
-		pthread_mutex_unlock(&g->mu);
+		pthread_mutex_unlock(&g->spare_mu);
 	} else {
 		free(j);
 	}
 }
 
-/* Runs the callbacks of finished jobs (loop thread). */
+/* Loop thread: the callback of one finished check. */
 static void
-run_done(struct greylist *g)
+greylist_done(void *arg, struct worker_job *wj)
 {
-	struct greylist_job *jobs;
+	struct greylist *g = arg;
+	struct greylist_job *j = job_of(wj);
+	greylist_done_fn cb = j->cb;
+	void *cb_arg = j->arg;
+	enum greylist_verdict v = j->verdict;
+	unsigned wait = j->wait;
 
-	pthread_mutex_lock(&g->mu);
-	jobs = g->done;
-	g->done = NULL;
-	g->done_tail = &g->done;
-	pthread_mutex_unlock(&g->mu);
-	while (jobs) {
-		struct greylist_job *next = jobs->next;
-		greylist_done_fn cb = jobs->cb;
-		void *arg = jobs->arg;
-		enum greylist_verdict v = jobs->verdict;
-		unsigned wait = jobs->wait;
-
-		job_free(g, jobs);
-		cb(arg, v, wait);
-		jobs = next;
-	}
+	job_free(g, j);
+	cb(cb_arg, v, wait);
 }
 
-static void
-on_done(evutil_socket_t fd, short what, void *arg)
-{
-	(void)fd;
-	(void)what;
-	run_done(arg);
-}
+static const struct worker_ops greylist_worker_ops = {
+    .run = greylist_run,
+    .done = greylist_done,
+    .batch_max = GREYLIST_BATCH_MAX,
+};
 
 /* A job from malloc, or one of the spares when memory is out. */
 static struct greylist_job *
@@ -548,7 +498,7 @@ job_new(struct greylist *g)
 
 	if (j != NULL)
 		return j;
-	pthread_mutex_lock(&g->mu);
+	pthread_mutex_lock(&g->spare_mu);
 	for (size_t i = 0; i < GREYLIST_SPARE_JOBS; i++) {
 		if (!g->is_spare_used[i]) {
 			g->is_spare_used[i] = true;
@@ -556,7 +506,7 @@ job_new(struct greylist *g)
 			break;
 		}
 	}
-	pthread_mutex_unlock(&g->mu);
+	pthread_mutex_unlock(&g->spare_mu);
 	if (j != NULL)
 		*j = (struct greylist_job){.is_spare = true};
 	return j;
@@ -568,9 +518,7 @@ settle(struct greylist *g, struct greylist_job *j, enum greylist_verdict v)
 {
 	j->verdict = v;
 	j->wait = 0;
-	pthread_mutex_lock(&g->mu);
-	hand_back(g, j);
-	pthread_mutex_unlock(&g->mu);
+	worker_hand_back(g->w, &j->wj);
 }
 
 void
@@ -599,16 +547,8 @@ greylist_check(struct greylist *g, const char *client_ip, const char *sender,
 		settle(g, j, GREYLIST_ERROR);
 		return;
 	}
-	pthread_mutex_lock(&g->mu);
-	if (g->is_closed) {
-		pthread_mutex_unlock(&g->mu);
-		settle(g, j, GREYLIST_ERROR);
-		return;
-	}
-	*g->pending_tail = j;
-	g->pending_tail = &j->next;
-	pthread_cond_signal(&g->cv);
-	pthread_mutex_unlock(&g->mu);
+	if (!worker_submit(g->w, &j->wj))
+		settle(g, j, GREYLIST_ERROR); /* closing */
 }
 
 static time_t
@@ -674,25 +614,19 @@ greylist_open(const struct config *cfg, struct event_base *base, char *err,
 	}
 	g->cfg = cfg;
 	g->now = clock_now;
-	g->pending_tail = &g->pending;
-	g->done_tail = &g->done;
-	pthread_mutex_init(&g->mu, NULL);
-	pthread_cond_init(&g->cv, NULL);
+	pthread_mutex_init(&g->spare_mu, NULL);
 	if (policy_from(&g->pol, cfg, err, size) != 0 ||
 	    allow_validate(cfg->greylist_allow, err, size) != 0 ||
 	    store_open(g, cfg->greylist_store ? cfg->greylist_store : "",
 		       cfg->dir ? cfg->dir : ".", err, size) != 0)
 		goto fail;
-	g->ev_done = event_new(base, -1, 0, on_done, g);
-	if (g->ev_done == NULL ||
-	    pthread_create(&g->thread, NULL, worker, g) != 0) {
+	g->w = worker_start(&greylist_worker_ops, g, base);
+	if (g->w == NULL) {
 		snprintf(err, size, "cannot start the greylist worker thread");
 		goto fail;
 	}
-	g->has_thread = true;
 	return g;
 fail:
-	g->is_closed = true;
 	greylist_close(g);
 	return NULL;
 }
@@ -702,24 +636,11 @@ greylist_close(struct greylist *g)
 {
 	if (g == NULL)
 		return;
-	if (g->has_thread) {
-		pthread_mutex_lock(&g->mu);
-		g->is_stopping = true;
-		pthread_cond_signal(&g->cv);
-		pthread_mutex_unlock(&g->mu);
-		pthread_join(g->thread, NULL);
-	}
-	pthread_mutex_lock(&g->mu);
-	g->is_closed = true;
-	pthread_mutex_unlock(&g->mu);
-	/* Callbacks may queue more checks; those settle as errors. */
-	while (g->done != NULL)
-		run_done(g);
-	if (g->ev_done)
-		event_free(g->ev_done);
+	/* Runs what is queued; callbacks may queue more checks, and those
+	 * settle as errors.  Nothing is requeued: nothing is left. */
+	(void)worker_stop(g->w);
 	if (g->st)
 		g->ops->close(g->st);
-	pthread_mutex_destroy(&g->mu);
-	pthread_cond_destroy(&g->cv);
+	pthread_mutex_destroy(&g->spare_mu);
 	free(g);
 }

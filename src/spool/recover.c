@@ -8,6 +8,9 @@
  * .done file are handed to the caller, flagged is_recovered so delivery
  * checks the mailbox before writing (a done record may have been lost).
  * Orphan .done files are removed.  New records always go to a new segment.
+ *
+ * Called by spool_open() before the committer starts; it uses the
+ * segment files (segment.c) and nothing of the committer.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -61,8 +64,8 @@ done_load(const struct spool *sp, uint32_t id, struct done_set *ds)
 		size_t count = r > 0 ? (size_t)r / sizeof *ds->v : 0;
 		for (size_t i = 0; i < count; i++) {
 			struct spool_done_rec *d = &ds->v[i];
-			if (d->crc == crc32c(0, d, offsetof(struct spool_done_rec,
-							   crc)))
+			if (d->crc ==
+			    crc32c(0, d, offsetof(struct spool_done_rec, crc)))
 				ds->v[n++] = *d;
 		}
 		qsort(ds->v, n, sizeof *ds->v, done_cmp);
@@ -81,8 +84,7 @@ done_has(const struct done_set *ds, uint64_t qid, uint32_t idx)
 
 /* Checks one record at buf[off..len); returns its total size or 0. */
 static size_t
-record_check(const char *buf, size_t len, size_t off,
-	     struct spool_rec_hdr *h)
+record_check(const char *buf, size_t len, size_t off, struct spool_rec_hdr *h)
 {
 	size_t total;
 
@@ -90,13 +92,14 @@ record_check(const char *buf, size_t len, size_t off,
 		return 0;
 	memcpy(h, buf + off, sizeof *h);
 	if (h->magic != SPOOL_REC_MAGIC ||
-	    h->hdr_crc != crc32c(0, h, offsetof(struct spool_rec_hdr, hdr_crc)) ||
+	    h->hdr_crc !=
+		crc32c(0, h, offsetof(struct spool_rec_hdr, hdr_crc)) ||
 	    h->env_len > SPOOL_ENVELOPE_MAX ||
 	    h->data_len > len - off - sizeof *h - h->env_len)
 		return 0;
 	total = sizeof *h + h->env_len + (size_t)h->data_len;
-	if (h->body_crc != crc32c(0, buf + off + sizeof *h,
-				  h->env_len + (size_t)h->data_len))
+	if (h->body_crc !=
+	    crc32c(0, buf + off + sizeof *h, h->env_len + (size_t)h->data_len))
 		return 0;
 	return total;
 }
@@ -166,26 +169,34 @@ segment_read(struct spool *sp, uint32_t id, spool_recover_fn cb, void *arg)
 
 		if (total == 0) {
 			if (is_zero(buf + off, len - off))
-				log_msg(LOG_DEBUG, "ev=spool_tail_trimmed "
-					"segment=%08u offset=%zu", id, off);
+				log_msg(LOG_DEBUG,
+					"ev=spool_tail_trimmed "
+					"segment=%08u offset=%zu",
+					id, off);
 			else
-				log_msg(LOG_WARN, "ev=spool_torn_record "
+				log_msg(LOG_WARN,
+					"ev=spool_torn_record "
 					"segment=%08u offset=%zu dropped=%zu",
 					id, off, len - off);
 			if (ftruncate(fd, (off_t)off) != 0 || fsync(fd) != 0)
-				log_msg(LOG_ERR, "ev=spool_truncate_failed "
-					"segment=%08u", id);
+				log_msg(LOG_ERR,
+					"ev=spool_truncate_failed "
+					"segment=%08u",
+					id);
 			break;
 		}
 		m = record_msg(buf, off, &h, id);
 		off += total;
 		if (m == NULL) {
-			log_msg(LOG_ERR, "ev=spool_bad_envelope segment=%08u "
-				"qid=%016llX", id, (unsigned long long)h.qid);
+			log_msg(LOG_ERR,
+				"ev=spool_bad_envelope segment=%08u "
+				"qid=%016llX",
+				id, (unsigned long long)h.qid);
 			continue;
 		}
 		for (size_t i = 0; i < m->n_rcpts; i++) {
-			m->rcpts[i].is_done = done_has(&ds, m->qid, (uint32_t)i);
+			m->rcpts[i].is_done =
+			    done_has(&ds, m->qid, (uint32_t)i);
 			undone += !m->rcpts[i].is_done;
 		}
 		seg->outstanding += undone;
@@ -217,7 +228,6 @@ spool_recover(struct spool *sp, spool_recover_fn cb, void *arg, char *err,
 	struct dirent *de;
 	uint32_t *ids = NULL;
 	size_t n = 0, cap = 0;
-	char path[PATH_MAX];
 
 	if (d == NULL) {
 		snprintf(err, size, "cannot read spool %s: %s", sp->dir,
@@ -234,7 +244,7 @@ spool_recover(struct spool *sp, spool_recover_fn cb, void *arg, char *err,
 			continue;
 		if (n == cap) {
 			uint32_t *v = realloc(ids, (cap = cap ? cap * 2 : 16) *
-						   sizeof *v);
+						       sizeof *v);
 			if (v == NULL)
 				break;
 			ids = v;
@@ -246,10 +256,11 @@ spool_recover(struct spool *sp, spool_recover_fn cb, void *arg, char *err,
 		qsort(ids, n, sizeof *ids, id_cmp);
 	for (size_t i = 0; i < n; i++) {
 		if (segment_read(sp, ids[i], cb, arg) != 0) {
-			snprintf(err, size, "cannot read spool segment "
+			snprintf(err, size,
+				 "cannot read spool segment "
 				 "%s/%08u.log: %s; fix its permissions (never "
-				 "delete it: it holds accepted mail)", sp->dir,
-				 ids[i], strerror(errno));
+				 "delete it: it holds accepted mail)",
+				 sp->dir, ids[i], strerror(errno));
 			free(ids);
 			return -1;
 		}
@@ -258,13 +269,8 @@ spool_recover(struct spool *sp, spool_recover_fn cb, void *arg, char *err,
 	/* Segments with nothing left can go now. */
 	for (size_t i = 0; i < n; i++) {
 		struct spool_seg *seg = spool_seg_get(sp, ids[i]);
-		if (seg && seg->outstanding == 0) {
-			spool_seg_path(sp, ids[i], "log", path, sizeof path);
-			unlink(path);
-			spool_seg_path(sp, ids[i], "done", path, sizeof path);
-			unlink(path);
-			*seg = sp->segs[--sp->n_segs];
-		}
+		if (seg && seg->outstanding == 0)
+			spool_seg_remove(sp, seg);
 	}
 	free(ids);
 	return 0;

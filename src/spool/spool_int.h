@@ -1,5 +1,6 @@
 /*
- * spool_int.h - the spool's internals, shared by commit.c and recover.c.
+ * spool_int.h - the spool's internals, shared by spool.c (open, close),
+ * segment.c (the files), commit.c (the committer) and recover.c.
  *
  * On disk (docs/design/spool.md): DIR/NNNNNNNN.log segments of records
  *
@@ -14,6 +15,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "spool/spool.h"
 
@@ -45,46 +47,38 @@ struct spool_seg {
 	bool is_done_dirty;   /* done records written, not yet synced */
 };
 
-struct spool_job {
-	struct msg *m;
-	spool_commit_fn cb;
-	void *arg;
-	int err;
-	struct spool_job *next;
-};
-
+/* A recipient reported done, waiting for the committer to record it. */
 struct spool_done_item {
 	uint64_t qid;
 	uint32_t idx;
 	uint32_t segment;
 };
 
+struct worker;
+
 struct spool {
 	char *dir;
 	int dirfd;
 	int lockfd;
 	struct event_base *base;
-	struct event *ev_complete;
-	pthread_t thread;
-	bool has_thread;
+	struct worker *committer;
 	uint64_t qid_next;
 
-	pthread_mutex_t mu; /* guards everything below up to the next line */
-	pthread_cond_t cv;
-	bool is_stopping;
-	struct spool_job *pending, **pending_tail;
-	struct spool_job *completed, **completed_tail;
+	pthread_mutex_t done_mu; /* guards the done queue (any thread) */
 	struct spool_done_item *done_q;
 	size_t n_done_q, cap_done_q;
-	/* Committer thread only: */
+	/* Committer thread only (and recovery before it starts): */
+	time_t last_sync; /* of the done records */
 	uint32_t seg_cur;
 	int seg_fd;
-	uint64_t seg_size;   /* where the next record goes */
-	uint64_t seg_zeroed; /* zeros written up to here (prealloc) */
+	uint64_t seg_size;    /* where the next record goes */
+	uint64_t seg_zeroed;  /* zeros written up to here (prealloc) */
 	bool is_prealloc_off; /* zeros could not be written: not again */
 	struct spool_seg *segs;
 	size_t n_segs;
 };
+
+/* segment.c: the segment files, their names, their removal. */
 
 /* "DIR/NNNNNNNN.log" or ".done" into buf. */
 void spool_seg_path(const struct spool *sp, uint32_t id, const char *ext,
@@ -94,11 +88,46 @@ void spool_seg_path(const struct spool *sp, uint32_t id, const char *ext,
 struct spool_seg *spool_seg_get(struct spool *sp, uint32_t id);
 
 /*
+ * Closes the segment being written and opens the next (sp->seg_cur + 1),
+ * its directory entry made durable; removes the old one if all its
+ * recipients are done.  0, or -1 with errno.
+ */
+int spool_seg_next(struct spool *sp);
+
+/* Removes seg's files and its entry (seg is invalid afterwards). */
+void spool_seg_remove(struct spool *sp, struct spool_seg *seg);
+
+/*
+ * Appends done records to the .done files of their segments and removes
+ * the segments left with nothing outstanding (not the current one).
+ */
+void spool_seg_done_write(struct spool *sp, const struct spool_done_item *items,
+			  size_t n);
+
+/* fdatasyncs the .done files written since the last call. */
+void spool_seg_done_sync(struct spool *sp);
+
+/* Closes every segment file (trimming the current one's zeros) and
+ * frees the entries. */
+void spool_seg_close_all(struct spool *sp);
+
+/* commit.c: the committer thread. */
+
+/* Starts it on sp->base; 0, or -1 (out of memory, no thread). */
+int spool_committer_start(struct spool *sp);
+
+/* Commits what is queued, syncs the done records, runs the callbacks
+ * of what was committed, and stops.  No-op when not started. */
+void spool_committer_stop(struct spool *sp);
+
+/* recover.c */
+
+/*
  * Reads every segment back, truncating torn tails, passes messages with
  * recipients not done to cb and sets sp->seg_cur past the highest id.
  * Returns 0, or -1 with err set.
  */
-int spool_recover(struct spool *sp, spool_recover_fn cb, void *arg,
-		  char *err, size_t size);
+int spool_recover(struct spool *sp, spool_recover_fn cb, void *arg, char *err,
+		  size_t size);
 
 #endif

@@ -247,14 +247,65 @@ test_second_spool_on_same_dir_is_refused(void **state)
 	event_base_free(base);
 }
 
+/*
+ * Done records wake the committer without a commit behind them: they
+ * reach the segment's .done file while the spool stays open, and a
+ * restart then finds nothing to deliver and removes the segment.
+ */
+static void
+test_done_records_are_written_without_a_new_commit(void **state)
+{
+	char dir[] = "/tmp/postern-test-spool-XXXXXX", err[256], path[512];
+	struct event_base *base;
+	struct seen seen = {0};
+	struct spool *sp;
+	struct stat st = {0};
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	base = event_base_new();
+	sp = spool_open(dir, base, on_recover, &seen, err, sizeof err);
+	assert_non_null(sp);
+	for (int i = 0; i < N_MSGS; i++)
+		spool_commit(sp, make_msg(sp, i), on_commit, &seen);
+	while (seen.committed + seen.failed < N_MSGS)
+		event_base_loop(base, EVLOOP_ONCE);
+	assert_int_equal(seen.committed, N_MSGS);
+	for (size_t i = 0; i < seen.n; i++) {
+		spool_done(sp, seen.v[i], 0);
+		spool_done(sp, seen.v[i], 1);
+	}
+	snprintf(path, sizeof path, "%s/%08u.done", dir, seen.v[0]->segment);
+	for (int tries = 0; tries < 200; tries++) {
+		if (stat(path, &st) == 0 && st.st_size == N_MSGS * 2 * 16)
+			break;
+		usleep(10 * 1000);
+	}
+	assert_int_equal(st.st_size, N_MSGS * 2 * 16);
+	spool_close(sp);
+	clear(&seen);
+
+	sp = spool_open(dir, base, on_recover, &seen, err, sizeof err);
+	assert_non_null(sp);
+	assert_int_equal(seen.n, 0);
+	assert_int_not_equal(stat(path, &st), 0);
+	spool_close(sp);
+	event_base_free(base);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_committed_messages_survive_reopen_and_done_ones_do_not),
-		cmocka_unit_test(test_torn_tail_is_dropped_and_earlier_records_kept),
-		cmocka_unit_test(test_zero_tail_of_a_crashed_segment_is_trimmed_and_records_kept),
-		cmocka_unit_test(test_second_spool_on_same_dir_is_refused),
+	    cmocka_unit_test(
+		test_committed_messages_survive_reopen_and_done_ones_do_not),
+	    cmocka_unit_test(
+		test_torn_tail_is_dropped_and_earlier_records_kept),
+	    cmocka_unit_test(
+		test_zero_tail_of_a_crashed_segment_is_trimmed_and_records_kept),
+	    cmocka_unit_test(test_second_spool_on_same_dir_is_refused),
+	    cmocka_unit_test(
+		test_done_records_are_written_without_a_new_commit),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
