@@ -116,7 +116,7 @@ deliver_msg(struct deliver *d, struct msg *m)
 
 		if (r->is_done)
 			continue;
-		if (r->route != MSG_ROUTE_LOCAL)
+		if (r->agent != MSG_AGENT_MAILDIR)
 			continue; /* the sending side's */
 		if (d->cfg->is_mbox) {
 			deliver_mbox(d, m, i);
@@ -143,7 +143,7 @@ has_local_left(const struct msg *m)
 {
 	for (size_t i = 0; i < m->n_rcpts; i++)
 		if (!m->rcpts[i].is_done &&
-		    m->rcpts[i].route == MSG_ROUTE_LOCAL)
+		    m->rcpts[i].agent == MSG_AGENT_MAILDIR)
 			return true;
 	return false;
 }

@@ -1,7 +1,7 @@
 /*
  * maildrop.c - the maildrop file: `postern send` writes one per message
  * (cli/send.c), the server reads it, commits it to the spool and removes
- * it (server/pickup.c).  docs/design/outbound.md, "postern send".
+ * it (route/pickup.c).  docs/design/outbound.md, "postern send".
  *
  * Promises: maildrop_write returns only once the file and its directory
  * entry are on disk (tmp file, fsync, rename, fsync of the directory), so

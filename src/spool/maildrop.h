@@ -1,6 +1,6 @@
 /*
  * maildrop.h - SPOOL/maildrop, where `postern send` leaves a message for
- * the server to pick up (server/pickup.c), and the text clean-up the
+ * the server to pick up (route/pickup.c), and the text clean-up the
  * sending command applies before it writes one.
  *
  * A maildrop file is text, one envelope line each, then the message:
