@@ -14,7 +14,21 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "pylib"))
 
-from postern_test import Server  # noqa: E402
+import subprocess  # noqa: E402
+
+from postern_test import AUTH_PASSWORD, Server, make_cert  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def tls_files(tmp_path_factory):
+    """A directory with a self-signed cert.pem/key.pem for
+    mx.example.test, and AUTH_PASSWORD hashed for a users file."""
+    d = tmp_path_factory.mktemp("tls")
+    make_cert(d, days=400)
+    hashed = subprocess.run(["openssl", "passwd", "-6", AUTH_PASSWORD],
+                            check=True, capture_output=True,
+                            text=True).stdout.strip()
+    return d, hashed
 
 
 @pytest.fixture

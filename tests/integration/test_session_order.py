@@ -19,15 +19,14 @@ import os
 import pathlib
 import re
 import socket
-import ssl
-import subprocess
 
 import pytest
 
-from postern_test import PortTaken, SmtpClient, free_port, ConnectionClosed
+from postern_test import (AUTH_PASSWORD, ConnectionClosed, PortTaken,
+                          SmtpClient, free_port, insecure_tls_context)
 
 GOLDEN = pathlib.Path(__file__).resolve().parent / "golden" / "session_order"
-PASSWORD = "correct horse"
+PASSWORD = AUTH_PASSWORD
 PLAIN = base64.b64encode(b"\0alice@example.test\0" +
                          PASSWORD.encode()).decode()
 READ_TIMEOUT = 10.0
@@ -75,10 +74,7 @@ LOG_EVENTS = re.compile(r"\bev=(reply|mail|rcpt|auth|starttls_injection) ")
 
 
 def ctx():
-    c = ssl.create_default_context()
-    c.check_hostname = False
-    c.verify_mode = ssl.CERT_NONE
-    return c
+    return insecure_tls_context()
 
 
 def mask(text):
@@ -167,20 +163,6 @@ def check_golden(name, lines):
     for i, (got, exp) in enumerate(zip(lines, want)):
         assert got == exp, f"{path.name}:{i + 1}: got {got!r}, want {exp!r}"
     assert len(lines) == len(want), f"{path.name}: length differs"
-
-
-@pytest.fixture(scope="module")
-def tls_files(tmp_path_factory):
-    d = tmp_path_factory.mktemp("tls")
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
-         "ec_paramgen_curve:P-256", "-nodes", "-days", "400", "-subj",
-         "/CN=mx.example.test", "-keyout", str(d / "key.pem"), "-out",
-         str(d / "cert.pem")], check=True, capture_output=True)
-    hashed = subprocess.run(["openssl", "passwd", "-6", PASSWORD],
-                            check=True, capture_output=True,
-                            text=True).stdout.strip()
-    return d, hashed
 
 
 @pytest.fixture

@@ -13,23 +13,10 @@ import smtplib
 
 import pytest
 
-from postern_test import PortTaken, free_port
+from postern_test import (AUTH_PASSWORD, PortTaken, free_port,
+                          insecure_tls_context, make_cert)
 
-PASSWORD = "correct horse"
-
-
-@pytest.fixture(scope="module")
-def tls_files(tmp_path_factory):
-    d = tmp_path_factory.mktemp("tls")
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
-         "ec_paramgen_curve:P-256", "-nodes", "-days", "400", "-subj",
-         "/CN=mx.example.test", "-keyout", str(d / "key.pem"), "-out",
-         str(d / "cert.pem")], check=True, capture_output=True)
-    hashed = subprocess.run(["openssl", "passwd", "-6", PASSWORD],
-                            check=True, capture_output=True,
-                            text=True).stdout.strip()
-    return d, hashed
+PASSWORD = AUTH_PASSWORD
 
 
 @pytest.fixture
@@ -61,10 +48,7 @@ def tls_server(make_server, tls_files):
 
 
 def ctx():
-    c = ssl.create_default_context()
-    c.check_hostname = False
-    c.verify_mode = ssl.CERT_NONE
-    return c
+    return insecure_tls_context()
 
 
 def plain(user=b"alice@example.test", password=PASSWORD.encode()):
@@ -332,18 +316,10 @@ def peer_cert(port):
             return ts.getpeercert(binary_form=True)
 
 
-def make_cert(d, cn):
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
-         "ec_paramgen_curve:P-256", "-nodes", "-days", "400", "-subj",
-         f"/CN={cn}", "-keyout", str(d / "key.pem"), "-out",
-         str(d / "cert.pem")], check=True, capture_output=True)
-
-
 def test_sighup_reloads_users_and_certificate_without_dropping_sessions(
         tls_server, tmp_path):
     import signal
-    make_cert(tmp_path, "first.example.test")
+    make_cert(tmp_path, "first.example.test", days=400)
     srv = tls_server()
     srv.sections["tls"] = {"cert": str(tmp_path / "cert.pem"),
                            "key": str(tmp_path / "key.pem")}
@@ -353,7 +329,7 @@ def test_sighup_reloads_users_and_certificate_without_dropping_sessions(
     before = peer_cert(srv.smtps_port)
     with srv.client() as idle:
         idle.ehlo()
-        make_cert(tmp_path, "renewed.example.test")
+        make_cert(tmp_path, "renewed.example.test", days=400)
         (srv.dir / "users").write_text(
             (srv.dir / "users").read_text() + "carla@example.test\n")
         srv.proc.send_signal(signal.SIGHUP)

@@ -22,6 +22,7 @@ import os
 import re
 import signal
 import socket
+import ssl
 import subprocess
 import time
 from pathlib import Path
@@ -41,6 +42,29 @@ FORWARDS = [
 DEFAULT_TIMEOUT = 15.0
 SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
                    "runtime error:", "SUMMARY: UndefinedBehaviorSanitizer")
+
+
+# The password the TLS/AUTH tests give their users (conftest's tls_files).
+AUTH_PASSWORD = "correct horse"
+
+
+def make_cert(d, cn="mx.example.test", days=30):
+    """A self-signed EC (P-256) certificate for cn: d/cert.pem, d/key.pem."""
+    d = Path(d)
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+         "ec_paramgen_curve:P-256", "-nodes", "-days", str(days), "-subj",
+         f"/CN={cn}", "-keyout", str(d / "key.pem"), "-out",
+         str(d / "cert.pem")], check=True, capture_output=True)
+    return d / "cert.pem", d / "key.pem"
+
+
+def insecure_tls_context():
+    """A client context that takes any certificate (the tests' own)."""
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    return ctx
 
 
 def postern_version():

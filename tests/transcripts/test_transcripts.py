@@ -22,7 +22,6 @@ import os
 import re
 import signal
 import socket
-import ssl
 import struct
 import subprocess
 import threading
@@ -31,7 +30,7 @@ from pathlib import Path
 import pytest
 
 from postern_test import (POSTERN, REPO, SmtpClient, Server, free_port,
-                          postern_version)
+                          insecure_tls_context, make_cert, postern_version)
 
 HERE = Path(__file__).resolve().parent
 FILES = sorted(HERE.glob("*.smtp"))
@@ -117,22 +116,10 @@ def parse(path):
 # Stand-ins around the server
 
 
-def tls_context():
-    """A client context that takes the test's self-signed certificate."""
-    ctx = ssl.create_default_context()
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
-    return ctx
-
-
-def make_cert(d):
-    """A self-signed EC certificate for mx.example.test in d."""
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
-         "ec_paramgen_curve:P-256", "-nodes", "-days", "30", "-subj",
-         "/CN=mx.example.test", "-keyout", str(d / "key.pem"), "-out",
-         str(d / "cert.pem")], check=True, capture_output=True)
-    return {"cert": str(d / "cert.pem"), "key": str(d / "key.pem")}
+def tls_cert(d):
+    """The [tls] keys for a fresh self-signed certificate in d."""
+    cert, key = make_cert(d)
+    return {"cert": str(cert), "key": str(key)}
 
 
 class Standin:
@@ -273,7 +260,7 @@ def build_server(config, tmp_path, standins):
                     "milter", "inet:" + spec)
     if tls:
         tmp_path.mkdir(parents=True, exist_ok=True)
-        config["tls"] = {**make_cert(tmp_path), **config.get("tls", {})}
+        config["tls"] = {**tls_cert(tmp_path), **config.get("tls", {})}
     ports = {"smtp": None}
     for which in listen:
         ports[which] = free_port()
@@ -290,7 +277,7 @@ def open_conn(srv, ports, which):
         raise AssertionError(f"no {which} listener: add `listen: {which}`")
     c = SmtpClient(srv.host, ports[which], read_banner=False)
     if which == "smtps":
-        c.sock = tls_context().wrap_socket(c.sock)
+        c.sock = insecure_tls_context().wrap_socket(c.sock)
     return c
 
 
@@ -299,7 +286,7 @@ def starttls(c, where):
     if c.buf:
         raise AssertionError(f"{where}: data before the TLS handshake "
                              f"(the injection STARTTLS must drop): {c.buf!r}")
-    c.sock = tls_context().wrap_socket(c.sock)
+    c.sock = insecure_tls_context().wrap_socket(c.sock)
 
 
 def run_ctl(srv, args, where):
