@@ -30,7 +30,6 @@
 #include <unistd.h>
 
 #include "spool/spool_int.h"
-#include "util/crc32.h"
 #include "util/log.h"
 #include "util/worker.h"
 
@@ -51,18 +50,6 @@ static struct spool_job *
 job_of(struct worker_job *wj)
 {
 	return (struct spool_job *)wj;
-}
-
-static void
-hdr_fill(struct spool_rec_hdr *h, const struct msg *m, const char *env,
-	 size_t env_len)
-{
-	h->magic = SPOOL_REC_MAGIC;
-	h->env_len = (uint32_t)env_len;
-	h->data_len = m->data_len;
-	h->qid = m->qid;
-	h->body_crc = crc32c(crc32c(0, env, env_len), m->data, m->data_len);
-	h->hdr_crc = crc32c(0, h, offsetof(struct spool_rec_hdr, hdr_crc));
 }
 
 /* Writes iov[0..n) at sp->seg_size; -1 with errno on failure. */
@@ -156,7 +143,8 @@ commit_batch(struct spool *sp, struct worker_job *jobs)
 			err = ENOMEM;
 			break;
 		}
-		hdr_fill(&hdrs[k], j->m, envs[k], env_len);
+		spool_rec_hdr_fill(&hdrs[k], j->m->qid, envs[k], env_len,
+				   j->m->data, j->m->data_len);
 		iov[n++] = (struct iovec){&hdrs[k], sizeof hdrs[k]};
 		iov[n++] = (struct iovec){envs[k], env_len};
 		iov[n++] = (struct iovec){j->m->data, j->m->data_len};

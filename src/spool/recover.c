@@ -82,59 +82,6 @@ done_has(const struct done_set *ds, uint64_t qid, uint32_t idx)
 	return ds->n && bsearch(&key, ds->v, ds->n, sizeof *ds->v, done_cmp);
 }
 
-/* Checks one record at buf[off..len); returns its total size or 0. */
-static size_t
-record_check(const char *buf, size_t len, size_t off, struct spool_rec_hdr *h)
-{
-	size_t total;
-
-	if (len - off < sizeof *h)
-		return 0;
-	memcpy(h, buf + off, sizeof *h);
-	if (h->magic != SPOOL_REC_MAGIC ||
-	    h->hdr_crc !=
-		crc32c(0, h, offsetof(struct spool_rec_hdr, hdr_crc)) ||
-	    h->env_len > SPOOL_ENVELOPE_MAX ||
-	    h->data_len > len - off - sizeof *h - h->env_len)
-		return 0;
-	total = sizeof *h + h->env_len + (size_t)h->data_len;
-	if (h->body_crc !=
-	    crc32c(0, buf + off + sizeof *h, h->env_len + (size_t)h->data_len))
-		return 0;
-	return total;
-}
-
-/* Builds the message of a whole record; NULL when its envelope is bad. */
-static struct msg *
-record_msg(const char *buf, size_t off, const struct spool_rec_hdr *h,
-	   uint32_t seg)
-{
-	struct msg *m = msg_new();
-	const char *env = buf + off + sizeof *h;
-
-	if (m == NULL)
-		return NULL;
-	msg_set_qid(m, h->qid);
-	m->segment = seg;
-	m->is_recovered = true;
-	m->data = malloc(h->data_len ? (size_t)h->data_len : 1);
-	if (m->data == NULL || msg_envelope_parse(m, env, h->env_len) != 0) {
-		msg_free(m);
-		return NULL;
-	}
-	memcpy(m->data, env + h->env_len, (size_t)h->data_len);
-	m->data_len = (size_t)h->data_len;
-	return m;
-}
-
-/* True when p[0..len) is all zeros: space the committer wrote ahead of
- * its records (commit.c, prealloc), not a torn record. */
-static bool
-is_zero(const char *p, size_t len)
-{
-	return len == 0 || (p[0] == 0 && memcmp(p, p + 1, len - 1) == 0);
-}
-
 /* Reads one segment; passes undone messages to cb. */
 static int
 segment_read(struct spool *sp, uint32_t id, spool_recover_fn cb, void *arg)
@@ -163,12 +110,12 @@ segment_read(struct spool *sp, uint32_t id, spool_recover_fn cb, void *arg)
 	done_load(sp, id, &ds);
 	while (off < len) {
 		struct spool_rec_hdr h;
-		size_t total = record_check(buf, len, off, &h);
+		size_t total = spool_rec_check(buf, len, off, &h);
 		struct msg *m;
 		size_t undone = 0;
 
 		if (total == 0) {
-			if (is_zero(buf + off, len - off))
+			if (spool_rec_is_zero(buf + off, len - off))
 				log_msg(LOG_DEBUG,
 					"ev=spool_tail_trimmed "
 					"segment=%08u offset=%zu",
@@ -185,7 +132,11 @@ segment_read(struct spool *sp, uint32_t id, spool_recover_fn cb, void *arg)
 					id);
 			break;
 		}
-		m = record_msg(buf, off, &h, id);
+		m = spool_rec_msg(buf, off, &h);
+		if (m != NULL) {
+			m->segment = id;
+			m->is_recovered = true;
+		}
 		off += total;
 		if (m == NULL) {
 			log_msg(LOG_ERR,

@@ -3,10 +3,7 @@
  * segment.c (the files), commit.c (the committer) and recover.c.
  *
  * On disk (docs/design/spool.md): DIR/NNNNNNNN.log segments of records
- *
- *	struct spool_rec_hdr, envelope (env_len octets), text (data_len)
- *
- * little-endian, and beside each a DIR/NNNNNNNN.done file of fixed-size
+ * (record.h), and beside each a DIR/NNNNNNNN.done file of fixed-size
  * struct spool_done_rec, one per finished recipient.
  */
 #ifndef POSTERN_SPOOL_INT_H
@@ -17,22 +14,11 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "spool/record.h"
 #include "spool/spool.h"
 
-#define SPOOL_REC_MAGIC 0x314d5350u /* "PSM1" */
 #define SPOOL_SEGMENT_MAX (64u << 20)
 #define SPOOL_DONE_SYNC_SECONDS 1
-#define SPOOL_ENVELOPE_MAX (1u << 20)
-
-struct spool_rec_hdr {
-	uint32_t magic;
-	uint32_t env_len;
-	uint64_t data_len;
-	uint64_t qid;
-	uint32_t body_crc; /* CRC-32C of envelope then text */
-	uint32_t hdr_crc;  /* CRC-32C of the 28 octets before it */
-};
-
 struct spool_done_rec {
 	uint64_t qid;
 	uint32_t idx;
