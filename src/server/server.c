@@ -88,8 +88,8 @@ server_new(const struct config *cfg, char *err, size_t size)
 			 strerror(errno));
 		goto fail;
 	}
-	srv->spool = spool_open(cfg->spool_dir, srv->base, on_recovered, &rec,
-				err, size);
+	srv->spool = spool_open(cfg->spool_dir, cfg->spool_segment_size,
+				srv->base, on_recovered, &rec, err, size);
 	if (srv->spool == NULL)
 		goto fail;
 	if (cfg->filter_milter[0] != '\0' &&

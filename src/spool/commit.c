@@ -44,6 +44,7 @@ struct spool_job {
 	spool_commit_fn cb;
 	void *arg;
 	int err;
+	uint64_t off, len; /* of its record in the current segment */
 };
 
 static struct spool_job *
@@ -120,6 +121,23 @@ prealloc(struct spool *sp, uint64_t end)
 		sp->seg_zeroed = sp->seg_size;
 }
 
+/*
+ * True when the next batch goes to a new segment: none is open, the
+ * current one is full (half the budget: compact.c), or everything in it
+ * is done and it is big enough that removing it is worth a new file.
+ */
+static bool
+must_roll(struct spool *sp)
+{
+	struct spool_seg *cur;
+
+	if (sp->seg_fd < 0 || sp->seg_size >= sp->segment_size / 2)
+		return true;
+	cur = spool_seg_get(sp, sp->seg_cur);
+	return cur != NULL && cur->outstanding == 0 &&
+	       sp->seg_size >= sp->segment_size / 16;
+}
+
 /* Writes and syncs one batch of jobs; returns 0 or an errno value. */
 static int
 commit_batch(struct spool *sp, struct worker_job *jobs)
@@ -131,8 +149,7 @@ commit_batch(struct spool *sp, struct worker_job *jobs)
 	int n = 0, err = 0;
 	size_t k = 0;
 
-	if ((sp->seg_fd < 0 || sp->seg_size >= SPOOL_SEGMENT_MAX) &&
-	    spool_seg_next(sp) != 0)
+	if (must_roll(sp) && spool_seg_next(sp) != 0)
 		return errno;
 	start = sp->seg_size;
 	for (struct worker_job *wj = jobs; wj && !err; wj = wj->next) {
@@ -148,8 +165,9 @@ commit_batch(struct spool *sp, struct worker_job *jobs)
 		iov[n++] = (struct iovec){&hdrs[k], sizeof hdrs[k]};
 		iov[n++] = (struct iovec){envs[k], env_len};
 		iov[n++] = (struct iovec){j->m->data, j->m->data_len};
-		bytes += sizeof hdrs[k] + env_len + j->m->data_len;
-		j->m->segment = sp->seg_cur;
+		j->len = sizeof hdrs[k] + env_len + j->m->data_len;
+		j->off = sp->seg_size + bytes;
+		bytes += j->len;
 		k++;
 		if (n == SPOOL_IOV_BATCH || wj->next == NULL) {
 			prealloc(sp, sp->seg_size + bytes);
@@ -200,7 +218,48 @@ write_done(struct spool *sp)
 	free(done);
 }
 
-/* Worker thread: done records, then one group commit of the batch. */
+/*
+ * Indexes a committed message (live.c).  When that fails the segment is
+ * kept until a restart, which indexes it again: never removed while the
+ * message may still need it.
+ */
+static void
+index_add(struct spool *sp, struct spool_seg *seg, const struct spool_job *j)
+{
+	const struct msg *m = j->m;
+	struct spool_live *e = spool_live_new(m->qid, (uint32_t)m->n_rcpts);
+
+	seg->size = sp->seg_size;
+	if (e == NULL) {
+		seg->is_kept = true;
+		return;
+	}
+	e->segment = seg->id;
+	e->off = j->off;
+	e->len = j->len;
+	for (size_t i = 0; i < m->n_rcpts; i++)
+		if (m->rcpts[i].is_done)
+			spool_live_mark(e, (uint32_t)i);
+	if (e->undone == 0) {
+		free(e->big);
+		free(e);
+		return;
+	}
+	if (spool_live_add(sp, e) != 0) {
+		free(e->big);
+		free(e);
+		seg->is_kept = true;
+		return;
+	}
+	seg->outstanding += e->undone;
+	seg->live += e->len;
+}
+
+/*
+ * Worker thread: done records, then one group commit of the batch, the
+ * 250s released, then a step of compaction (which the next batch waits
+ * for, the 250s of this one do not).
+ */
 static void
 committer_run(void *arg, struct worker_job *batch)
 {
@@ -215,25 +274,42 @@ committer_run(void *arg, struct worker_job *batch)
 		if (!err) {
 			struct spool_seg *seg = spool_seg_get(sp, sp->seg_cur);
 			if (seg)
-				seg->outstanding += j->m->n_rcpts;
+				index_add(sp, seg, j);
 		}
 	}
+	spool_seg_stats_update(sp);
 	if (time(NULL) - sp->last_sync >= SPOOL_DONE_SYNC_SECONDS) {
 		spool_seg_done_sync(sp);
 		sp->last_sync = time(NULL);
 	}
 	if (batch)
 		worker_hand_back(sp->committer, batch);
+	if (spool_compact(sp) == 0)
+		spool_seg_stats_update(sp);
 }
 
-/* Worker thread, a second without work: the done records to disk. */
+/*
+ * Worker thread, a second without work: the done records to disk; the
+ * current segment removed when everything in it is done (the next
+ * commit opens a new one); a step of compaction.
+ */
 static void
 committer_idle(void *arg)
 {
 	struct spool *sp = arg;
+	struct spool_seg *cur = spool_seg_get(sp, sp->seg_cur);
 
 	spool_seg_done_sync(sp);
 	sp->last_sync = time(NULL);
+	if (sp->seg_fd >= 0 && cur != NULL && cur->outstanding == 0 &&
+	    !cur->is_kept && sp->seg_size > 0) {
+		close(sp->seg_fd);
+		sp->seg_fd = -1;
+		sp->seg_size = sp->seg_zeroed = 0;
+		spool_seg_remove(sp, cur);
+	}
+	spool_compact(sp);
+	spool_seg_stats_update(sp);
 }
 
 static void
@@ -321,7 +397,7 @@ spool_done(struct spool *sp, const struct msg *m, size_t idx)
 	}
 	is_first = sp->n_done_q == 0;
 	sp->done_q[sp->n_done_q++] =
-	    (struct spool_done_item){m->qid, (uint32_t)idx, m->segment};
+	    (struct spool_done_item){m->qid, (uint32_t)idx};
 	pthread_mutex_unlock(&sp->done_mu);
 	if (is_first)
 		worker_kick(sp->committer);

@@ -69,8 +69,6 @@ struct msg {
 	size_t n_rcpts;
 	char *data; /* Received: header and the message, CRLF lines */
 	size_t data_len;
-	/* Spool bookkeeping: the segment holding the record. */
-	uint32_t segment;
 	bool is_recovered; /* read back from the spool at start-up */
 	unsigned refs;	   /* holders: msg_ref adds one, msg_free drops one */
 };

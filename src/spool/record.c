@@ -69,3 +69,19 @@ spool_rec_is_zero(const char *p, size_t len)
 {
 	return len == 0 || (p[0] == 0 && memcmp(p, p + 1, len - 1) == 0);
 }
+
+size_t
+spool_rec_scan(const char *buf, size_t len, spool_rec_fn fn, void *arg,
+	       bool *is_torn_out)
+{
+	size_t off = 0, total;
+	struct spool_rec_hdr h;
+
+	while ((total = spool_rec_check(buf, len, off, &h)) != 0) {
+		fn(arg, buf, off, total, &h);
+		off += total;
+	}
+	if (is_torn_out != NULL)
+		*is_torn_out = !spool_rec_is_zero(buf + off, len - off);
+	return off;
+}

@@ -53,4 +53,18 @@ struct msg *spool_rec_msg(const char *buf, size_t off,
 /* True when p[0..len) is all zeros: space written ahead, not a record. */
 bool spool_rec_is_zero(const char *p, size_t len);
 
+/* Called by spool_rec_scan for each whole record, at buf + off. */
+typedef void (*spool_rec_fn)(void *arg, const char *buf, size_t off,
+			     size_t total, const struct spool_rec_hdr *h);
+
+/*
+ * Walks the records of a segment's bytes buf[0..len) in order, calling
+ * fn for each whole one, up to the first that is not (a crash while it
+ * was written) or the end.  Returns the offset where the whole records
+ * end: the length to truncate the file to.  *is_torn_out (may be NULL)
+ * is set when what follows is not only zeros.
+ */
+size_t spool_rec_scan(const char *buf, size_t len, spool_rec_fn fn, void *arg,
+		      bool *is_torn_out);
+
 #endif

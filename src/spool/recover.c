@@ -2,12 +2,20 @@
  * recover.c - reading the spool back at start-up.
  *
  * Every segment is read in order.  A record is whole when its header CRC,
- * lengths and body CRC hold; the first record that is not ends the
- * segment (a crash while writing it, before its 250 was sent) and the
- * file is truncated there.  Messages with a recipient not listed in the
- * .done file are handed to the caller, flagged is_recovered so delivery
- * checks the mailbox before writing (a done record may have been lost).
- * Orphan .done files are removed.  New records always go to a new segment.
+ * lengths and body CRC hold (record.c); the first record that is not
+ * ends the segment (a crash while writing it, before its 250 was sent)
+ * and the file is truncated there.  Messages with a recipient not listed
+ * in the .done file are handed to the caller, flagged is_recovered so
+ * delivery checks the mailbox before writing (a done record may have
+ * been lost), and indexed (live.c) for the committer.
+ *
+ * A message can be found twice: compaction (compact.c) copies records
+ * into a newer segment and removes the old one only afterwards, so a
+ * crash in between leaves both.  The copy in the newer segment is kept,
+ * with the done records of both; the old copy counts as delivered mail,
+ * and a segment left with nothing outstanding is removed.  Queue ids
+ * issued after this are above every one on disk, so no other message can
+ * ever be taken for a copy.  New records always go to a new segment.
  *
  * Called by spool_open() before the committer starts; it uses the
  * segment files (segment.c) and nothing of the committer.
@@ -82,15 +90,134 @@ done_has(const struct done_set *ds, uint64_t qid, uint32_t idx)
 	return ds->n && bsearch(&key, ds->v, ds->n, sizeof *ds->v, done_cmp);
 }
 
-/* Reads one segment; passes undone messages to cb. */
+/* What recovery gathers while it reads the segments. */
+struct found {
+	struct spool *sp;
+	struct msg **v; /* in the order found; NULL where a copy replaced */
+	size_t n, cap;
+	uint64_t qid_max;
+	/* The segment being read: */
+	struct spool_seg *seg;
+	const struct done_set *ds;
+	bool is_oom;
+};
+
 static int
-segment_read(struct spool *sp, uint32_t id, spool_recover_fn cb, void *arg)
+found_push(struct found *f, struct msg *m)
+{
+	if (f->n == f->cap) {
+		size_t cap = f->cap ? f->cap * 2 : 64;
+		struct msg **v = realloc(f->v, cap * sizeof *v);
+		if (v == NULL)
+			return -1;
+		f->v = v;
+		f->cap = cap;
+	}
+	f->v[f->n++] = m;
+	return 0;
+}
+
+/*
+ * An earlier copy of the message in m (found in an older segment): its
+ * done recipients count for m too, and it is dead from now on.  False
+ * when it is not the same record (never, while qids are unique).
+ */
+static bool
+replace_copy(struct found *f, struct spool_live *old, struct msg *m,
+	     const struct spool_rec_hdr *h, size_t total)
+{
+	struct msg *prev = f->v[old->rec_idx];
+	struct spool_seg *seg;
+
+	if (old->crc != h->body_crc || old->len != total ||
+	    old->n_rcpts != m->n_rcpts)
+		return false;
+	for (size_t i = 0; i < m->n_rcpts; i++)
+		m->rcpts[i].is_done |= spool_live_is_done(old, (uint32_t)i);
+	if ((seg = spool_seg_get(f->sp, old->segment)) != NULL) {
+		seg->outstanding -= old->undone;
+		seg->live -= old->len;
+	}
+	msg_free(prev);
+	f->v[old->rec_idx] = NULL;
+	spool_live_remove(f->sp, old);
+	return true;
+}
+
+/* spool_rec_fn: one whole record of the segment being read. */
+static void
+found_record(void *arg, const char *buf, size_t off, size_t total,
+	     const struct spool_rec_hdr *h)
+{
+	struct found *f = arg;
+	struct spool_live *e, *old;
+	struct msg *m = spool_rec_msg(buf, off, h);
+
+	if (h->qid > f->qid_max)
+		f->qid_max = h->qid;
+	if (m == NULL) {
+		log_msg(LOG_ERR,
+			"ev=spool_bad_envelope segment=%08u qid=%016llX",
+			f->seg->id, (unsigned long long)h->qid);
+		return;
+	}
+	m->is_recovered = true;
+	for (size_t i = 0; i < m->n_rcpts; i++)
+		m->rcpts[i].is_done = done_has(f->ds, m->qid, (uint32_t)i);
+	old = spool_live_find(f->sp, m->qid);
+	if (old != NULL && !replace_copy(f, old, m, h, total)) {
+		log_msg(LOG_ERR, "ev=spool_qid_twice segment=%08u qid=%016llX",
+			f->seg->id, (unsigned long long)m->qid);
+		f->seg->is_kept = true; /* delivered, but not indexed */
+		if (found_push(f, m) != 0) {
+			f->is_oom = true;
+			msg_free(m);
+		}
+		return;
+	}
+	e = spool_live_new(m->qid, (uint32_t)m->n_rcpts);
+	if (e == NULL) {
+		f->is_oom = true;
+		msg_free(m);
+		return;
+	}
+	e->segment = f->seg->id;
+	e->off = off;
+	e->len = total;
+	e->crc = h->body_crc;
+	for (size_t i = 0; i < m->n_rcpts; i++)
+		if (m->rcpts[i].is_done)
+			spool_live_mark(e, (uint32_t)i);
+	if (e->undone == 0) {
+		free(e->big);
+		free(e);
+		msg_free(m);
+		return;
+	}
+	e->rec_idx = f->n;
+	if (found_push(f, m) != 0 || spool_live_add(f->sp, e) != 0) {
+		if (f->n > 0 && f->v[f->n - 1] == m)
+			f->n--;
+		f->is_oom = true;
+		free(e->big);
+		free(e);
+		msg_free(m);
+		return;
+	}
+	f->seg->outstanding += e->undone;
+	f->seg->live += e->len;
+}
+
+/* Reads one segment into f; -1 with errno when it cannot be read. */
+static int
+segment_read(struct spool *sp, uint32_t id, struct found *f)
 {
 	char path[PATH_MAX];
 	struct done_set ds;
 	struct stat st;
 	struct spool_seg *seg = spool_seg_get(sp, id);
-	size_t off = 0, len;
+	size_t len, end;
+	bool is_torn;
 	char *buf;
 	int fd;
 
@@ -108,53 +235,26 @@ segment_read(struct spool *sp, uint32_t id, spool_recover_fn cb, void *arg)
 		return -1;
 	}
 	done_load(sp, id, &ds);
-	while (off < len) {
-		struct spool_rec_hdr h;
-		size_t total = spool_rec_check(buf, len, off, &h);
-		struct msg *m;
-		size_t undone = 0;
-
-		if (total == 0) {
-			if (spool_rec_is_zero(buf + off, len - off))
-				log_msg(LOG_DEBUG,
-					"ev=spool_tail_trimmed "
-					"segment=%08u offset=%zu",
-					id, off);
-			else
-				log_msg(LOG_WARN,
-					"ev=spool_torn_record "
-					"segment=%08u offset=%zu dropped=%zu",
-					id, off, len - off);
-			if (ftruncate(fd, (off_t)off) != 0 || fsync(fd) != 0)
-				log_msg(LOG_ERR,
-					"ev=spool_truncate_failed "
-					"segment=%08u",
-					id);
-			break;
-		}
-		m = spool_rec_msg(buf, off, &h);
-		if (m != NULL) {
-			m->segment = id;
-			m->is_recovered = true;
-		}
-		off += total;
-		if (m == NULL) {
-			log_msg(LOG_ERR,
-				"ev=spool_bad_envelope segment=%08u "
-				"qid=%016llX",
-				id, (unsigned long long)h.qid);
-			continue;
-		}
-		for (size_t i = 0; i < m->n_rcpts; i++) {
-			m->rcpts[i].is_done =
-			    done_has(&ds, m->qid, (uint32_t)i);
-			undone += !m->rcpts[i].is_done;
-		}
-		seg->outstanding += undone;
-		if (undone)
-			cb(arg, m);
+	seg->done_size = ds.n * sizeof *ds.v;
+	f->seg = seg;
+	f->ds = &ds;
+	end = spool_rec_scan(buf, len, found_record, f, &is_torn);
+	/* found_record may have grown sp->segs: seg is stale now. */
+	seg = spool_seg_get(sp, id);
+	seg->size = end;
+	if (end < len) {
+		if (is_torn)
+			log_msg(LOG_WARN,
+				"ev=spool_torn_record segment=%08u offset=%zu "
+				"dropped=%zu",
+				id, end, len - end);
 		else
-			msg_free(m);
+			log_msg(LOG_DEBUG,
+				"ev=spool_tail_trimmed segment=%08u offset=%zu",
+				id, end);
+		if (ftruncate(fd, (off_t)end) != 0 || fsync(fd) != 0)
+			log_msg(LOG_ERR,
+				"ev=spool_truncate_failed segment=%08u", id);
 	}
 	if (len)
 		munmap(buf, len);
@@ -179,6 +279,8 @@ spool_recover(struct spool *sp, spool_recover_fn cb, void *arg, char *err,
 	struct dirent *de;
 	uint32_t *ids = NULL;
 	size_t n = 0, cap = 0;
+	struct found f = {.sp = sp};
+	int r = 0;
 
 	if (d == NULL) {
 		snprintf(err, size, "cannot read spool %s: %s", sp->dir,
@@ -205,24 +307,41 @@ spool_recover(struct spool *sp, spool_recover_fn cb, void *arg, char *err,
 	closedir(d);
 	if (n > 0)
 		qsort(ids, n, sizeof *ids, id_cmp);
-	for (size_t i = 0; i < n; i++) {
-		if (segment_read(sp, ids[i], cb, arg) != 0) {
+	for (size_t i = 0; i < n && r == 0; i++) {
+		if (segment_read(sp, ids[i], &f) != 0) {
 			snprintf(err, size,
 				 "cannot read spool segment "
 				 "%s/%08u.log: %s; fix its permissions (never "
 				 "delete it: it holds accepted mail)",
 				 sp->dir, ids[i], strerror(errno));
-			free(ids);
-			return -1;
+			r = -1;
+		} else if (f.is_oom) {
+			snprintf(err, size,
+				 "out of memory reading spool segment "
+				 "%s/%08u.log; give postern more memory",
+				 sp->dir, ids[i]);
+			r = -1;
 		}
 		sp->seg_cur = ids[i];
 	}
+	/* Handed over only now, when every copy has been seen. */
+	for (size_t i = 0; i < f.n; i++) {
+		if (f.v[i] == NULL)
+			continue;
+		if (r == 0)
+			cb(arg, f.v[i]);
+		else
+			msg_free(f.v[i]);
+	}
+	free(f.v);
+	if (f.qid_max >= sp->qid_next)
+		sp->qid_next = f.qid_max + 1;
 	/* Segments with nothing left can go now. */
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; i < n && r == 0; i++) {
 		struct spool_seg *seg = spool_seg_get(sp, ids[i]);
-		if (seg && seg->outstanding == 0)
+		if (seg && seg->outstanding == 0 && !seg->is_kept)
 			spool_seg_remove(sp, seg);
 	}
 	free(ids);
-	return 0;
+	return r;
 }

@@ -35,14 +35,22 @@ spool_seg_path(const struct spool *sp, uint32_t id, const char *ext, char *buf,
 	snprintf(buf, size, "%s/%08u.%s", sp->dir, id, ext);
 }
 
-struct spool_seg *
-spool_seg_get(struct spool *sp, uint32_t id)
+static struct spool_seg *
+seg_find(struct spool *sp, uint32_t id)
 {
-	struct spool_seg *v;
-
 	for (size_t i = 0; i < sp->n_segs; i++)
 		if (sp->segs[i].id == id)
 			return &sp->segs[i];
+	return NULL;
+}
+
+struct spool_seg *
+spool_seg_get(struct spool *sp, uint32_t id)
+{
+	struct spool_seg *v = seg_find(sp, id);
+
+	if (v != NULL)
+		return v;
 	v = realloc(sp->segs, (sp->n_segs + 1) * sizeof *v);
 	if (v == NULL)
 		return NULL;
@@ -65,11 +73,10 @@ spool_seg_remove(struct spool *sp, struct spool_seg *seg)
 	*seg = sp->segs[--sp->n_segs];
 }
 
-/* Removes a segment whose recipients are all done (not the current one). */
-static void
-segment_retire(struct spool *sp, struct spool_seg *seg)
+void
+spool_seg_retire(struct spool *sp, struct spool_seg *seg)
 {
-	if (seg->id == sp->seg_cur || seg->outstanding > 0)
+	if (seg->id == sp->seg_cur || seg->outstanding > 0 || seg->is_kept)
 		return;
 	spool_seg_remove(sp, seg);
 }
@@ -77,8 +84,9 @@ segment_retire(struct spool *sp, struct spool_seg *seg)
 int
 spool_seg_next(struct spool *sp)
 {
-	struct spool_seg *old = spool_seg_get(sp, sp->seg_cur);
 	char path[PATH_MAX];
+	uint32_t old_id = sp->seg_cur;
+	struct spool_seg *old;
 	int fd;
 
 	if (sp->seg_fd >= 0)
@@ -99,8 +107,8 @@ spool_seg_next(struct spool *sp)
 	sp->seg_fd = fd;
 	sp->seg_size = sp->seg_zeroed = 0;
 	sp->is_prealloc_off = false;
-	if (old != NULL && old->outstanding == 0)
-		segment_retire(sp, old);
+	if ((old = seg_find(sp, old_id)) != NULL)
+		spool_seg_retire(sp, old);
 	return spool_seg_get(sp, sp->seg_cur) ? 0 : (errno = ENOMEM, -1);
 }
 
@@ -118,43 +126,123 @@ done_open(struct spool *sp, struct spool_seg *seg)
 	return seg->done_fd;
 }
 
+/* Appends n records to seg's .done file; 0 or -1 with errno. */
+static int
+done_put(struct spool *sp, struct spool_seg *seg,
+	 const struct spool_done_rec *recs, size_t n)
+{
+	ssize_t w;
+
+	if (done_open(sp, seg) < 0)
+		return -1;
+	w = write(seg->done_fd, recs, n * sizeof *recs);
+	if (w > 0)
+		seg->done_size += (uint64_t)w;
+	if (w != (ssize_t)(n * sizeof *recs)) {
+		if (w >= 0)
+			errno = ENOSPC;
+		return -1;
+	}
+	seg->is_done_dirty = true;
+	return 0;
+}
+
+static void
+done_rec(struct spool_done_rec *r, uint64_t qid, uint32_t idx)
+{
+	*r = (struct spool_done_rec){qid, idx, 0};
+	r->crc = crc32c(0, r, offsetof(struct spool_done_rec, crc));
+}
+
+int
+spool_seg_done_append(struct spool *sp, struct spool_seg *seg, uint64_t qid,
+		      const uint32_t *idx, size_t n)
+{
+	struct spool_done_rec recs[SPOOL_DONE_BATCH];
+
+	while (n > 0) {
+		size_t k = n < SPOOL_DONE_BATCH ? n : SPOOL_DONE_BATCH;
+		for (size_t i = 0; i < k; i++)
+			done_rec(&recs[i], qid, idx[i]);
+		if (done_put(sp, seg, recs, k) != 0)
+			return -1;
+		idx += k;
+		n -= k;
+	}
+	return 0;
+}
+
+/* Writes the gathered records of one segment (a run of done items). */
+static void
+done_flush(struct spool *sp, uint32_t id, const struct spool_done_rec *recs,
+	   size_t n)
+{
+	struct spool_seg *seg = spool_seg_get(sp, id);
+
+	if (n == 0 || seg == NULL)
+		return;
+	if (done_put(sp, seg, recs, n) != 0)
+		log_msg(LOG_WARN,
+			"ev=spool_done_write_failed segment=%08u error=%s",
+			seg->id, log_q(strerror(errno)));
+}
+
 /*
- * One write for each run of records of the same segment (a delivery
- * batch is one run as a rule), not one per recipient.
+ * Each item is looked up in the index, which knows the segment that
+ * holds its message now (compaction may have moved it since the item
+ * was queued), and a repeated report is ignored.  One write for each
+ * run of records of the same segment (a delivery batch is one run as a
+ * rule), not one per recipient.
  */
 void
 spool_seg_done_write(struct spool *sp, const struct spool_done_item *items,
 		     size_t n)
 {
 	struct spool_done_rec recs[SPOOL_DONE_BATCH];
-	size_t i = 0;
+	uint32_t run = 0;
+	size_t k = 0;
 
-	while (i < n) {
-		uint32_t id = items[i].segment;
-		struct spool_seg *seg = spool_seg_get(sp, id);
-		size_t k = 0;
+	for (size_t i = 0; i < n; i++) {
+		struct spool_live *e = spool_live_find(sp, items[i].qid);
+		struct spool_seg *seg;
 
-		for (; i < n && items[i].segment == id && k < SPOOL_DONE_BATCH;
-		     i++, k++) {
-			recs[k] = (struct spool_done_rec){items[i].qid,
-							  items[i].idx, 0};
-			recs[k].crc = crc32c(
-			    0, &recs[k], offsetof(struct spool_done_rec, crc));
-		}
-		if (seg == NULL)
+		if (e == NULL || !spool_live_mark(e, items[i].idx))
 			continue;
-		if (done_open(sp, seg) < 0 ||
-		    write(seg->done_fd, recs, k * sizeof *recs) !=
-			(ssize_t)(k * sizeof *recs))
-			log_msg(LOG_WARN,
-				"ev=spool_done_write_failed "
-				"segment=%08u error=%s",
-				seg->id, log_q(strerror(errno)));
-		seg->is_done_dirty = true;
-		seg->outstanding -= k < seg->outstanding ? k : seg->outstanding;
-		if (seg->outstanding == 0)
-			segment_retire(sp, seg);
+		if (k == SPOOL_DONE_BATCH || (k > 0 && e->segment != run)) {
+			done_flush(sp, run, recs, k);
+			k = 0;
+		}
+		run = e->segment;
+		done_rec(&recs[k++], e->qid, items[i].idx);
+		seg = spool_seg_get(sp, e->segment);
+		if (seg != NULL && seg->outstanding > 0)
+			seg->outstanding--;
+		if (e->undone == 0) {
+			if (seg != NULL)
+				seg->live -=
+				    e->len < seg->live ? e->len : seg->live;
+			spool_live_remove(sp, e);
+		}
 	}
+	done_flush(sp, run, recs, k);
+	/* Backwards: spool_seg_remove moves the last entry into the hole. */
+	for (size_t i = sp->n_segs; i-- > 0;)
+		spool_seg_retire(sp, &sp->segs[i]);
+}
+
+void
+spool_seg_stats_update(struct spool *sp)
+{
+	uint64_t live = 0, disk = 0;
+
+	for (size_t i = 0; i < sp->n_segs; i++) {
+		live += sp->segs[i].live;
+		disk += sp->segs[i].size + sp->segs[i].done_size;
+	}
+	if (sp->seg_fd >= 0 && sp->seg_zeroed > sp->seg_size)
+		disk += sp->seg_zeroed - sp->seg_size;
+	sp->stat_live = live;
+	sp->stat_disk = disk;
 }
 
 void
@@ -177,6 +265,7 @@ spool_seg_close_all(struct spool *sp)
 	free(sp->segs);
 	sp->segs = NULL;
 	sp->n_segs = 0;
+	spool_live_free_all(sp);
 	if (sp->seg_fd >= 0) {
 		/* The zeros past the last record are not needed any more
 		 * (recovery would trim them too). */

@@ -73,8 +73,16 @@ open_dir(struct spool *sp, const char *dir, char *err, size_t size)
 	return 0;
 }
 
+void
+spool_stats(const struct spool *sp, struct spool_stats *out)
+{
+	out->live = sp->stat_live;
+	out->disk = sp->stat_disk;
+	out->copied = sp->stat_copied;
+}
+
 struct spool *
-spool_open(const char *dir, struct event_base *base,
+spool_open(const char *dir, uint64_t segment_size, struct event_base *base,
 	   spool_recover_fn recover_cb, void *arg, char *err, size_t size)
 {
 	struct spool *sp = calloc(1, sizeof *sp);
@@ -87,6 +95,8 @@ spool_open(const char *dir, struct event_base *base,
 	sp->dirfd = sp->lockfd = sp->seg_fd = -1;
 	sp->dir = strdup(dir);
 	sp->base = base;
+	sp->segment_size =
+	    segment_size ? segment_size : SPOOL_SEGMENT_SIZE_DEFAULT;
 	pthread_mutex_init(&sp->done_mu, NULL);
 	clock_gettime(CLOCK_REALTIME, &now);
 	/* Seconds in the high bits, a random start below: unique across
@@ -96,6 +106,7 @@ spool_open(const char *dir, struct event_base *base,
 	if (open_dir(sp, dir, err, size) != 0 ||
 	    spool_recover(sp, recover_cb, arg, err, size) != 0)
 		goto fail;
+	spool_seg_stats_update(sp);
 	if (spool_committer_start(sp) != 0) {
 		snprintf(err, size, "cannot start the spool committer");
 		goto fail;

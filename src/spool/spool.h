@@ -25,15 +25,29 @@ typedef void (*spool_commit_fn)(void *arg, struct msg *m, int err);
 /* Called at open for each message with recipients not yet done. */
 typedef void (*spool_recover_fn)(void *arg, struct msg *m_take);
 
+/* [spool] segment_size when not set: disk use stays within live + 64 MiB. */
+#define SPOOL_SEGMENT_SIZE_DEFAULT (64u << 20)
+
 /*
  * Opens (creating) the spool directory, takes its lock, reads back every
  * message not yet done (passed to recover_cb, which takes it), and starts
- * the committer thread reporting on base.  NULL and a message naming the
- * fix in err on failure.
+ * the committer thread reporting on base.  segment_size (0: the default)
+ * bounds the octets on disk beyond what the queue needs (compact.c).
+ * NULL and a message naming the fix in err on failure.
  */
-struct spool *spool_open(const char *dir, struct event_base *base,
-			 spool_recover_fn recover_cb, void *arg, char *err,
-			 size_t size);
+struct spool *spool_open(const char *dir, uint64_t segment_size,
+			 struct event_base *base, spool_recover_fn recover_cb,
+			 void *arg, char *err, size_t size);
+
+/* Octets of the spool: of records still needed, on disk in all. */
+struct spool_stats {
+	uint64_t live;
+	uint64_t disk;
+	uint64_t copied; /* by compaction since the spool was opened */
+};
+
+/* The figures as of the committer's last run.  Any thread. */
+void spool_stats(const struct spool *sp, struct spool_stats *out);
 
 /*
  * Stops the committer after it has written what it was given and synced

@@ -17,7 +17,6 @@
 #include "spool/record.h"
 #include "spool/spool.h"
 
-#define SPOOL_SEGMENT_MAX (64u << 20)
 #define SPOOL_DONE_SYNC_SECONDS 1
 struct spool_done_rec {
 	uint64_t qid;
@@ -25,19 +24,49 @@ struct spool_done_rec {
 	uint32_t crc; /* CRC-32C of the 12 octets before it */
 };
 
-/* A segment that still holds recipients not done. */
+/*
+ * A message record with recipients not done (the committer's index,
+ * keyed by qid): which segment holds it now, where, and which of its
+ * recipients are done.  Gone once every recipient is done.
+ */
+struct spool_live {
+	uint64_t qid;
+	uint32_t segment;
+	uint32_t n_rcpts;
+	uint32_t undone; /* recipients not yet done */
+	uint64_t off;	 /* of the record in its segment */
+	uint64_t len;	 /* of the whole record */
+	uint64_t bits;	 /* done recipients when n_rcpts <= 64 */
+	uint64_t *big;	 /* else here: n_rcpts bits */
+	uint32_t crc;	 /* the record's body_crc: a copy has the same */
+	size_t rec_idx;	 /* recovery only: its place in the list */
+};
+
+/* The index: open addressing on qid, NULL slots empty. */
+struct spool_index {
+	struct spool_live **slot;
+	size_t cap; /* a power of two, 0 before the first insert */
+	size_t n;
+};
+
+/* A segment on disk: its bytes, and how many of them are still needed. */
 struct spool_seg {
 	uint32_t id;
 	uint64_t outstanding; /* recipients not yet done */
+	uint64_t size;	      /* octets of whole records */
+	uint64_t live;	      /* octets of records with a recipient not done */
+	uint64_t done_size;   /* octets of its .done file */
 	int done_fd;	      /* -1 until the first done record */
 	bool is_done_dirty;   /* done records written, not yet synced */
+	bool is_kept;	      /* its bookkeeping is incomplete (out of
+				 memory, a record that did not read back):
+				 never removed or compacted until a restart */
 };
 
 /* A recipient reported done, waiting for the committer to record it. */
 struct spool_done_item {
 	uint64_t qid;
 	uint32_t idx;
-	uint32_t segment;
 };
 
 struct worker;
@@ -62,7 +91,39 @@ struct spool {
 	bool is_prealloc_off; /* zeros could not be written: not again */
 	struct spool_seg *segs;
 	size_t n_segs;
+	struct spool_index index;
+	uint64_t segment_size; /* the budget: see compact.c */
+	/* For spool_stats() on any thread; written by the committer. */
+	_Atomic uint64_t stat_live, stat_disk, stat_copied;
 };
+
+/* live.c: the index of records not done. */
+
+/* The entry of qid, or NULL. */
+struct spool_live *spool_live_find(const struct spool *sp, uint64_t qid);
+
+/* Adds e (which the index then owns); -1 when out of memory. */
+int spool_live_add(struct spool *sp, struct spool_live *e);
+
+/* A new entry for a record of n_rcpts recipients, none done; NULL OOM. */
+struct spool_live *spool_live_new(uint64_t qid, uint32_t n_rcpts);
+
+/* Marks recipient idx done; false when it already was (or is out of
+ * range), so a repeated report changes nothing. */
+bool spool_live_mark(struct spool_live *e, uint32_t idx);
+
+/* True when recipient idx of e is done. */
+bool spool_live_is_done(const struct spool_live *e, uint32_t idx);
+
+/* Removes e from the index and frees it. */
+void spool_live_remove(struct spool *sp, struct spool_live *e);
+
+/* Every entry, in no order: fn may not add or remove. */
+void spool_live_each(const struct spool *sp,
+		     void (*fn)(void *arg, struct spool_live *e), void *arg);
+
+/* Frees every entry and the index. */
+void spool_live_free_all(struct spool *sp);
 
 /* segment.c: the segment files, their names, their removal. */
 
@@ -90,12 +151,37 @@ void spool_seg_remove(struct spool *sp, struct spool_seg *seg);
 void spool_seg_done_write(struct spool *sp, const struct spool_done_item *items,
 			  size_t n);
 
+/*
+ * Appends n done records of qid to seg's .done file (no sync); 0, or -1
+ * with errno.
+ */
+int spool_seg_done_append(struct spool *sp, struct spool_seg *seg, uint64_t qid,
+			  const uint32_t *idx, size_t n);
+
+/* Removes seg when nothing in it is outstanding and it is not the one
+ * being written. */
+void spool_seg_retire(struct spool *sp, struct spool_seg *seg);
+
+/* Recomputes stat_live and stat_disk from the bookkeeping. */
+void spool_seg_stats_update(struct spool *sp);
+
 /* fdatasyncs the .done files written since the last call. */
 void spool_seg_done_sync(struct spool *sp);
 
 /* Closes every segment file (trimming the current one's zeros) and
  * frees the entries. */
 void spool_seg_close_all(struct spool *sp);
+
+/* compact.c: copying the live records out of mostly-dead segments. */
+
+/*
+ * When the dead octets of closed segments exceed the budget, copies the
+ * live records of the worst segments into the current one, syncs them
+ * and their done records, moves their index entries and removes the
+ * emptied segments.  Committer thread (the current segment is open).
+ * 0, or an errno value: then nothing moved and nothing was removed.
+ */
+int spool_compact(struct spool *sp);
 
 /* commit.c: the committer thread. */
 
