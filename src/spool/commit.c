@@ -96,16 +96,21 @@ prealloc(struct spool *sp, uint64_t end)
 
 	if (end <= sp->seg_zeroed || sp->is_prealloc_off)
 		return;
+	/* Never past the roll-over point: zeros count as disk in use. */
 	to = (end / SPOOL_PREALLOC_STEP + 1) * SPOOL_PREALLOC_STEP;
-	for (size_t i = 0; i < sizeof iov / sizeof iov[0]; i++)
-		iov[i] = (struct iovec){zeros, sizeof zeros};
+	if (to > sp->segment_size / 2)
+		to = end > sp->segment_size / 2 ? end : sp->segment_size / 2;
 	while (sp->seg_zeroed < to) {
 		uint64_t left = to - sp->seg_zeroed;
-		int n = left >= SPOOL_PREALLOC_STEP
-			    ? (int)(sizeof iov / sizeof iov[0])
-			    : (int)((left + SPOOL_ZERO_BLOCK - 1) /
-				    SPOOL_ZERO_BLOCK);
-		ssize_t w = pwritev(sp->seg_fd, iov, n, (off_t)sp->seg_zeroed);
+		int n = 0;
+		ssize_t w;
+		for (; left > 0 && n < (int)(sizeof iov / sizeof iov[0]); n++) {
+			size_t k = left < sizeof zeros ? (size_t)left
+						       : sizeof zeros;
+			iov[n] = (struct iovec){zeros, k};
+			left -= k;
+		}
+		w = pwritev(sp->seg_fd, iov, n, (off_t)sp->seg_zeroed);
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w <= 0)

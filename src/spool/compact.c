@@ -41,10 +41,12 @@
 
 #define COPY_STEP (4u << 20)
 
+/* Octets of seg no longer needed: delivered records, its .done file. */
 static uint64_t
 dead_of(const struct spool_seg *seg)
 {
-	return seg->size > seg->live ? seg->size - seg->live : 0;
+	return (seg->size > seg->live ? seg->size - seg->live : 0) +
+	       seg->done_size;
 }
 
 /* The closed segment to compact now, or NULL. */
@@ -62,7 +64,7 @@ pick_victim(struct spool *sp)
 		dead_closed += dead_of(seg);
 		if (worst == NULL || dead_of(seg) > dead_of(worst))
 			worst = seg;
-		if (seg->live * 2 <= seg->size &&
+		if (seg->live * 2 <= seg->size + seg->done_size &&
 		    (half == NULL || dead_of(seg) > dead_of(half)))
 			half = seg;
 	}

@@ -275,7 +275,8 @@ test_done_records_are_written_without_a_new_commit(void **state)
 		spool_done(sp, seen.v[i], 0);
 		spool_done(sp, seen.v[i], 1);
 	}
-	snprintf(path, sizeof path, "%s/%08u.done", dir, 1u /* the first segment */);
+	snprintf(path, sizeof path, "%s/%08u.done", dir,
+		 1u /* the first segment */);
 	for (int tries = 0; tries < 200; tries++) {
 		if (stat(path, &st) == 0 && st.st_size == N_MSGS * 2 * 16)
 			break;
