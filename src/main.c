@@ -18,7 +18,7 @@ static const struct {
 	{"ctl", cli_ctl, "ctl     maintenance on|off|status | reload | stop  [-c FILE]",
 	 "steer the running server through its control socket"},
 	{"queue", cli_queue,
-	 "queue   list | show ID | flush | delete ID | hold ID | release ID  [-c FILE]",
+	 "queue   list | show ID | flush | delete ID | hold ID | release ID | stats  [-c FILE]",
 	 "the outgoing queue: what waits, why, and what to do with it"},
 	{"send", cli_send, "send    [-f FROM] [-t] [-i] [-F NAME] [-c FILE] RCPT...",
 	 "read a message on stdin and queue it (also as `sendmail`)"},

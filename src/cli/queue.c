@@ -1,6 +1,6 @@
 /*
  * queue.c - `postern queue list | show ID | flush | delete ID | hold ID |
- * release ID [-c FILE]`: the running server's queue of outgoing mail,
+ * release ID | stats [-c FILE]`: the running server's queue of outgoing mail,
  * through its control socket (server/ctl.c, outbound/qctl.c).  Prints
  * the server's answer without its leading "ok" line; exit 0, 1 when the
  * server says error or cannot be reached, 2 on a usage error.
@@ -21,6 +21,7 @@ static const char usage[] =
 	"       postern queue show ID [-c FILE]\n"
 	"       postern queue flush [-c FILE]\n"
 	"       postern queue delete|hold|release ID [-c FILE]\n"
+	"       postern queue stats [-c FILE]\n"
 	"\n"
 	"The running server's outgoing queue (mail for other domains, and\n"
 	"for LMTP), read through its control socket ([control] socket):\n"
@@ -33,6 +34,8 @@ static const char usage[] =
 	"  delete ID     drop a message without a bounce\n"
 	"  hold ID       stop trying a message (and its expiry) until\n"
 	"  release ID    lets it go again\n"
+	"  stats         the spool's octets: needed by queued mail (local\n"
+	"                and outgoing), on disk, copied by compaction\n"
 	"ID is the queue id from `list`, the 250 reply or the log.\n";
 
 static bool
@@ -69,9 +72,9 @@ cli_queue(int argc, char **argv)
 	}
 	if (verb == NULL ||
 	    (strcmp(verb, "list") != 0 && strcmp(verb, "flush") != 0 &&
-	     !needs_id(verb))) {
+	     strcmp(verb, "stats") != 0 && !needs_id(verb))) {
 		fprintf(stderr, "postern queue: say list, show, flush, delete, "
-			"hold or release\n%s", usage);
+			"hold, release or stats\n%s", usage);
 		return 2;
 	}
 	if (needs_id(verb) != (id != NULL) ||

@@ -11,6 +11,7 @@
  *	queue list|show ID|flush|delete ID|hold ID|release ID
  *	                           ->  "ok" and lines, or "error: ..."
  *	                               (outbound/qctl.c; postern queue)
+ *	queue stats                ->  "ok" and the spool's figures
  *
  * The server closes the connection after its answer: a client reads to
  * the end.
@@ -108,6 +109,28 @@ ctl_run(struct ctl_conn *c, const char *line)
 	       "reload, stop, pickup or queue ...";
 }
 
+/*
+ * The spool's octets: what queued mail (local and outgoing) needs, what
+ * is on disk, what compaction copied; one "name: value" line each.
+ */
+static void
+put_stats(const struct server *srv, struct evbuffer *out)
+{
+	struct spool_stats st;
+
+	spool_stats(srv->spool, &st);
+	evbuffer_add_printf(out,
+			    "ok\n"
+			    "spool needed: %llu octets (queued mail)\n"
+			    "spool on disk: %llu octets (segments and done "
+			    "records)\n"
+			    "spool compaction copied: %llu octets since "
+			    "start\n",
+			    (unsigned long long)st.live,
+			    (unsigned long long)st.disk,
+			    (unsigned long long)st.copied);
+}
+
 static void
 on_conn_read(struct bufferevent *bev, void *arg)
 {
@@ -124,6 +147,11 @@ on_conn_read(struct bufferevent *bev, void *arg)
 	}
 	bufferevent_disable(bev, EV_READ);
 	bufferevent_setcb(bev, NULL, on_conn_flushed, NULL, c);
+	if (strcmp(line, "queue stats") == 0) {
+		put_stats(c->srv, bufferevent_get_output(bev));
+		free(line);
+		return;
+	}
 	if (n <= CTL_LINE_MAX && strncmp(line, "queue ", 6) == 0 &&
 	    c->srv->router.outbound != NULL) {
 		outbound_ctl(c->srv->router.outbound, line + 6,
