@@ -238,6 +238,14 @@ spool_compact(struct spool *sp)
 		free(p.v);
 		return p.err;
 	}
+	if (p.n == 0) {
+		/* Outstanding recipients and no record to copy: the
+		 * bookkeeping is off; keep the segment, do not spin. */
+		log_msg(LOG_ERR, "ev=spool_compact_nothing segment=%08u", id);
+		victim->is_kept = true;
+		free(p.v);
+		return 0;
+	}
 	qsort(p.v, p.n, sizeof *p.v, off_cmp);
 	while (n < p.n && (n == 0 || bytes + p.v[n]->len <= COPY_STEP))
 		bytes += p.v[n++]->len;
