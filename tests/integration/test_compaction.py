@@ -18,9 +18,16 @@ N_LOCAL = 110  # about 3.5 segments of SEGMENT
 
 
 def spool_files(srv):
-    """Octets of the spool's segment (.log) and done-record files."""
-    return sum(p.stat().st_size for p in srv.spool.iterdir()
-               if p.suffix in (".log", ".done"))
+    """Octets of the spool's segment (.log) and done-record files (the
+    server may remove one while they are counted)."""
+    total = 0
+    for p in srv.spool.iterdir():
+        if p.suffix in (".log", ".done"):
+            try:
+                total += p.stat().st_size
+            except FileNotFoundError:
+                pass
+    return total
 
 
 def stats(srv):
