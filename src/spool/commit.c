@@ -45,6 +45,7 @@ struct spool_job {
 	void *arg;
 	int err;
 	uint64_t off, len; /* of its record in the current segment */
+	uint32_t crc;	   /* the record's body_crc */
 };
 
 static struct spool_job *
@@ -171,6 +172,7 @@ commit_batch(struct spool *sp, struct worker_job *jobs)
 		iov[n++] = (struct iovec){envs[k], env_len};
 		iov[n++] = (struct iovec){j->m->data, j->m->data_len};
 		j->len = sizeof hdrs[k] + env_len + j->m->data_len;
+		j->crc = hdrs[k].body_crc;
 		j->off = sp->seg_size + bytes;
 		bytes += j->len;
 		k++;
@@ -231,28 +233,17 @@ write_done(struct spool *sp)
 static void
 index_add(struct spool *sp, struct spool_seg *seg, const struct spool_job *j)
 {
-	const struct msg *m = j->m;
-	struct spool_live *e = spool_live_new(m->qid, (uint32_t)m->n_rcpts);
+	struct spool_live *e;
 
 	seg->size = sp->seg_size;
-	if (e == NULL) {
+	if (spool_live_for(j->m, seg->id, j->off, j->len, j->crc, &e) != 0) {
 		seg->is_kept = true;
 		return;
 	}
-	e->segment = seg->id;
-	e->off = j->off;
-	e->len = j->len;
-	for (size_t i = 0; i < m->n_rcpts; i++)
-		if (m->rcpts[i].is_done)
-			spool_live_mark(e, (uint32_t)i);
-	if (e->undone == 0) {
-		free(e->big);
-		free(e);
-		return;
-	}
+	if (e == NULL)
+		return; /* nothing to deliver: dead octets already */
 	if (spool_live_add(sp, e) != 0) {
-		free(e->big);
-		free(e);
+		spool_live_free(e);
 		seg->is_kept = true;
 		return;
 	}

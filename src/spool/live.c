@@ -78,21 +78,31 @@ spool_live_add(struct spool *sp, struct spool_live *e)
 	return 0;
 }
 
-struct spool_live *
-spool_live_new(uint64_t qid, uint32_t n_rcpts)
+int
+spool_live_for(const struct msg *m, uint32_t segment, uint64_t off,
+	       uint64_t len, uint32_t crc, struct spool_live **out)
 {
+	uint32_t n = (uint32_t)m->n_rcpts;
 	struct spool_live *e = calloc(1, sizeof *e);
 
-	if (e == NULL)
-		return NULL;
-	if (n_rcpts > 64 &&
-	    (e->big = calloc((n_rcpts + 63) / 64, sizeof *e->big)) == NULL) {
+	*out = NULL;
+	if (e == NULL ||
+	    (n > 64 && (e->big = calloc((n + 63) / 64, sizeof *e->big)) ==
+			   NULL)) {
 		free(e);
-		return NULL;
+		return -1;
 	}
-	e->qid = qid;
-	e->n_rcpts = e->undone = n_rcpts;
-	return e;
+	*e = (struct spool_live){.qid = m->qid, .segment = segment, .n_rcpts = n,
+				 .undone = n, .off = off, .len = len,
+				 .crc = crc, .big = e->big};
+	for (uint32_t i = 0; i < n; i++)
+		if (m->rcpts[i].is_done)
+			spool_live_mark(e, i);
+	if (e->undone == 0)
+		spool_live_free(e);
+	else
+		*out = e;
+	return 0;
 }
 
 bool
@@ -116,6 +126,14 @@ spool_live_mark(struct spool_live *e, uint32_t idx)
 }
 
 void
+spool_live_free(struct spool_live *e)
+{
+	if (e != NULL)
+		free(e->big);
+	free(e);
+}
+
+void
 spool_live_remove(struct spool *sp, struct spool_live *e)
 {
 	struct spool_index *ix = &sp->index;
@@ -134,8 +152,7 @@ spool_live_remove(struct spool *sp, struct spool_live *e)
 	}
 	ix->slot[i] = NULL;
 	ix->n--;
-	free(e->big);
-	free(e);
+	spool_live_free(e);
 }
 
 void
@@ -151,10 +168,7 @@ void
 spool_live_free_all(struct spool *sp)
 {
 	for (size_t i = 0; i < sp->index.cap; i++)
-		if (sp->index.slot[i]) {
-			free(sp->index.slot[i]->big);
-			free(sp->index.slot[i]);
-		}
+		spool_live_free(sp->index.slot[i]);
 	free(sp->index.slot);
 	sp->index = (struct spool_index){0};
 }

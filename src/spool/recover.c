@@ -175,23 +175,13 @@ found_record(void *arg, const char *buf, size_t off, size_t total,
 		}
 		return;
 	}
-	e = spool_live_new(m->qid, (uint32_t)m->n_rcpts);
-	if (e == NULL) {
+	if (spool_live_for(m, f->seg->id, off, total, h->body_crc, &e) != 0) {
 		f->is_oom = true;
 		msg_free(m);
 		return;
 	}
-	e->segment = f->seg->id;
-	e->off = off;
-	e->len = total;
-	e->crc = h->body_crc;
-	for (size_t i = 0; i < m->n_rcpts; i++)
-		if (m->rcpts[i].is_done)
-			spool_live_mark(e, (uint32_t)i);
-	if (e->undone == 0) {
-		free(e->big);
-		free(e);
-		msg_free(m);
+	if (e == NULL) {
+		msg_free(m); /* every recipient done */
 		return;
 	}
 	e->rec_idx = f->n;
@@ -199,8 +189,7 @@ found_record(void *arg, const char *buf, size_t off, size_t total,
 		if (f->n > 0 && f->v[f->n - 1] == m)
 			f->n--;
 		f->is_oom = true;
-		free(e->big);
-		free(e);
+		spool_live_free(e);
 		msg_free(m);
 		return;
 	}

@@ -105,8 +105,13 @@ struct spool_live *spool_live_find(const struct spool *sp, uint64_t qid);
 /* Adds e (which the index then owns); -1 when out of memory. */
 int spool_live_add(struct spool *sp, struct spool_live *e);
 
-/* A new entry for a record of n_rcpts recipients, none done; NULL OOM. */
-struct spool_live *spool_live_new(uint64_t qid, uint32_t n_rcpts);
+/*
+ * A new entry, not yet in the index, for m's record at off (len octets,
+ * body_crc crc) of segment, with m's done recipients marked.  Returns 0
+ * with *out NULL when every recipient is done, -1 when out of memory.
+ */
+int spool_live_for(const struct msg *m, uint32_t segment, uint64_t off,
+		   uint64_t len, uint32_t crc, struct spool_live **out);
 
 /* Marks recipient idx done; false when it already was (or is out of
  * range), so a repeated report changes nothing. */
@@ -114,6 +119,9 @@ bool spool_live_mark(struct spool_live *e, uint32_t idx);
 
 /* True when recipient idx of e is done. */
 bool spool_live_is_done(const struct spool_live *e, uint32_t idx);
+
+/* Frees an entry not in the index. */
+void spool_live_free(struct spool_live *e);
 
 /* Removes e from the index and frees it. */
 void spool_live_remove(struct spool *sp, struct spool_live *e);

@@ -9,7 +9,7 @@ restart, once.
 """
 import re
 
-from postern_test import free_port, poll
+from postern_test import free_port, poll, spool_octets
 from smtp_peer import outbound_server, queue, queue_list, submit
 
 SEGMENT = 65536  # the smallest [spool] segment_size
@@ -18,16 +18,7 @@ N_LOCAL = 110  # about 3.5 segments of SEGMENT
 
 
 def spool_files(srv):
-    """Octets of the spool's segment (.log) and done-record files (the
-    server may remove one while they are counted)."""
-    total = 0
-    for p in srv.spool.iterdir():
-        if p.suffix in (".log", ".done"):
-            try:
-                total += p.stat().st_size
-            except FileNotFoundError:
-                pass
-    return total
+    return spool_octets(srv.spool)
 
 
 def stats(srv):

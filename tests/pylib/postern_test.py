@@ -73,6 +73,19 @@ def postern_version():
     return out.stdout.split()[-1]
 
 
+def spool_octets(spool_dir):
+    """Octets of a spool's segment (.log) and done-record (.done) files;
+    a file the server removes while they are counted counts nothing."""
+    total = 0
+    for p in Path(spool_dir).iterdir():
+        if p.suffix in (".log", ".done"):
+            try:
+                total += p.stat().st_size
+            except FileNotFoundError:
+                pass
+    return total
+
+
 def free_port(host="127.0.0.1"):
     """A TCP port free on host right now (the kernel picks it)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET

@@ -95,6 +95,18 @@ make_msg(struct spool *sp, int i, size_t n_rcpts)
 	return m;
 }
 
+/* Opens the spool in dir with the small segment size. */
+static struct spool *
+open_spool(const char *dir, struct event_base *base, struct seen *seen)
+{
+	char err[256];
+	struct spool *sp = spool_open(dir, SEGMENT, base, on_recover, seen,
+				      err, sizeof err);
+
+	assert_non_null(sp);
+	return sp;
+}
+
 /* Commits the messages and waits for their callbacks. */
 static void
 commit_all(struct event_base *base, struct spool *sp, struct seen *s,
@@ -151,6 +163,43 @@ wait_live(struct spool *sp, uint64_t live)
 	assert_int_equal(st.live, live);
 }
 
+/*
+ * A temporary spool directory in dir, and a loop that may be woken from
+ * the committer thread.
+ */
+static struct event_base *
+setup(char *dir)
+{
+	struct event_base *base;
+
+	assert_non_null(mkdtemp(dir));
+	evthread_use_pthreads();
+	base = event_base_new();
+	assert_non_null(base);
+	return base;
+}
+
+/*
+ * One round of PER_ROUND messages of n_rcpts recipients numbered from
+ * first, committed and then delivered, until only `live` octets are
+ * needed again.
+ */
+static void
+round_delivered(struct event_base *base, struct spool *sp, struct seen *s,
+		int first, size_t n_rcpts, uint64_t live)
+{
+	struct msg *batch[PER_ROUND];
+	size_t from = s->n;
+
+	for (int i = 0; i < PER_ROUND; i++)
+		batch[i] = make_msg(sp, first + i, n_rcpts);
+	commit_all(base, sp, s, batch, PER_ROUND);
+	for (size_t i = from; i < s->n; i++)
+		for (size_t k = 0; k < n_rcpts; k++)
+			spool_done(sp, s->v[i], k);
+	wait_live(sp, live);
+}
+
 /* The octets of one record of make_msg's shape: header, envelope, text. */
 static uint64_t
 record_size(const struct msg *m)
@@ -171,41 +220,30 @@ record_size(const struct msg *m)
 static void
 test_one_waiting_message_does_not_pin_its_segment(void **state)
 {
-	char dir[] = "/tmp/postern-test-compact-XXXXXX", err[256];
+	char dir[] = "/tmp/postern-test-compact-XXXXXX";
 	struct event_base *base;
 	struct seen seen = {0};
 	struct spool_stats st;
 	struct spool *sp;
-	struct msg *pinned, *batch[PER_ROUND];
+	struct msg *pinned;
 	uint64_t pinned_qid, pinned_len, most = 0;
 	int n_logs;
 
 	(void)state;
-	assert_non_null(mkdtemp(dir));
-	evthread_use_pthreads();
-	base = event_base_new();
-	sp = spool_open(dir, SEGMENT, base, on_recover, &seen, err,
-			sizeof err);
-	assert_non_null(sp);
+	base = setup(dir);
+	sp = open_spool(dir, base, &seen);
 	pinned = make_msg(sp, 0, 1);
 	pinned_qid = pinned->qid;
 	pinned_len = record_size(pinned);
 	commit_all(base, sp, &seen, &pinned, 1);
 	for (int r = 0; r < ROUNDS; r++) {
-		size_t first = seen.n;
 		uint64_t use;
-		for (int i = 0; i < PER_ROUND; i++)
-			batch[i] = make_msg(sp, 1 + r * PER_ROUND + i, 2);
-		commit_all(base, sp, &seen, batch, PER_ROUND);
-		for (size_t i = first; i < seen.n; i++) {
-			spool_done(sp, seen.v[i], 0);
-			spool_done(sp, seen.v[i], 1);
-		}
-		wait_live(sp, pinned_len);
+		round_delivered(base, sp, &seen, 1 + r * PER_ROUND, 2,
+				pinned_len);
 		use = disk_use(dir, &n_logs);
 		most = use > most ? use : most;
 		assert_true(use <= pinned_len + SEGMENT +
-				       PER_ROUND * record_size(batch[0]));
+				       PER_ROUND * record_size(seen.v[1]));
 	}
 	spool_stats(sp, &st);
 	assert_true(st.copied > 0); /* it was compacted, not just rolled */
@@ -218,9 +256,7 @@ test_one_waiting_message_does_not_pin_its_segment(void **state)
 	spool_close(sp);
 	clear(&seen);
 
-	sp = spool_open(dir, SEGMENT, base, on_recover, &seen, err,
-			sizeof err);
-	assert_non_null(sp);
+	sp = open_spool(dir, base, &seen);
 	assert_int_equal(seen.n, 1);
 	assert_int_equal(seen.v[0]->qid, pinned_qid);
 	assert_int_equal(seen.v[0]->data_len, TEXT);
@@ -260,22 +296,18 @@ copy_file(const char *dir, const char *from, const char *to)
 static void
 test_message_in_two_segments_is_recovered_once(void **state)
 {
-	char dir[] = "/tmp/postern-test-compact-XXXXXX", err[256], path[512];
+	char dir[] = "/tmp/postern-test-compact-XXXXXX", path[512];
 	struct event_base *base;
 	struct seen seen = {0};
 	struct spool *sp;
-	struct msg *three, *filler[PER_ROUND];
+	struct msg *three;
 	uint64_t qid, three_len;
 	struct stat st;
 	int n_logs;
 
 	(void)state;
-	assert_non_null(mkdtemp(dir));
-	evthread_use_pthreads();
-	base = event_base_new();
-	sp = spool_open(dir, SEGMENT, base, on_recover, &seen, err,
-			sizeof err);
-	assert_non_null(sp);
+	base = setup(dir);
+	sp = open_spool(dir, base, &seen);
 	three = make_msg(sp, 0, 3);
 	qid = three->qid;
 	three_len = record_size(three);
@@ -283,13 +315,8 @@ test_message_in_two_segments_is_recovered_once(void **state)
 	spool_done(sp, seen.v[0], 0);
 	/* Two rounds of delivered mail: segment 1 is not full yet. */
 	for (int r = 0; r < 6; r++) {
-		size_t first = seen.n;
-		for (int i = 0; i < PER_ROUND; i++)
-			filler[i] = make_msg(sp, 1 + r * PER_ROUND + i, 1);
-		commit_all(base, sp, &seen, filler, PER_ROUND);
-		for (size_t i = first; i < seen.n; i++)
-			spool_done(sp, seen.v[i], 0);
-		wait_live(sp, three_len);
+		round_delivered(base, sp, &seen, 1 + r * PER_ROUND, 1,
+				three_len);
 		if (r == 1) {
 			/* Segment 1 as a crash during its compaction
 			 * would leave it. */
@@ -305,9 +332,7 @@ test_message_in_two_segments_is_recovered_once(void **state)
 	copy_file(dir, "saved-log", "00000001.log");
 	copy_file(dir, "saved-done", "00000001.done");
 
-	sp = spool_open(dir, SEGMENT, base, on_recover, &seen, err,
-			sizeof err);
-	assert_non_null(sp);
+	sp = open_spool(dir, base, &seen);
 	assert_int_equal(seen.n, 1);
 	assert_int_equal(seen.v[0]->qid, qid);
 	assert_true(seen.v[0]->rcpts[0].is_done);
