@@ -6,15 +6,13 @@
 # totals line; exit 1 when a promise broke (the seed is printed to replay).
 # Not part of `make test`: tests/integration/test_soak.py runs a few rounds.
 #
-#   make soak                          50 rounds, 4 clients
+#   make soak                          50 rounds, 4 clients, 64 KiB segments
 #   make soak SOAK_ROUNDS=200 SOAK_ARGS="--clients 6 --seed 7 --keep"
 #   make soak SOAK_POSTERN=build-asan/postern   (build that one first)
-#
-# `make help` needs a line for it (the Makefile is the lead's):
-#   make soak       kill -9 the server 50 times under load, check no mail lost
 
 SOAK_ROUNDS  ?= 50
-SOAK_ARGS    ?=
+# Small segments, so that every round rolls over and compacts.
+SOAK_ARGS    ?= --segment-size 65536
 SOAK_POSTERN ?= $(BUILD)/postern
 
 soak: $(BUILD)/postern

@@ -261,7 +261,7 @@ spool_compact(struct spool *sp)
 			victim->is_kept = true;
 		return err;
 	}
-	log_msg(LOG_DEBUG,
+	log_msg(LOG_INFO,
 		"ev=spool_compacted segment=%08u into=%08u records=%zu "
 		"octets=%llu",
 		id, sp->seg_cur, n, (unsigned long long)bytes);

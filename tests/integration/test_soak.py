@@ -26,7 +26,9 @@ def test_kill9_soak_local_mail_exactly_once_remote_at_least_once(tmp_path):
     seed = random.SystemRandom().randrange(1 << 32)
     p = subprocess.run(
         [sys.executable, str(SCRIPT), "--rounds", str(ROUNDS), "--clients",
-         "4", "--seed", str(seed), "--drain-timeout", "60", "--dir",
+         "4", "--seed", str(seed), "--drain-timeout", "60",
+         # Small segments: rounds roll over and compact (issue 14).
+         "--segment-size", "65536", "--dir",
          str(tmp_path / "soak")],
         capture_output=True, text=True, timeout=300, env=dict(os.environ))
     out = p.stdout + p.stderr
