@@ -93,14 +93,14 @@ prealloc(struct spool *sp, uint64_t end)
 {
 	static char zeros[SPOOL_ZERO_BLOCK]; /* in .bss, never written */
 	struct iovec iov[SPOOL_PREALLOC_STEP / SPOOL_ZERO_BLOCK];
-	uint64_t to;
+	uint64_t to, roll = sp->segment_size / SPOOL_ROLL_DIV;
 
 	if (end <= sp->seg_zeroed || sp->is_prealloc_off)
 		return;
 	/* Never past the roll-over point: zeros count as disk in use. */
 	to = (end / SPOOL_PREALLOC_STEP + 1) * SPOOL_PREALLOC_STEP;
-	if (to > sp->segment_size / 2)
-		to = end > sp->segment_size / 2 ? end : sp->segment_size / 2;
+	if (to > roll)
+		to = end > roll ? end : roll;
 	while (sp->seg_zeroed < to) {
 		uint64_t left = to - sp->seg_zeroed;
 		int n = 0;
@@ -129,19 +129,20 @@ prealloc(struct spool *sp, uint64_t end)
 
 /*
  * True when the next batch goes to a new segment: none is open, the
- * current one is full (half the budget: compact.c), or everything in it
- * is done and it is big enough that removing it is worth a new file.
+ * current one is full (SPOOL_ROLL_DIV), or everything in it is done and
+ * it is big enough that removing it is worth a new file.
  */
 static bool
 must_roll(struct spool *sp)
 {
 	struct spool_seg *cur;
 
-	if (sp->seg_fd < 0 || sp->seg_size >= sp->segment_size / 2)
+	if (sp->seg_fd < 0 ||
+	    sp->seg_size >= sp->segment_size / SPOOL_ROLL_DIV)
 		return true;
 	cur = spool_seg_get(sp, sp->seg_cur);
 	return cur != NULL && cur->outstanding == 0 &&
-	       sp->seg_size >= sp->segment_size / 16;
+	       sp->seg_size >= sp->segment_size / (8 * SPOOL_ROLL_DIV);
 }
 
 /* Writes and syncs one batch of jobs; returns 0 or an errno value. */

@@ -9,15 +9,18 @@
  * points the index (live.c) at the copies, and then removes the old
  * segment.
  *
- * Which segments (S = [spool] segment_size):
- *   - the segment being written rolls over at S/2 (commit.c), so it
- *     never holds more than S/2 octets of delivered mail plus a batch;
+ * Which segments (S = [spool] segment_size, R = S / SPOOL_ROLL_DIV):
+ *   - the segment being written rolls over at R (commit.c), so it never
+ *     holds more than R octets of delivered mail and zeros, plus a batch;
  *   - a closed segment at least half dead is compacted: every octet
- *     copied frees at least one, so copying costs at most what arrives;
+ *     copied frees at least one, so copying costs at most what arrives
+ *     (bench/compaction.py: 25% copies as much, 75% and 90% copy up to
+ *     2.4 times more for the same traffic);
  *   - and whenever the dead octets of all closed segments together pass
- *     S/2, the deadest closed segment is compacted, however live.
- * Together: disk use <= live octets + S + the batch being written.
- *
+ *     R, the deadest closed segment is compacted, however live.
+ * Together, with at most one closed segment (<= R + a batch) half copied:
+ * disk use <= live octets + S + the batch being written.
+
  * At most COPY_STEP octets are copied per call, so a 250 waiting behind
  * a compaction waits for a few MiB, not a whole segment; the committer
  * calls again after each batch and every idle second until nothing
@@ -40,6 +43,13 @@
 #include "util/log.h"
 
 #define COPY_STEP (4u << 20)
+
+/* A closed segment at most this live (percent, records and .done file
+ * counted) is compacted; bench/compaction.py measures other values
+ * (-DSPOOL_COMPACT_LIVE_PCT=25). */
+#ifndef SPOOL_COMPACT_LIVE_PCT
+#define SPOOL_COMPACT_LIVE_PCT 50
+#endif
 
 /* Octets of seg no longer needed: delivered records, its .done file. */
 static uint64_t
@@ -64,13 +74,14 @@ pick_victim(struct spool *sp)
 		dead_closed += dead_of(seg);
 		if (worst == NULL || dead_of(seg) > dead_of(worst))
 			worst = seg;
-		if (seg->live * 2 <= seg->size + seg->done_size &&
+		if (seg->live * 100 <=
+			(seg->size + seg->done_size) * SPOOL_COMPACT_LIVE_PCT &&
 		    (half == NULL || dead_of(seg) > dead_of(half)))
 			half = seg;
 	}
 	if (half != NULL)
 		return half;
-	return dead_closed > sp->segment_size / 2 ? worst : NULL;
+	return dead_closed > sp->segment_size / SPOOL_ROLL_DIV ? worst : NULL;
 }
 
 struct pick {

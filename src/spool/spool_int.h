@@ -18,6 +18,14 @@
 #include "spool/spool.h"
 
 #define SPOOL_DONE_SYNC_SECONDS 1
+/*
+ * The segment being written rolls over at segment_size / SPOOL_ROLL_DIV,
+ * and compaction keeps the dead octets of closed segments below the same
+ * share (compact.c): a quarter each for those, for the current segment,
+ * and for a compaction under way keeps disk use within the queue's own
+ * octets + segment_size + the batch being written.
+ */
+#define SPOOL_ROLL_DIV 4
 struct spool_done_rec {
 	uint64_t qid;
 	uint32_t idx;

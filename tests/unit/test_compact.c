@@ -21,6 +21,7 @@
 #include <event2/thread.h>
 
 #include "spool/spool.h"
+#include "util/log.h"
 
 #define SEGMENT (64u << 10) /* the smallest [spool] segment_size */
 #define TEXT 1000	    /* octets of text per message */
@@ -354,5 +355,6 @@ main(void)
 		test_one_waiting_message_does_not_pin_its_segment),
 	    cmocka_unit_test(test_message_in_two_segments_is_recovered_once),
 	};
+	log_set_level(LOG_WARN); /* not a line per compaction */
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
