@@ -158,6 +158,10 @@ commit_batch(struct spool *sp, struct worker_job *jobs)
 
 	if (must_roll(sp) && spool_seg_next(sp) != 0)
 		return errno;
+	/* No bookkeeping entry, no record: an unindexed segment could be
+	 * taken for an empty one and removed. */
+	if (spool_seg_get(sp, sp->seg_cur) == NULL)
+		return ENOMEM;
 	start = sp->seg_size;
 	for (struct worker_job *wj = jobs; wj && !err; wj = wj->next) {
 		struct spool_job *j = job_of(wj);
@@ -229,15 +233,27 @@ write_done(struct spool *sp)
 /*
  * Indexes a committed message (live.c).  When that fails the segment is
  * kept until a restart, which indexes it again: never removed while the
- * message may still need it.
+ * message may still need it.  Recipients already done when it was
+ * committed (routing dropped them from a bounce) get their done records
+ * now, so a restart does not deliver them.
  */
 static void
 index_add(struct spool *sp, struct spool_seg *seg, const struct spool_job *j)
 {
+	const struct msg *m = j->m;
 	struct spool_live *e;
 
 	seg->size = sp->seg_size;
-	if (spool_live_for(j->m, seg->id, j->off, j->len, j->crc, &e) != 0) {
+	for (size_t i = 0; i < m->n_rcpts; i++) {
+		uint32_t idx = (uint32_t)i;
+		if (m->rcpts[i].is_done &&
+		    spool_seg_done_append(sp, seg, m->qid, &idx, 1) != 0)
+			log_msg(LOG_WARN,
+				"ev=spool_done_write_failed segment=%08u "
+				"error=%s",
+				seg->id, log_q(strerror(errno)));
+	}
+	if (spool_live_for(m, seg->id, j->off, j->len, j->crc, &e) != 0) {
 		seg->is_kept = true;
 		return;
 	}

@@ -122,8 +122,8 @@ off_cmp(const void *a, const void *b)
 
 /*
  * Copies the record of e from from_fd to the end of the current
- * segment; 0, or an errno value (EIO when the record read back is not
- * the one the index expected: then it is left where it is).
+ * segment; 0, or an errno value: EBADMSG when the record read back is
+ * not the one the index expected (then it is left where it is).
  */
 static int
 copy_record(struct spool *sp, int from_fd, const struct spool_live *e,
@@ -136,10 +136,11 @@ copy_record(struct spool *sp, int from_fd, const struct spool_live *e,
 	if (buf == NULL)
 		return ENOMEM;
 	if (pread(from_fd, buf, (size_t)e->len, (off_t)e->off) !=
-		(ssize_t)e->len ||
-	    spool_rec_check(buf, (size_t)e->len, 0, &h) != e->len ||
-	    h.qid != e->qid)
-		err = EIO;
+		(ssize_t)e->len)
+		err = errno ? errno : EIO;
+	else if (spool_rec_check(buf, (size_t)e->len, 0, &h) != e->len ||
+		 h.qid != e->qid)
+		err = EBADMSG;
 	else if (pwrite(sp->seg_fd, buf, (size_t)e->len, (off_t)at) !=
 		 (ssize_t)e->len)
 		err = errno ? errno : ENOSPC;
@@ -174,6 +175,7 @@ copy_all(struct spool *sp, struct spool_seg *victim, struct spool_live **v,
 	char path[PATH_MAX];
 	uint64_t start = sp->seg_size, at = start;
 	struct spool_seg *cur;
+	bool had_done;
 	int fd, err = 0;
 
 	spool_seg_path(sp, victim->id, "log", path, sizeof path);
@@ -190,19 +192,29 @@ copy_all(struct spool *sp, struct spool_seg *victim, struct spool_live **v,
 	cur = spool_seg_get(sp, sp->seg_cur);
 	if (cur == NULL)
 		err = err ? err : ENOMEM;
+	had_done = cur != NULL && cur->done_fd >= 0;
 	for (size_t i = 0; i < n && !err; i++)
 		if (copy_done(sp, cur, v[i]) != 0)
 			err = errno ? errno : EIO;
 	if (!err && cur->done_fd >= 0 && fdatasync(cur->done_fd) != 0)
 		err = errno;
+	/* A .done file made just now: its name must last too. */
+	if (!err && !had_done && cur->done_fd >= 0 && fsync(sp->dirfd) != 0)
+		err = errno;
 	if (err) {
-		/* Nothing moved: the old segment stays whole and in use. */
+		/* Nothing moved: the old segment stays whole and in use.
+		 * After a write or sync error the current segment is done
+		 * with, as after a failed batch (commit.c). */
 		if (ftruncate(sp->seg_fd, (off_t)start) != 0)
 			log_msg(LOG_ERR,
 				"ev=spool_truncate_failed segment=%08u",
 				sp->seg_cur);
 		if (sp->seg_zeroed > start)
 			sp->seg_zeroed = start;
+		if (err != EBADMSG && err != ENOMEM) {
+			close(sp->seg_fd);
+			sp->seg_fd = -1;
+		}
 		return err;
 	}
 	for (size_t i = 0; i < n; i++) {
@@ -268,7 +280,7 @@ spool_compact(struct spool *sp)
 			log_q(strerror(err)));
 		/* A record that did not read back as the index said: keep
 		 * the segment as it is rather than try again and again. */
-		if (err == EIO && (victim = spool_seg_get(sp, id)) != NULL)
+		if (err == EBADMSG && (victim = spool_seg_get(sp, id)) != NULL)
 			victim->is_kept = true;
 		return err;
 	}

@@ -51,24 +51,37 @@ done_cmp(const void *a, const void *b)
 	return x->idx < y->idx ? -1 : x->idx > y->idx;
 }
 
-/* Reads the whole .done file of a segment (missing is empty). */
-static void
+/*
+ * Reads the whole .done file of a segment (missing is empty) and returns
+ * its size.  A partial record at its end (a crash mid-write) is cut off,
+ * so records appended later stay on the 16-octet grid.
+ */
+static uint64_t
 done_load(const struct spool *sp, uint32_t id, struct done_set *ds)
 {
 	char path[PATH_MAX];
 	struct stat st;
+	uint64_t size = 0;
 	int fd;
 	size_t n = 0;
 
 	ds->v = NULL;
 	ds->n = 0;
 	spool_seg_path(sp, id, "done", path, sizeof path);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	fd = open(path, O_RDWR | O_CLOEXEC);
 	if (fd < 0)
-		return;
-	if (fstat(fd, &st) == 0 && st.st_size > 0 &&
-	    (ds->v = malloc((size_t)st.st_size)) != NULL) {
-		ssize_t r = read(fd, ds->v, (size_t)st.st_size);
+		return 0;
+	if (fstat(fd, &st) == 0 && st.st_size > 0) {
+		size = (uint64_t)st.st_size / sizeof *ds->v * sizeof *ds->v;
+		if (size != (uint64_t)st.st_size &&
+		    ftruncate(fd, (off_t)size) != 0)
+			log_msg(LOG_WARN,
+				"ev=spool_truncate_failed segment=%08u "
+				"file=done",
+				id);
+	}
+	if (size > 0 && (ds->v = malloc((size_t)size)) != NULL) {
+		ssize_t r = read(fd, ds->v, (size_t)size);
 		size_t count = r > 0 ? (size_t)r / sizeof *ds->v : 0;
 		for (size_t i = 0; i < count; i++) {
 			struct spool_done_rec *d = &ds->v[i];
@@ -80,6 +93,7 @@ done_load(const struct spool *sp, uint32_t id, struct done_set *ds)
 	}
 	ds->n = n;
 	close(fd);
+	return size;
 }
 
 static bool
@@ -100,6 +114,7 @@ struct found {
 	struct spool_seg *seg;
 	const struct done_set *ds;
 	bool is_oom;
+	bool is_done_lost; /* a merged done record could not be written */
 };
 
 static int
@@ -119,8 +134,11 @@ found_push(struct found *f, struct msg *m)
 
 /*
  * An earlier copy of the message in m (found in an older segment): its
- * done recipients count for m too, and it is dead from now on.  False
- * when it is not the same record (never, while qids are unique).
+ * done recipients count for m too, and it is dead from now on.  Those
+ * only the old copy had are appended to this segment's .done (synced
+ * before the old segment can go, spool_recover), so a second crash does
+ * not forget them.  False when it is not the same record (never, while
+ * qids are unique).
  */
 static bool
 replace_copy(struct found *f, struct spool_live *old, struct msg *m,
@@ -132,8 +150,19 @@ replace_copy(struct found *f, struct spool_live *old, struct msg *m,
 	if (old->crc != h->body_crc || old->len != total ||
 	    old->n_rcpts != m->n_rcpts)
 		return false;
-	for (size_t i = 0; i < m->n_rcpts; i++)
-		m->rcpts[i].is_done |= spool_live_is_done(old, (uint32_t)i);
+	for (size_t i = 0; i < m->n_rcpts; i++) {
+		uint32_t idx = (uint32_t)i;
+		if (m->rcpts[i].is_done || !spool_live_is_done(old, idx))
+			continue;
+		m->rcpts[i].is_done = true;
+		if (spool_seg_done_append(f->sp, f->seg, m->qid, &idx, 1) != 0) {
+			log_msg(LOG_WARN,
+				"ev=spool_done_write_failed segment=%08u "
+				"error=%s",
+				f->seg->id, log_q(strerror(errno)));
+			f->is_done_lost = true;
+		}
+	}
 	if ((seg = spool_seg_get(f->sp, old->segment)) != NULL) {
 		seg->outstanding -= old->undone;
 		seg->live -= old->len;
@@ -166,13 +195,15 @@ found_record(void *arg, const char *buf, size_t off, size_t total,
 		m->rcpts[i].is_done = done_has(f->ds, m->qid, (uint32_t)i);
 	old = spool_live_find(f->sp, m->qid);
 	if (old != NULL && !replace_copy(f, old, m, h, total)) {
-		log_msg(LOG_ERR, "ev=spool_qid_twice segment=%08u qid=%016llX",
+		/* Another message with the same id: its done records could
+		 * not be told apart from the first one's.  Kept on disk, not
+		 * delivered; the log says which. */
+		log_msg(LOG_ERR,
+			"ev=spool_qid_twice segment=%08u qid=%016llX "
+			"action=kept_undelivered",
 			f->seg->id, (unsigned long long)m->qid);
-		f->seg->is_kept = true; /* delivered, but not indexed */
-		if (found_push(f, m) != 0) {
-			f->is_oom = true;
-			msg_free(m);
-		}
+		f->seg->is_kept = true;
+		msg_free(m);
 		return;
 	}
 	if (spool_live_for(m, f->seg->id, off, total, h->body_crc, &e) != 0) {
@@ -223,8 +254,7 @@ segment_read(struct spool *sp, uint32_t id, struct found *f)
 		close(fd);
 		return -1;
 	}
-	done_load(sp, id, &ds);
-	seg->done_size = ds.n * sizeof *ds.v;
+	seg->done_size = done_load(sp, id, &ds);
 	f->seg = seg;
 	f->ds = &ds;
 	end = spool_rec_scan(buf, len, found_record, f, &is_torn);
@@ -277,10 +307,24 @@ spool_recover(struct spool *sp, spool_recover_fn cb, void *arg, char *err,
 		return -1;
 	}
 	while ((de = readdir(d)) != NULL) {
-		char digits[9];
+		char digits[9], path[PATH_MAX];
+		struct stat st;
 		uint64_t id;
-		if (strlen(de->d_name) != 12 ||
-		    strcmp(de->d_name + 8, ".log") != 0 ||
+		size_t len = strlen(de->d_name);
+		if (len == 13 && strcmp(de->d_name + 8, ".done") == 0) {
+			/* A crash between the two unlinks of a removed
+			 * segment leaves its .done alone: not needed, and
+			 * a later segment of that number must start empty. */
+			snprintf(path, sizeof path, "%s/%.8s.log", sp->dir,
+				 de->d_name);
+			if (stat(path, &st) != 0 && errno == ENOENT &&
+			    unlinkat(sp->dirfd, de->d_name, 0) == 0)
+				log_msg(LOG_INFO,
+					"ev=spool_orphan_removed file=%s",
+					log_q(de->d_name));
+			continue;
+		}
+		if (len != 12 || strcmp(de->d_name + 8, ".log") != 0 ||
 		    !str_copy(digits, sizeof digits, de->d_name, 8) ||
 		    !str_to_u64(digits, &id) || id > UINT32_MAX)
 			continue;
@@ -325,8 +369,10 @@ spool_recover(struct spool *sp, spool_recover_fn cb, void *arg, char *err,
 	free(f.v);
 	if (f.qid_max >= sp->qid_next)
 		sp->qid_next = f.qid_max + 1;
-	/* Segments with nothing left can go now. */
-	for (size_t i = 0; i < n && r == 0; i++) {
+	/* Segments with nothing left can go now, once the done records
+	 * merged from old copies are on disk. */
+	spool_seg_done_sync(sp);
+	for (size_t i = 0; i < n && r == 0 && !f.is_done_lost; i++) {
 		struct spool_seg *seg = spool_seg_get(sp, ids[i]);
 		if (seg && seg->outstanding == 0 && !seg->is_kept)
 			spool_seg_remove(sp, seg);

@@ -136,13 +136,19 @@ done_put(struct spool *sp, struct spool_seg *seg,
 	if (done_open(sp, seg) < 0)
 		return -1;
 	w = write(seg->done_fd, recs, n * sizeof *recs);
-	if (w > 0)
-		seg->done_size += (uint64_t)w;
 	if (w != (ssize_t)(n * sizeof *recs)) {
-		if (w >= 0)
-			errno = ENOSPC;
+		int e = w >= 0 ? ENOSPC : errno;
+		/* A half record would put every later one off the 16-octet
+		 * grid, and recovery would drop them all. */
+		if (w > 0 && ftruncate(seg->done_fd, (off_t)seg->done_size) != 0)
+			log_msg(LOG_ERR,
+				"ev=spool_truncate_failed segment=%08u "
+				"file=done",
+				seg->id);
+		errno = e;
 		return -1;
 	}
+	seg->done_size += (uint64_t)w;
 	seg->is_done_dirty = true;
 	return 0;
 }
@@ -177,9 +183,9 @@ static void
 done_flush(struct spool *sp, uint32_t id, const struct spool_done_rec *recs,
 	   size_t n)
 {
-	struct spool_seg *seg = spool_seg_get(sp, id);
+	struct spool_seg *seg;
 
-	if (n == 0 || seg == NULL)
+	if (n == 0 || (seg = spool_seg_get(sp, id)) == NULL)
 		return;
 	if (done_put(sp, seg, recs, n) != 0)
 		log_msg(LOG_WARN,

@@ -288,11 +288,49 @@ copy_file(const char *dir, const char *from, const char *to)
 	close(out);
 }
 
+/* Rewrites every .done file of dir but `keep` without qid's record idx. */
+static void
+drop_done(const char *dir, const char *keep, uint64_t qid, uint32_t idx)
+{
+	struct rec {
+		uint64_t qid;
+		uint32_t idx, crc;
+	} v[4096];
+	char path[512];
+	DIR *d = opendir(dir);
+	struct dirent *de;
+
+	assert_non_null(d);
+	while ((de = readdir(d)) != NULL) {
+		size_t len = strlen(de->d_name), n = 0, k = 0;
+		ssize_t r;
+		int fd;
+		if (len < 5 || strcmp(de->d_name + len - 5, ".done") != 0 ||
+		    strcmp(de->d_name, keep) == 0)
+			continue;
+		snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
+		fd = open(path, O_RDWR);
+		assert_true(fd >= 0);
+		r = read(fd, v, sizeof v);
+		assert_true(r >= 0 && (size_t)r < sizeof v);
+		n = (size_t)r / sizeof v[0];
+		for (size_t i = 0; i < n; i++)
+			if (v[i].qid != qid || v[i].idx != idx)
+				v[k++] = v[i];
+		assert_int_equal(ftruncate(fd, 0), 0);
+		assert_int_equal(pwrite(fd, v, k * sizeof v[0], 0),
+				 (ssize_t)(k * sizeof v[0]));
+		close(fd);
+	}
+	closedir(d);
+}
+
 /*
  * A crash after the copies were synced and before the old segment was
- * removed leaves a message in two segments.  Recovery hands it over
- * once, with the recipients done in either copy done, and removes the
- * old segment.
+ * removed leaves a message in two segments, and the copy's done records
+ * may not have reached the disk.  Recovery hands it over once, with the
+ * recipients done in either copy done, writes down what only the old
+ * copy knew, and removes the old segment: a second restart still knows.
  */
 static void
 test_message_in_two_segments_is_recovered_once(void **state)
@@ -318,9 +356,9 @@ test_message_in_two_segments_is_recovered_once(void **state)
 	for (int r = 0; r < 6; r++) {
 		round_delivered(base, sp, &seen, 1 + r * PER_ROUND, 1,
 				three_len);
-		if (r == 1) {
-			/* Segment 1 as a crash during its compaction
-			 * would leave it. */
+		if (r == 0) {
+			/* Segment 1 (not full yet) as a crash during its
+			 * compaction would leave it. */
 			copy_file(dir, "00000001.log", "saved-log");
 			copy_file(dir, "00000001.done", "saved-done");
 		}
@@ -332,18 +370,78 @@ test_message_in_two_segments_is_recovered_once(void **state)
 	clear(&seen);
 	copy_file(dir, "saved-log", "00000001.log");
 	copy_file(dir, "saved-done", "00000001.done");
+	/* Recipient 0 is done in the old copy only. */
+	drop_done(dir, "00000001.done", qid, 0);
 
-	sp = open_spool(dir, base, &seen);
-	assert_int_equal(seen.n, 1);
-	assert_int_equal(seen.v[0]->qid, qid);
-	assert_true(seen.v[0]->rcpts[0].is_done);
-	assert_true(seen.v[0]->rcpts[1].is_done);
-	assert_false(seen.v[0]->rcpts[2].is_done);
-	assert_int_not_equal(stat(path, &st), 0); /* the old copy went */
-	spool_close(sp);
-	clear(&seen);
+	for (int restart = 0; restart < 2; restart++) {
+		sp = open_spool(dir, base, &seen);
+		assert_int_equal(seen.n, 1);
+		assert_int_equal(seen.v[0]->qid, qid);
+		assert_true(seen.v[0]->rcpts[0].is_done);
+		assert_true(seen.v[0]->rcpts[1].is_done);
+		assert_false(seen.v[0]->rcpts[2].is_done);
+		/* The old copy went. */
+		assert_int_not_equal(stat(path, &st), 0);
+		spool_close(sp);
+		clear(&seen);
+	}
 	(void)disk_use(dir, &n_logs);
 	assert_int_equal(n_logs, 1);
+	event_base_free(base);
+}
+
+/*
+ * Compaction into a segment opened for it (the one being written was
+ * removed at an idle tick): the zeros written ahead for the next commits
+ * start after the copies, never over them.
+ */
+static void
+test_copies_into_a_fresh_segment_survive_later_commits(void **state)
+{
+	char dir[] = "/tmp/postern-test-compact-XXXXXX", path[512];
+	struct event_base *base;
+	struct seen seen = {0};
+	struct msg *batch[PER_ROUND + 5];
+	struct spool *sp;
+	struct stat st;
+	uint64_t keep_qid, len;
+	size_t n_first;
+
+	(void)state;
+	base = setup(dir);
+	sp = open_spool(dir, base, &seen);
+	/* Segment 1: fifteen messages waiting, past its roll-over point. */
+	for (int i = 0; i < PER_ROUND + 5; i++)
+		batch[i] = make_msg(sp, i, 1);
+	len = record_size(batch[0]);
+	commit_all(base, sp, &seen, batch, PER_ROUND + 5);
+	n_first = seen.n;
+	keep_qid = seen.v[0]->qid;
+	/* Segment 2: delivered at once, then removed at an idle tick. */
+	round_delivered(base, sp, &seen, 100, 1, (uint64_t)n_first * len);
+	snprintf(path, sizeof path, "%s/00000002.log", dir);
+	for (int tries = 0; tries < 500 && stat(path, &st) == 0; tries++)
+		usleep(10 * 1000);
+	assert_int_not_equal(stat(path, &st), 0);
+	/* All of segment 1 but one delivered: compacted into segment 3. */
+	for (size_t i = 1; i < n_first; i++)
+		spool_done(sp, seen.v[i], 0);
+	wait_live(sp, len);
+	snprintf(path, sizeof path, "%s/00000001.log", dir);
+	for (int tries = 0; tries < 500 && stat(path, &st) == 0; tries++)
+		usleep(10 * 1000);
+	assert_int_not_equal(stat(path, &st), 0);
+	for (int i = 0; i < 3; i++)
+		batch[i] = make_msg(sp, 200 + i, 1);
+	commit_all(base, sp, &seen, batch, 3);
+	spool_close(sp);
+	clear(&seen);
+
+	sp = open_spool(dir, base, &seen);
+	assert_int_equal(seen.n, 4);
+	assert_int_equal(seen.v[0]->qid, keep_qid);
+	spool_close(sp);
+	clear(&seen);
 	event_base_free(base);
 }
 
@@ -354,6 +452,8 @@ main(void)
 	    cmocka_unit_test(
 		test_one_waiting_message_does_not_pin_its_segment),
 	    cmocka_unit_test(test_message_in_two_segments_is_recovered_once),
+	    cmocka_unit_test(
+		test_copies_into_a_fresh_segment_survive_later_commits),
 	};
 	log_set_level(LOG_WARN); /* not a line per compaction */
 	return cmocka_run_group_tests(tests, NULL, NULL);
