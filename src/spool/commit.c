@@ -142,7 +142,7 @@ must_roll(struct spool *sp)
 		return true;
 	cur = spool_seg_get(sp, sp->seg_cur);
 	return cur != NULL && cur->outstanding == 0 &&
-	       sp->seg_size >= sp->segment_size / (8 * SPOOL_ROLL_DIV);
+	       sp->seg_size >= sp->segment_size / SPOOL_ROLL_DIV / 8;
 }
 
 /* Writes and syncs one batch of jobs; returns 0 or an errno value. */

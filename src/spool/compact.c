@@ -100,7 +100,8 @@ pick_add(void *arg, struct spool_live *e)
 		return;
 	if (p->n == p->cap) {
 		size_t cap = p->cap ? p->cap * 2 : 16;
-		struct spool_live **v = realloc(p->v, cap * sizeof *v);
+		struct spool_live **v =
+		    realloc(p->v, cap * sizeof(struct spool_live *));
 		if (v == NULL) {
 			p->err = ENOMEM;
 			return;
@@ -269,7 +270,7 @@ spool_compact(struct spool *sp)
 		free(p.v);
 		return 0;
 	}
-	qsort(p.v, p.n, sizeof *p.v, off_cmp);
+	qsort(p.v, p.n, sizeof(struct spool_live *), off_cmp);
 	while (n < p.n && (n == 0 || bytes + p.v[n]->len <= COPY_STEP))
 		bytes += p.v[n++]->len;
 	err = copy_all(sp, victim, p.v, n);

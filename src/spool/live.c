@@ -52,7 +52,7 @@ static int
 grow(struct spool_index *ix)
 {
 	size_t cap = ix->cap ? ix->cap * 2 : 64;
-	struct spool_live **slot = calloc(cap, sizeof *slot);
+	struct spool_live **slot = calloc(cap, sizeof(struct spool_live *));
 
 	if (slot == NULL)
 		return -1;

@@ -122,7 +122,7 @@ found_push(struct found *f, struct msg *m)
 {
 	if (f->n == f->cap) {
 		size_t cap = f->cap ? f->cap * 2 : 64;
-		struct msg **v = realloc(f->v, cap * sizeof *v);
+		struct msg **v = realloc(f->v, cap * sizeof(struct msg *));
 		if (v == NULL)
 			return -1;
 		f->v = v;
