@@ -1,5 +1,5 @@
 /*
- * addr.c - strict parsing of RFC 5321 reverse- and forward-paths.
+ * addr.c - parsing of RFC 5321 reverse- and forward-paths.
  *
  * Called by the MAIL and RCPT handlers (addr_parse_path), by HELO/EHLO
  * (addr_is_domain) and by config and the 551 client code
@@ -12,9 +12,9 @@
  *   Domain     = sub-domain *("." sub-domain), sub-domain = Let-dig [Ldh-str]
  *   address-literal = "[" ( IPv4 / "IPv6:" IPv6 / tag ":" 1*dcontent ) "]"
  * "<>" only with ADDR_ALLOW_NULL, "<Postmaster>" (any case) only with
- * ADDR_ALLOW_POSTMASTER.  No angle brackets, empty parts, stray dots,
- * labels starting or ending in "-", a trailing dot, spaces, controls and
- * DEL are all ADDR_ERR_SYNTAX.  IP literals must pass inet_pton(), so an
+ * ADDR_ALLOW_POSTMASTER.  No angle brackets (but see ADDR_ALLOW_BARE
+ * below), empty parts, stray dots, labels starting or ending in "-", a
+ * trailing dot, spaces, controls and DEL are all ADDR_ERR_SYNTAX.  IP literals must pass inet_pton(), so an
  * IPv4 literal is a plain dotted quad without leading zeros.
  *
  * RFC 6531 3.3: well-formed UTF-8 (no overlongs, surrogates or code points
@@ -24,10 +24,25 @@
  * can say "SMTPUTF8 required" rather than "syntax error".  Malformed UTF-8
  * is a syntax error.
  *
- * Lengths (RFC 5321 4.5.3.1): local part > 64, domain > 255 or a label > 63
- * octets, path > 256 octets as written (route and brackets included).  They
- * are counted in octets, UTF-8 labels too.  "%" and "!" are atext and are
- * parsed; refusing them is policy's job.
+ * Lengths (RFC 5321 4.5.3.1): domain > 255 or a label > 63 octets, path >
+ * 256 octets as written (route and brackets included), a local part > 64
+ * octets with ADDR_STRICT_LOCAL.  Without that flag the local part is
+ * bounded by the path alone: 4.5.3.1 asks for no limits where possible,
+ * and VERP and SRS senders are longer than 64 (Postfix and Exim take
+ * them).  They are counted in octets, UTF-8 labels too.  "%" and "!" are
+ * atext and are parsed; refusing them is policy's job.
+ *
+ * With ADDR_ALLOW_BARE, addr_parse_path() also takes a mailbox written
+ * without angle brackets ("MAIL FROM:a@b SIZE=10"), as Postfix does with
+ * strict_rfc821_envelopes = no.  The mailbox is the text up to the first
+ * space, and all of that text must be the mailbox: this is how any reader
+ * that splits the line at spaces sees it, so no reader can take a
+ * parameter for part of the address or the other way round.  A quoted
+ * local part holding a space would be read whole by a reader that knows
+ * quoting and cut by one that does not, so bare it is a syntax error
+ * (bracketed it is fine).  A bare source route and a bare null path are
+ * syntax errors too: real senders write neither, and an empty argument is
+ * more likely a client that lost its address than a bounce.
  */
 #include <arpa/inet.h>
 #include <string.h>
@@ -340,9 +355,17 @@ addr_scan_route(struct addr_cur *c)
 	}
 }
 
+/* The longest local part the caller's flags allow. */
+static size_t
+addr_local_max(unsigned flags)
+{
+	return (flags & ADDR_STRICT_LOCAL) ? SMTP_LOCAL_RFC_MAX
+					   : SMTP_LOCAL_MAX;
+}
+
 /* Mailbox = Local-part "@" ( Domain / address-literal ) */
 static enum addr_result
-addr_scan_mailbox(struct addr_cur *c, struct addr_span *sp)
+addr_scan_mailbox(struct addr_cur *c, struct addr_span *sp, size_t local_max)
 {
 	enum addr_result r;
 	bool ok;
@@ -353,7 +376,7 @@ addr_scan_mailbox(struct addr_cur *c, struct addr_span *sp)
 	if (!ok || addr_peek(c) != '@')
 		return ADDR_ERR_SYNTAX;
 	sp->local_len = c->pos - sp->local_at;
-	if (sp->local_len > SMTP_LOCAL_MAX)
+	if (sp->local_len > local_max)
 		return ADDR_ERR_LOCAL_TOO_LONG;
 	c->pos++;
 	sp->domain_at = c->pos;
@@ -412,6 +435,29 @@ addr_is_postmaster_path(const char *s, size_t len)
 	       addr_is_postmaster(s + 1, len - 1);
 }
 
+/*
+ * ADDR_ALLOW_BARE: s[0..len) does not start with "<"; the mailbox is
+ * everything up to the first space (see the top of this file).
+ */
+static enum addr_result
+addr_parse_bare(const char *s, size_t len, unsigned flags, struct addr *out,
+		size_t *consumed_out)
+{
+	const char *space = memchr(s, ' ', len);
+	size_t n = space != NULL ? (size_t)(space - s) : len;
+	enum addr_result r;
+
+	/* Not empty (the null path is "<>" only); no route ("@a:b@c"). */
+	if (n == 0 || s[0] == '@')
+		return ADDR_ERR_SYNTAX;
+	r = addr_parse_mailbox(s, n, flags & ~(unsigned)ADDR_ALLOW_NULL, out);
+	if (r != ADDR_OK)
+		return r;
+	out->is_bare = true;
+	*consumed_out = n;
+	return ADDR_OK;
+}
+
 enum addr_result
 addr_parse_path(const char *s, size_t len, unsigned flags, struct addr *out,
 		size_t *consumed_out)
@@ -423,6 +469,8 @@ addr_parse_path(const char *s, size_t len, unsigned flags, struct addr *out,
 
 	memset(out, 0, sizeof(*out));
 	*consumed_out = 0;
+	if ((flags & ADDR_ALLOW_BARE) && len > 0 && s[0] != '<')
+		return addr_parse_bare(s, len, flags, out, consumed_out);
 	if (len < 2 || s[0] != '<')
 		return ADDR_ERR_SYNTAX;
 	if (s[1] == '>') {
@@ -447,7 +495,7 @@ addr_parse_path(const char *s, size_t len, unsigned flags, struct addr *out,
 	/* A UTF-8 route needs SMTPUTF8 too; is_utf8 tells of the mailbox. */
 	route_utf8 = c.has_utf8;
 	c.has_utf8 = false;
-	r = addr_scan_mailbox(&c, &sp);
+	r = addr_scan_mailbox(&c, &sp, addr_local_max(flags));
 	if (r != ADDR_OK)
 		return r;
 	if (addr_peek(&c) != '>')
@@ -484,7 +532,7 @@ addr_parse_mailbox(const char *s, size_t len, unsigned flags,
 		addr_fill_postmaster(out, s);
 		return ADDR_OK;
 	}
-	r = addr_scan_mailbox(&c, &sp);
+	r = addr_scan_mailbox(&c, &sp, addr_local_max(flags));
 	if (r != ADDR_OK)
 		return r;
 	if (c.pos != len)
@@ -497,6 +545,12 @@ addr_parse_mailbox(const char *s, size_t len, unsigned flags,
 	addr_fill(out, c.s, &sp);
 	out->is_utf8 = c.has_utf8;
 	return ADDR_OK;
+}
+
+unsigned
+addr_envelope_flags(bool is_strict)
+{
+	return is_strict ? ADDR_STRICT_LOCAL : ADDR_ALLOW_BARE;
 }
 
 bool

@@ -7,7 +7,11 @@
  * without them succeeds now).  Anything else is 555 5.5.4.  With [dns]
  * check_sender_domain, the sender's domain must resolve (policy/dns.c):
  * none or a null MX is 550 5.1.8, a lookup that fails or times out 451
- * 4.4.3 - the client keeps the message and retries.
+ * 4.4.3 - the client keeps the message and retries.  The path is read by
+ * proto/addr.c: with [server] strict_envelopes = false (the default) also
+ * without angle brackets and with a local part past RFC 5321's 64 octets,
+ * up to the path limit (VERP, SRS); a path that does not parse is 501
+ * 5.1.7, an empty one ("MAIL FROM:") the usage 501 5.5.4.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -270,10 +274,13 @@ cmd_mail(struct session *s, const struct cmd *c)
 	struct mail_params p;
 	struct addr from;
 	size_t used = 0;
+	unsigned flags;
 	enum addr_result ar;
 
-	ar = addr_parse_path(c->arg, c->arg_len,
-			     ADDR_ALLOW_NULL | ADDR_ALLOW_UTF8, &from, &used);
+	/* [server] strict_envelopes: brackets and 64-octet local parts. */
+	flags = ADDR_ALLOW_NULL | ADDR_ALLOW_UTF8 |
+		addr_envelope_flags(cfg->server_strict_envelopes);
+	ar = addr_parse_path(c->arg, c->arg_len, flags, &from, &used);
 	if (ar != ADDR_OK || (used < c->arg_len && c->arg[used] != ' ')) {
 		char shown[SMTP_PATH_MAX + 1];
 		str_copy(shown, sizeof shown, c->arg,

@@ -6,7 +6,9 @@
  * over [local] quota gets 452 4.2.2, and, for
  * unauthenticated clients with [greylist] enabled, the greylist:
  * 450 4.2.0 naming the wait on first sight, 451 4.3.0 when its store
- * fails (never a silent accept that skips the policy).
+ * fails (never a silent accept that skips the policy).  The path is read
+ * as MAIL's (bare and long local parts unless [server] strict_envelopes);
+ * one that does not parse is 501 5.1.3.
  */
 #include <errno.h>
 #include <limits.h>
@@ -250,6 +252,7 @@ cmd_rcpt(struct session *s, const struct cmd *c)
 	struct rcpt_dsn dsn;
 	struct addr to;
 	size_t used = 0;
+	unsigned flags;
 	enum addr_result ar;
 	enum reply_id id;
 
@@ -258,9 +261,10 @@ cmd_rcpt(struct session *s, const struct cmd *c)
 		session_reply(s, REPLY_TOO_MANY_RCPTS);
 		return;
 	}
-	ar = addr_parse_path(c->arg, c->arg_len,
-			     ADDR_ALLOW_POSTMASTER | ADDR_ALLOW_UTF8, &to,
-			     &used);
+	/* [server] strict_envelopes: brackets and 64-octet local parts. */
+	flags = ADDR_ALLOW_POSTMASTER | ADDR_ALLOW_UTF8 |
+		addr_envelope_flags(s->srv->cfg->server_strict_envelopes);
+	ar = addr_parse_path(c->arg, c->arg_len, flags, &to, &used);
 	if (ar != ADDR_OK || (used < c->arg_len && c->arg[used] != ' ')) {
 		char shown[SMTP_PATH_MAX + 1];
 		str_copy(shown, sizeof shown, c->arg,

@@ -1,9 +1,10 @@
 /*
- * test_addr.c - strict RFC 5321 path parsing (src/proto/addr.c).
+ * test_addr.c - RFC 5321 path parsing (src/proto/addr.c).
  *
  * Tables of path -> result, mailbox, consumed octets and the struct addr
  * booleans, written as letters: n null, p postmaster, r route, q quoted,
- * l literal, u utf8.
+ * l literal, u utf8, b bare (no angle brackets).  The bare form and the
+ * local-part limits are what [server] strict_envelopes switches.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -21,6 +22,8 @@
 #define F_PM ADDR_ALLOW_POSTMASTER
 #define F_UTF8 ADDR_ALLOW_UTF8
 #define F_ALL (F_NULL | F_PM | F_UTF8)
+#define F_BARE ADDR_ALLOW_BARE
+#define F_STRICT ADDR_STRICT_LOCAL
 
 struct addr_case {
 	const char *name;
@@ -214,6 +217,73 @@ static const struct addr_case reject_cases[] = {
 	  ADDR_ERR_SYNTAX, NULL, 0, NULL },
 };
 
+/*
+ * ADDR_ALLOW_BARE (strict_envelopes = false): the mailbox runs to the
+ * first space and must be all of that text; what follows is parameters.
+ */
+static const struct addr_case bare_cases[] = {
+	{ "bare", "a@b", 0, F_ALL | F_BARE, ADDR_OK, "a@b", 3, "b" },
+	{ "bare_then_params", "a@b SIZE=10 BODY=8BITMIME", 0, F_ALL | F_BARE,
+	  ADDR_OK, "a@b", 3, "b" },
+	{ "bare_then_two_spaces", "a@b  SIZE=10", 0, F_ALL | F_BARE, ADDR_OK,
+	  "a@b", 3, "b" },
+	{ "bare_equals_is_atext", "x=y@b SIZE=1", 0, F_ALL | F_BARE, ADDR_OK,
+	  "x=y@b", 5, "b" },
+	{ "bare_quoted_without_space", "\"a.b\"@c", 0, F_ALL | F_BARE,
+	  ADDR_OK, "\"a.b\"@c", 7, "qb" },
+	{ "bare_literal", "a@[192.0.2.1] SIZE=1", 0, F_ALL | F_BARE, ADDR_OK,
+	  "a@[192.0.2.1]", 13, "lb" },
+	{ "bare_utf8", "\xc3\xa9@b", 0, F_ALL | F_BARE, ADDR_OK,
+	  "\xc3\xa9@b", 4, "ub" },
+	{ "bare_postmaster", "postmaster NOTIFY=NEVER", 0, F_PM | F_BARE,
+	  ADDR_OK, "postmaster", 10, "pb" },
+	{ "brackets_still_work", "<a@b> SIZE=1", 0, F_ALL | F_BARE, ADDR_OK,
+	  "a@b", 5, "" },
+	{ "route_still_dropped_in_brackets", "<@r:a@b>", 0, F_ALL | F_BARE,
+	  ADDR_OK, "a@b", 8, "r" },
+	{ "null_still_in_brackets", "<>", 0, F_ALL | F_BARE, ADDR_OK, "", 2,
+	  "n" },
+	/* Refused bare: each could be read two ways, or is not a mailbox. */
+	{ "bare_without_flag", "a@b", 0, F_ALL, ADDR_ERR_SYNTAX, NULL, 0,
+	  NULL },
+	{ "bare_quoted_space", "\"a b\"@c", 0, F_ALL | F_BARE,
+	  ADDR_ERR_SYNTAX, NULL, 0, NULL },
+	{ "bare_quoted_hides_param", "\"x SIZE=1\"@c", 0, F_ALL | F_BARE,
+	  ADDR_ERR_SYNTAX, NULL, 0, NULL },
+	{ "bare_route", "@r:a@b", 0, F_ALL | F_BARE, ADDR_ERR_SYNTAX, NULL,
+	  0, NULL },
+	{ "bare_route_list", "@r,@s:a@b", 0, F_ALL | F_BARE, ADDR_ERR_SYNTAX,
+	  NULL, 0, NULL },
+	{ "bare_empty", "", 0, F_ALL | F_BARE, ADDR_ERR_SYNTAX, NULL, 0,
+	  NULL },
+	{ "bare_space_first", " a@b", 0, F_ALL | F_BARE, ADDR_ERR_SYNTAX, NULL,
+	  0, NULL },
+	{ "bare_param_alone", "SIZE=10", 0, F_ALL | F_BARE, ADDR_ERR_SYNTAX,
+	  NULL, 0, NULL },
+	{ "bare_two_mailboxes", "a@b,c@d", 0, F_ALL | F_BARE, ADDR_ERR_SYNTAX,
+	  NULL, 0, NULL },
+	{ "bare_two_ats", "a@b@c", 0, F_ALL | F_BARE, ADDR_ERR_SYNTAX, NULL, 0,
+	  NULL },
+	{ "bare_trailing_gt", "a@b>", 0, F_ALL | F_BARE, ADDR_ERR_SYNTAX, NULL,
+	  0, NULL },
+	{ "bare_then_bracketed", "a@b<c@d>", 0, F_ALL | F_BARE,
+	  ADDR_ERR_SYNTAX, NULL, 0, NULL },
+	{ "bare_tab_before_param", "a@b\tSIZE=1", 0, F_ALL | F_BARE,
+	  ADDR_ERR_SYNTAX, NULL, 0, NULL },
+	{ "bare_no_at", "a", 0, F_ALL | F_BARE, ADDR_ERR_SYNTAX, NULL, 0,
+	  NULL },
+	{ "bare_postmaster_not_allowed", "postmaster", 0, F_NULL | F_BARE,
+	  ADDR_ERR_SYNTAX, NULL, 0, NULL },
+	{ "bare_postmaster_longer", "postmasterx", 0, F_PM | F_BARE,
+	  ADDR_ERR_SYNTAX, NULL, 0, NULL },
+	{ "bare_utf8_without_flag", "\xc3\xa9@b", 0, F_NULL | F_BARE,
+	  ADDR_ERR_NEEDS_UTF8, NULL, 0, NULL },
+	{ "unclosed_bracket_is_not_bare", "<a@b", 0, F_ALL | F_BARE,
+	  ADDR_ERR_SYNTAX, NULL, 0, NULL },
+	{ "bracket_then_text_is_not_bare", "<a@b>x", 0, F_ALL | F_BARE,
+	  ADDR_OK, "a@b", 5, "" },
+};
+
 static void
 test_bits(const struct addr *a, char *out)
 {
@@ -231,6 +301,8 @@ test_bits(const struct addr *a, char *out)
 		out[n++] = 'l';
 	if (a->is_utf8)
 		out[n++] = 'u';
+	if (a->is_bare)
+		out[n++] = 'b';
 	out[n] = '\0';
 }
 
@@ -277,6 +349,15 @@ test_addr_bad_paths_are_rejected(void **state)
 	(void)state;
 	test_cases(reject_cases,
 		   sizeof(reject_cases) / sizeof(reject_cases[0]));
+}
+
+static void
+test_addr_bare_paths_only_with_the_flag(void **state)
+{
+	(void)state;
+	test_cases(bare_cases, sizeof(bare_cases) / sizeof(bare_cases[0]));
+	assert_int_equal(addr_envelope_flags(true), F_STRICT);
+	assert_int_equal(addr_envelope_flags(false), F_BARE);
 }
 
 static void
@@ -330,11 +411,45 @@ test_addr_length_limits(void **state)
 	size_t n, consumed;
 
 	(void)state;
+	/* RFC 5321's 64 octets bind only with ADDR_STRICT_LOCAL. */
+	n = test_make_path(buf, SMTP_LOCAL_RFC_MAX, 1, 0);
+	assert_int_equal(addr_parse_path(buf, n, F_STRICT, &a, &consumed),
+			 ADDR_OK);
+	assert_int_equal(strlen(a.local), SMTP_LOCAL_RFC_MAX);
+	n = test_make_path(buf, SMTP_LOCAL_RFC_MAX + 1, 1, 0);
+	assert_int_equal(addr_parse_path(buf, n, F_STRICT, &a, &consumed),
+			 ADDR_ERR_LOCAL_TOO_LONG);
+	assert_int_equal(addr_parse_path(buf, n, 0, &a, &consumed), ADDR_OK);
+	assert_int_equal(strlen(a.local), SMTP_LOCAL_RFC_MAX + 1);
+
+	/* Otherwise the path bounds it: "<" 252 "@" 1 ">" is 256 octets. */
+	assert_int_equal(SMTP_LOCAL_MAX, SMTP_PATH_MAX - 4);
 	n = test_make_path(buf, SMTP_LOCAL_MAX, 1, 0);
+	assert_int_equal(n, SMTP_PATH_MAX);
 	assert_int_equal(addr_parse_path(buf, n, 0, &a, &consumed), ADDR_OK);
 	assert_int_equal(strlen(a.local), SMTP_LOCAL_MAX);
+	assert_int_equal(strlen(a.mailbox), SMTP_PATH_MAX - 2);
 	n = test_make_path(buf, SMTP_LOCAL_MAX + 1, 1, 0);
 	assert_int_equal(addr_parse_path(buf, n, 0, &a, &consumed),
+			 ADDR_ERR_LOCAL_TOO_LONG);
+	n = test_make_path(buf, 200, 53, 0);
+	assert_int_equal(n, SMTP_PATH_MAX);
+	assert_int_equal(addr_parse_path(buf, n, 0, &a, &consumed), ADDR_OK);
+	n = test_make_path(buf, 200, 54, 0);
+	assert_int_equal(addr_parse_path(buf, n, 0, &a, &consumed),
+			 ADDR_ERR_PATH_TOO_LONG);
+
+	/* The same limits bare, the brackets counted as if written. */
+	n = test_make_path(buf, SMTP_LOCAL_MAX, 1, 0);
+	assert_int_equal(addr_parse_path(buf + 1, n - 2, F_BARE, &a,
+					 &consumed), ADDR_OK);
+	assert_int_equal(consumed, SMTP_PATH_MAX - 2);
+	n = test_make_path(buf, 200, 54, 0);
+	assert_int_equal(addr_parse_path(buf + 1, n - 2, F_BARE, &a,
+					 &consumed), ADDR_ERR_PATH_TOO_LONG);
+	n = test_make_path(buf, SMTP_LOCAL_RFC_MAX + 1, 1, 0);
+	assert_int_equal(addr_parse_path(buf + 1, n - 2, F_BARE | F_STRICT,
+					 &a, &consumed),
 			 ADDR_ERR_LOCAL_TOO_LONG);
 
 	n = test_make_path(buf, 1, SMTP_LABEL_MAX, 0);
@@ -354,15 +469,16 @@ test_addr_length_limits(void **state)
 			 ADDR_ERR_DOMAIN_TOO_LONG);
 	assert_false(addr_is_domain(buf + 3, SMTP_DOMAIN_MAX + 1, false));
 
-	/* "<" 64 "@" 189 ">" is 256 octets: the longest path. */
-	n = test_make_path(buf, SMTP_LOCAL_MAX, 189, 49);
+	/* "<" 64 "@" 189 ">" is 256 octets: the longest strict path. */
+	n = test_make_path(buf, SMTP_LOCAL_RFC_MAX, 189, 49);
 	assert_int_equal(n, SMTP_PATH_MAX);
-	assert_int_equal(addr_parse_path(buf, n, 0, &a, &consumed), ADDR_OK);
+	assert_int_equal(addr_parse_path(buf, n, F_STRICT, &a, &consumed),
+			 ADDR_OK);
 	assert_int_equal(consumed, SMTP_PATH_MAX);
 	assert_int_equal(strlen(a.mailbox), SMTP_PATH_MAX - 2);
 	assert_int_equal(strlen(a.domain), 189);
-	n = test_make_path(buf, SMTP_LOCAL_MAX, 190, 49);
-	assert_int_equal(addr_parse_path(buf, n, 0, &a, &consumed),
+	n = test_make_path(buf, SMTP_LOCAL_RFC_MAX, 190, 49);
+	assert_int_equal(addr_parse_path(buf, n, F_STRICT, &a, &consumed),
 			 ADDR_ERR_PATH_TOO_LONG);
 
 	/* A source route counts towards the path as written. */
@@ -427,13 +543,21 @@ test_addr_parse_mailbox_takes_bare_mailboxes(void **state)
 			assert_string_equal(a.mailbox, c->in);
 	}
 	/* 254 octets fit in a path, 255 do not. */
-	n = test_make_path(buf, SMTP_LOCAL_MAX, 189, 49);
+	n = test_make_path(buf, SMTP_LOCAL_RFC_MAX, 189, 49);
 	assert_int_equal(addr_parse_mailbox(buf + 1, n - 2, 0, &a), ADDR_OK);
-	n = test_make_path(buf, SMTP_LOCAL_MAX, 190, 49);
+	n = test_make_path(buf, SMTP_LOCAL_RFC_MAX, 190, 49);
 	assert_int_equal(addr_parse_mailbox(buf + 1, n - 2, 0, &a),
 			 ADDR_ERR_PATH_TOO_LONG);
+	/* A long local part (VERP, SRS), unless strict. */
+	n = test_make_path(buf, SMTP_LOCAL_MAX, 1, 0);
+	assert_int_equal(addr_parse_mailbox(buf + 1, n - 2, 0, &a), ADDR_OK);
+	assert_int_equal(addr_parse_mailbox(buf + 1, n - 2, F_STRICT, &a),
+			 ADDR_ERR_LOCAL_TOO_LONG);
 	n = test_make_path(buf, SMTP_LOCAL_MAX + 1, 1, 0);
 	assert_int_equal(addr_parse_mailbox(buf + 1, n - 2, 0, &a),
+			 ADDR_ERR_LOCAL_TOO_LONG);
+	n = test_make_path(buf, SMTP_LOCAL_RFC_MAX + 1, 1, 0);
+	assert_int_equal(addr_parse_mailbox(buf + 1, n - 2, F_STRICT, &a),
 			 ADDR_ERR_LOCAL_TOO_LONG);
 }
 
@@ -505,6 +629,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_addr_valid_paths_parse),
 		cmocka_unit_test(test_addr_bad_paths_are_rejected),
+		cmocka_unit_test(test_addr_bare_paths_only_with_the_flag),
 		cmocka_unit_test(test_addr_parts_are_split),
 		cmocka_unit_test(test_addr_length_limits),
 		cmocka_unit_test(test_addr_parse_mailbox_takes_bare_mailboxes),
