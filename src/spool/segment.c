@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "spool/spool_int.h"
@@ -27,6 +28,15 @@
 #include "util/log.h"
 
 #define SPOOL_DONE_BATCH 256 /* done records per write */
+
+uint64_t
+spool_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
 
 void
 spool_seg_path(const struct spool *sp, uint32_t id, const char *ext, char *buf,
@@ -107,8 +117,10 @@ spool_seg_next(struct spool *sp)
 	sp->seg_fd = fd;
 	sp->seg_size = sp->seg_zeroed = 0;
 	sp->is_prealloc_off = false;
-	if ((old = seg_find(sp, old_id)) != NULL)
+	if ((old = seg_find(sp, old_id)) != NULL) {
+		old->closed_ms = spool_now_ms();
 		spool_seg_retire(sp, old);
+	}
 	return spool_seg_get(sp, sp->seg_cur) ? 0 : (errno = ENOMEM, -1);
 }
 

@@ -64,6 +64,8 @@ struct spool_seg {
 	uint64_t size;	      /* octets of whole records */
 	uint64_t live;	      /* octets of records with a recipient not done */
 	uint64_t done_size;   /* octets of its .done file */
+	uint64_t closed_ms;   /* when it stopped being written (monotonic
+				 milliseconds); 0: before this start */
 	int done_fd;	      /* -1 until the first done record */
 	bool is_done_dirty;   /* done records written, not yet synced */
 	bool is_kept;	      /* its bookkeeping is incomplete (out of
@@ -180,6 +182,9 @@ void spool_seg_retire(struct spool *sp, struct spool_seg *seg);
 
 /* Recomputes stat_live and stat_disk from the bookkeeping. */
 void spool_seg_stats_update(struct spool *sp);
+
+/* Monotonic milliseconds. */
+uint64_t spool_now_ms(void);
 
 /* fdatasyncs the .done files written since the last call. */
 void spool_seg_done_sync(struct spool *sp);
