@@ -477,6 +477,12 @@ derive_checks(struct load *ld)
 			   "[filter] on_failure = %s: use tempfail (451 4.7.1, "
 			   "the client retries) or accept (store unfiltered)",
 			   cfg->filter_on_failure);
+	if (strcmp(cfg->server_bare_newline, "normalize") != 0 &&
+	    strcmp(cfg->server_bare_newline, "reject") != 0)
+		load_error(ld, cfg->line[CONFIG_server_bare_newline],
+			   "[server] bare_newline = %s: use normalize (take "
+			   "lines ending in LF as if they ended in CRLF) or "
+			   "reject (554 5.6.0)", cfg->server_bare_newline);
 	if (cfg->server_hostname[0] == '\0' ||
 	    strpbrk(cfg->server_hostname, " \t<>") != NULL)
 		load_error(ld, cfg->line[CONFIG_server_hostname],

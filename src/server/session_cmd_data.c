@@ -9,13 +9,17 @@
  * comes in).
  *
  * Promises: the 250 is sent only from the spool's commit callback, once
- * the message is durable; a message refused for its text (bare CR/LF, NUL,
- * an over-long line, over max_message_size) leaves nothing behind and the
- * transaction is reset; a BDAT chunk that is refused is still read to its
- * end, so its octets are never taken for commands.  With [filter] milter
- * the text goes to the content filter first: its rejection is 550 5.7.1,
- * its tempfail and its failure (unreachable, died, timed out) 451 4.7.1
- * unless on_failure = accept; its header edits are kept.
+ * the message is durable; a message refused for its text (bare CR, NUL,
+ * bare LF - with [server] bare_newline = normalize only one beside a line
+ * holding only "." - a line over max_line_length, over max_message_size)
+ * leaves nothing behind and the transaction is reset.  Lines longer than
+ * RFC 5321's 998 octets, up to max_line_length, are stored as they came;
+ * with bare_newline = normalize a bare LF is stored as CR LF.  A BDAT
+ * chunk that is refused is still read to its end, so its octets are never
+ * taken for commands.  With [filter] milter the text goes to the content
+ * filter first: its rejection is 550 5.7.1, its tempfail and its failure
+ * (unreachable, died, timed out) 451 4.7.1 unless on_failure = accept;
+ * its header edits are kept.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -117,12 +121,27 @@ cmd_data_check(struct session *s, const struct cmd *c)
 	return cmd_check_no_args(s, c);
 }
 
+/* The reader's limits from the config ([server] max_message_size,
+ * max_line_length, bare_newline). */
+static void
+reader_start(struct session *s, bool is_bdat)
+{
+	const struct config *cfg = s->srv->cfg;
+	struct data_limits lim = {
+	    .max_size = cfg->server_max_message_size,
+	    .max_line = cfg->server_max_line_length,
+	    .is_lf_normalized =
+		strcmp(cfg->server_bare_newline, "normalize") == 0,
+	};
+
+	data_reader_init(&s->txn->reader, is_bdat, &lim);
+}
+
 void
 cmd_data(struct session *s, const struct cmd *c)
 {
 	(void)c;
-	data_reader_init(&s->txn->reader, false,
-			 s->srv->cfg->server_max_message_size);
+	reader_start(s, false);
 	s->state = SESSION_DATA;
 	rate_start(s);
 	session_reply(s, REPLY_DATA_GO);
@@ -178,8 +197,7 @@ cmd_bdat(struct session *s, const struct cmd *c)
 	s->state = SESSION_BDAT;
 	if (!s->txn->is_bdat) {
 		s->txn->is_bdat = true;
-		data_reader_init(&s->txn->reader, true,
-				 s->srv->cfg->server_max_message_size);
+		reader_start(s, true);
 		rate_start(s);
 	}
 }
@@ -228,7 +246,7 @@ text_error(unsigned flags)
 	if (flags & DATA_ERR_BARE_CR)
 		return REPLY_DATA_BARE_CR;
 	if (flags & DATA_ERR_LINE_TOO_LONG)
-		return REPLY_DATA_LINE_TOO_LONG;
+		return REPLY_DATA_LINE_OVER_LIMIT;
 	return REPLY_COUNT;
 }
 
@@ -430,8 +448,13 @@ data_finish(struct session *s)
 
 	s->state = SESSION_CMD;
 	if (id != REPLY_COUNT) {
+		/* the long-line reply names the limit to fold to */
+		unsigned max_line = (unsigned)t->reader.lim.max_line;
 		session_txn_reset(s);
-		session_reply(s, id);
+		if (id == REPLY_DATA_LINE_OVER_LIMIT)
+			session_reply(s, id, max_line);
+		else
+			session_reply(s, id);
 		return;
 	}
 	m = t->msg;
@@ -459,8 +482,8 @@ feed_reader(struct session *s, struct evbuffer *in, size_t n)
 	if (evbuffer_peek(in, (ev_ssize_t)n, NULL, &v, 1) < 1)
 		return DATA_MORE;
 	take = v.iov_len < n ? v.iov_len : n;
-	if (take > sizeof out)
-		take = sizeof out;
+	if (DATA_OUT_MAX(take) > sizeof out)
+		take = sizeof out / 2; /* a bare LF may become CR LF */
 	r = data_reader_feed(&t->reader, v.iov_base, take, out, &used,
 			     &consumed);
 	if (used > 0 && evbuffer_add(t->text, out, used) != 0)

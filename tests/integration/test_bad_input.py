@@ -1,7 +1,8 @@
 """Bad input gets a clear reply and nothing else (issue 3, scope 4).
 
 RFC 5321 4.5.3.1.4 (a command line is at most 512 octets with CRLF),
-4.5.3.1.6 (a text line at most 1000), 2.3.8 (lines end in CRLF only),
+4.5.3.1.6 (a text line at most 1000; postern takes up to [server]
+max_line_length), 2.3.8 (lines end in CRLF only),
 4.1.2 (path syntax), 4.5.3.1.2-3 (255/256 octet domains and paths; the
 64-octet local part and the brackets only with strict_envelopes, see
 test_envelopes.py), RFC 1870 (SIZE),
@@ -15,8 +16,16 @@ from postern_test import HOSTNAME, queue_id, split_message
 
 LINE_TOO_LONG = "500 5.5.2 Line too long; a command line is at most 512 octets"
 UNRECOGNIZED = "500 5.5.2 Syntax error, command unrecognized"
-TEXT_TOO_LONG = ("500 5.5.2 Message refused: a text line is longer than 1000 "
-                 "octets (RFC 5321 4.5.3.1.6)")
+
+
+def text_too_long(limit):
+    return ("552 5.3.4 Message refused: a text line is longer than this "
+            f"server's limit of {limit} octets; wrap or encode long lines "
+            "(quoted-printable, base64)")
+
+
+# [server] max_line_length set to RFC 5321's own limit (998 + CRLF).
+RFC_LINES = {"max_line_length": 998}
 SIZE_TOO_BIG = "552 5.3.4 Message size exceeds fixed maximum message size"
 
 
@@ -271,28 +280,31 @@ def test_text_line_of_1000_octets_is_stored_intact(server):
     assert split_message(f.read_bytes())[1] == line + b"\n"
 
 
-def test_text_line_of_1001_octets_gets_500_5_5_2_and_nothing_stored(server):
-    with server.client() as c:
+def test_text_line_over_max_line_length_gets_552_and_nothing_stored(
+        make_server):
+    srv = make_server(server=RFC_LINES)
+    with srv.client() as c:
         c.ehlo()
         start_data(c)
         c.send(b"Subject: long\r\n\r\nok\r\n" + b"a" * 999 + b"\r\nok\r\n.\r\n")
-        assert c.reply().last == TEXT_TOO_LONG
+        assert c.reply().last == text_too_long(998)
         assert c.cmd("NOOP").last == "250 2.0.0 OK"
         assert c.cmd("RCPT TO:<alice@example.test>").code == 503  # reset
-    server.stop()
-    assert server.total_messages() == 0
-    assert server.log_count("ev=queued") == 0
+    srv.stop()
+    assert srv.total_messages() == 0
+    assert srv.log_count("ev=queued") == 0
 
 
-def test_dot_stuffed_line_counts_after_unstuffing(server):
-    with server.client() as c:
+def test_dot_stuffed_line_counts_after_unstuffing(make_server):
+    srv = make_server(server=RFC_LINES)
+    with srv.client() as c:
         c.ehlo()
         queue_id(c.mail_txn("s@x.test", ["alice@example.test"],
                             b"." + b"a" * 998 + b"\r\n"))
         start_data(c)
         c.send(b".." + b"a" * 998 + b"\r\n.\r\n")
-        assert c.reply().last == TEXT_TOO_LONG
-    [f] = server.wait_messages("alice@example.test", 1)
+        assert c.reply().last == text_too_long(998)
+    [f] = srv.wait_messages("alice@example.test", 1)
     assert f.read_bytes().endswith(b"\n" + b"a" * 998 + b"\n")
 
 
@@ -301,7 +313,7 @@ def test_very_long_text_line_is_refused_with_bounded_memory(server):
         c.ehlo()
         start_data(c)
         c.send(b"x" * (4 << 20) + b"\r\n.\r\n")
-        assert c.reply().last == TEXT_TOO_LONG
+        assert c.reply().last == text_too_long(524288)
         assert c.cmd("NOOP").code == 250
 
 

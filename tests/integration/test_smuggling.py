@@ -5,12 +5,28 @@ Each test hides a fake end of data followed by a second whole transaction
 ("MAIL..RCPT..DATA..text") inside one message, then sends the real
 CRLF.CRLF.  The server must answer exactly once (a 5xx: the text has a bare
 LF, a bare CR or a NUL), store nothing, and never make two messages of one.
+
+Every test runs twice, with [server] bare_newline = reject and = normalize
+(the `server` fixture below): normalizing takes lines ending in a bare LF,
+but never one next to a line holding only "." - the same sequences get the
+same single refusal.  SCANNER_SEQUENCES are the fake ends the public SMTP
+smuggling scanner of SEC Consult (The-Login/SMTP-Smuggling-Tools,
+smtp_smuggling_scanner.py, inbound and outbound lists) tries, sent in the
+shape its messages have.
 """
 import socket
 
 import pytest
 
 from postern_test import queue_id, split_message
+
+BARE_NEWLINE_MODES = ["reject", "normalize"]
+
+
+@pytest.fixture(params=BARE_NEWLINE_MODES)
+def server(request, make_server):
+    """A server with each setting of [server] bare_newline in turn."""
+    return make_server(server={"bare_newline": request.param})
 
 BARE_LF = ("554 5.6.0 Message refused: bare LF in message text; lines must "
            "end with CRLF")
@@ -38,6 +54,51 @@ SEQUENCES = [
     (b"\r\n\n.\n\r\n", BARE_LF),
 ]
 IDS = [repr(s)[2:-1].replace("\\", "") for s, _ in SEQUENCES]
+
+# The end-of-data sequences of SEC Consult's smtp_smuggling_scanner.py
+# (inbound_eod_sequences, then the two outbound_eod_sequences adds), and
+# the public write-ups' other forms: CR and LF in each position around the
+# dot, NUL before, after and inside.  Each with the reply under
+# bare_newline = reject and = normalize (a message holding several faults
+# is named by the first of NUL, bare LF, bare CR).
+SCANNER_SEQUENCES = [
+    (b"\n.\n", BARE_LF, BARE_LF),
+    (b"\n.\r", BARE_LF, BARE_CR),
+    (b"\r.\n", BARE_LF, BARE_CR),
+    (b"\r.\r", BARE_CR, BARE_CR),
+    (b"\n.\r\n", BARE_LF, BARE_LF),
+    (b"\r.\r\n", BARE_CR, BARE_CR),
+    (b"\r\n\x00.\r\n", NUL, NUL),
+    (b"\r\n.\r\r\n", BARE_CR, BARE_CR),
+    (b"\r\r\n.\r\r\n", BARE_CR, BARE_CR),
+    # beyond the scanner
+    (b"\r\n.\n", BARE_LF, BARE_LF),
+    (b"\r\n.\r", BARE_CR, BARE_CR),
+    (b"\n.", BARE_LF, BARE_LF),
+    (b"\r.", BARE_CR, BARE_CR),
+    (b"\r\n.\x00\r\n", NUL, NUL),
+    (b"\r\n.\r\x00\n", NUL, NUL),
+    (b"\x00\n.\n", NUL, NUL),
+    (b"\n.\x00\n", NUL, NUL),
+    (b"\n\x00.\r\n", NUL, NUL),
+]
+SCANNER_IDS = [repr(s)[2:-1].replace("\\", "") for s, _, _ in
+               SCANNER_SEQUENCES]
+
+
+def scanner_message(seq):
+    """A message shaped as the scanner sends it: CRLF lines, the fake end
+    on a line of its own, a whole second transaction after it, the real
+    end last, no dot-stuffing."""
+    lines = [b"From: test@check.test", b"To: alice@example.test",
+             b"Subject: CHECK EMAIL", b"",
+             b"TESTING a fake end-of-data sequence!", seq,
+             b"mail FROM:<smuggled@check.test>",
+             b"rcpt TO:<bob@example.test>", b"data",
+             b"From: smuggled@check.test", b"To: bob@example.test",
+             b"Subject: SMUGGLED EMAIL", b"",
+             b"SMUGGLING WORKS with this fake end-of-data sequence!", b"."]
+    return b"\r\n".join(lines) + b"\r\n"
 
 
 def smuggle(c, seq, split):
@@ -90,6 +151,25 @@ def test_smuggling_one_octet_per_write_gets_the_same_single_reply(
         c.ehlo()
         smuggle(c, seq, split=True)
         assert_only_reply(c, reply)
+    server.stop()
+    assert server.total_messages() == 0
+    assert server.log_count(r"ev=queued ") == 0
+
+
+@pytest.mark.parametrize("seq, reply_reject, reply_normalize",
+                         SCANNER_SEQUENCES, ids=SCANNER_IDS)
+def test_scanner_sequence_gets_one_554_and_nothing_is_delivered(
+        server, seq, reply_reject, reply_normalize):
+    mode = server.sections["server"]["bare_newline"]
+    with server.client() as c:
+        c.ehlo()
+        assert c.cmd("MAIL FROM:<test@check.test>").code == 250
+        assert c.cmd("RCPT TO:<alice@example.test>").code == 250
+        assert c.cmd("DATA").code == 354
+        c.send(scanner_message(seq))
+        assert_only_reply(c, reply_normalize if mode == "normalize"
+                          else reply_reject)
+        assert c.cmd("RCPT TO:<alice@example.test>").code == 503
     server.stop()
     assert server.total_messages() == 0
     assert server.log_count(r"ev=queued ") == 0

@@ -2,10 +2,11 @@
  * test_data.c - the DATA and BDAT readers (src/proto/data.c).
  *
  * Tables of input -> where the message ends, the text handed on and the
- * flags raised.  Every case is also fed split at every position, in three
- * pieces for short inputs, and byte by byte: a client may split its writes
- * anywhere, and the result must not change (SMTP smuggling works on readers
- * whose answer depends on packet boundaries).
+ * flags raised, for the strict reading and for bare LF normalized
+ * ([server] bare_newline).  Every case is also fed split at every
+ * position, in three pieces for short inputs, and byte by byte: a client
+ * may split its writes anywhere, and the result must not change (SMTP
+ * smuggling works on readers whose answer depends on packet boundaries).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -131,16 +132,25 @@ static const struct data_case data_cases[] = {
 	  ".\r\n", 0, 0 },
 };
 
+/* How a case is read: BDAT or DATA, bare LF normalized, the line limit. */
+struct data_mode {
+	bool is_bdat;
+	bool is_lf;
+	uint64_t max_line; /* 0: RFC 5321's 998 */
+};
+
 /* Feeds in[0..len) cut at the given points and records the outcome. */
 static void
-test_feed(const struct data_case *c, bool is_bdat, const size_t *cuts,
-	  size_t ncuts, struct data_run *run)
+test_feed(const struct data_case *c, const struct data_mode *m,
+	  const size_t *cuts, size_t ncuts, struct data_run *run)
 {
 	struct data_reader r;
+	struct data_limits lim = {c->max_size, m->max_line, m->is_lf};
 	size_t len = c->in_len ? c->in_len : strlen(c->in);
 	size_t from = 0, to, i, consumed, before;
+	size_t grow = m->is_lf ? 2 : 1; /* a bare LF may become CR LF */
 
-	data_reader_init(&r, is_bdat, c->max_size);
+	data_reader_init(&r, m->is_bdat, &lim);
 	run->out_len = 0;
 	run->consumed = 0;
 	run->result = DATA_MORE;
@@ -151,18 +161,19 @@ test_feed(const struct data_case *c, bool is_bdat, const size_t *cuts,
 					       run->out, &run->out_len,
 					       &consumed);
 		assert_true(consumed <= to - from);
-		assert_true(run->out_len - before <= to - from);
+		assert_true(run->out_len - before <= grow * (to - from));
+		assert_true(run->out_len - before <= DATA_OUT_MAX(to - from));
 		if (run->result == DATA_MORE)
 			assert_int_equal(consumed, to - from);
 		run->consumed += consumed;
 		from = to;
 	}
-	if (is_bdat)
+	if (m->is_bdat)
 		data_reader_finish(&r);
 	run->flags = r.flags;
 	run->size = r.size;
 	run->state = r.state;
-	assert_true(run->out_len <= len);
+	assert_true(run->out_len <= grow * len);
 	if (c->max_size != 0)
 		assert_true(run->out_len <= c->max_size);
 }
@@ -181,7 +192,7 @@ test_same_run(const struct data_case *c, const struct data_run *a,
 
 /* Every 2-way split, every 3-way split of short inputs, byte by byte. */
 static void
-test_splits(const struct data_case *c, bool is_bdat,
+test_splits(const struct data_case *c, const struct data_mode *m,
 	    const struct data_run *whole)
 {
 	static struct data_run run;
@@ -191,25 +202,25 @@ test_splits(const struct data_case *c, bool is_bdat,
 
 	for (i = 0; i <= len; i++) {
 		cuts[0] = i;
-		test_feed(c, is_bdat, cuts, 1, &run);
+		test_feed(c, m, cuts, 1, &run);
 		test_same_run(c, whole, &run, "split at", i);
 	}
 	for (i = 0; len <= TEST_THREE_WAY_MAX && i <= len; i++) {
 		for (j = i; j <= len; j++) {
 			cuts[0] = i;
 			cuts[1] = j;
-			test_feed(c, is_bdat, cuts, 2, &run);
+			test_feed(c, m, cuts, 2, &run);
 			test_same_run(c, whole, &run, "split at", i * 1000 + j);
 		}
 	}
 	for (i = 0; i < len; i++)
 		cuts[i] = i + 1;
-	test_feed(c, is_bdat, cuts, len, &run);
+	test_feed(c, m, cuts, len, &run);
 	test_same_run(c, whole, &run, "byte by byte", len);
 }
 
 static void
-test_data_case(const struct data_case *c, bool is_bdat)
+test_data_case(const struct data_case *c, const struct data_mode *m)
 {
 	static struct data_run whole;
 	size_t len = c->in_len ? c->in_len : strlen(c->in);
@@ -217,7 +228,7 @@ test_data_case(const struct data_case *c, bool is_bdat)
 	size_t want_out_len = c->out_len ? c->out_len : strlen(c->out);
 
 	assert_true(len <= TEST_IN_MAX);
-	test_feed(c, is_bdat, NULL, 0, &whole);
+	test_feed(c, m, NULL, 0, &whole);
 	if (whole.result != c->result || whole.consumed != want_consumed)
 		fail_msg("%s: result %d consumed %zu, want %d %zu", c->name,
 			 whole.result, whole.consumed, c->result,
@@ -230,8 +241,13 @@ test_data_case(const struct data_case *c, bool is_bdat)
 	if (whole.flags != c->flags)
 		fail_msg("%s: flags %#x, want %#x", c->name, whole.flags,
 			 c->flags);
-	test_splits(c, is_bdat, &whole);
+	test_splits(c, m, &whole);
 }
+
+static const struct data_mode DATA_STRICT = {false, false, 0};
+static const struct data_mode BDAT_STRICT = {true, false, 0};
+static const struct data_mode DATA_LF = {false, true, 0};
+static const struct data_mode BDAT_LF = {true, true, 0};
 
 static void
 test_data_cases_end_unstuff_and_flag(void **state)
@@ -240,7 +256,7 @@ test_data_cases_end_unstuff_and_flag(void **state)
 
 	(void)state;
 	for (i = 0; i < sizeof(data_cases) / sizeof(data_cases[0]); i++)
-		test_data_case(&data_cases[i], false);
+		test_data_case(&data_cases[i], &DATA_STRICT);
 }
 
 static const struct data_case bdat_cases[] = {
@@ -269,7 +285,124 @@ test_bdat_cases_flag_without_dot_handling(void **state)
 
 	(void)state;
 	for (i = 0; i < sizeof(bdat_cases) / sizeof(bdat_cases[0]); i++)
-		test_data_case(&bdat_cases[i], true);
+		test_data_case(&bdat_cases[i], &BDAT_STRICT);
+}
+
+/*
+ * [server] bare_newline = normalize: a bare LF ends a line and is handed
+ * on as CR LF; a line holding only "." with a bare LF on either side is
+ * flagged (the message is refused) and never ends the message.
+ */
+static const struct data_case lf_cases[] = {
+	{ "lf_lines_become_crlf", "Subject: lf\n\nline\n\r\n.\r\n", 0, 0,
+	  DATA_END, 0, "Subject: lf\r\n\r\nline\r\n\r\n", 0, 0 },
+	{ "mixed_line_ends", "a\r\nb\nc\r\n.\r\n", 0, 0, DATA_END, 0,
+	  "a\r\nb\r\nc\r\n", 0, 0 },
+	{ "lf_then_crlf_dot_crlf_ends", "a\n\r\n.\r\nQUIT\r\n", 0, 0,
+	  DATA_END, 7, "a\r\n\r\n", 0, 0 },
+	{ "dot_after_lf_is_unstuffed", "a\n.x\n..\n\r\n.\r\n", 0, 0,
+	  DATA_END, 0, "a\r\nx\r\n.\r\n\r\n", 0, 0 },
+	{ "lf_dot_lf_is_not_the_end", "a\n.\nb\r\n.\r\n", 0, 0, DATA_END, 0,
+	  "a\r\n\r\nb\r\n", 0, LF_ },
+	{ "lf_dot_crlf_is_not_the_end", "a\n.\r\nb\r\n.\r\n", 0, 0, DATA_END,
+	  0, "a\r\n\r\nb\r\n", 0, LF_ },
+	{ "crlf_dot_lf_is_not_the_end", "a\r\n.\nb\r\n.\r\n", 0, 0,
+	  DATA_END, 0, "a\r\n\r\nb\r\n", 0, LF_ },
+	{ "first_line_dot_lf_is_not_the_end", ".\nb\r\n.\r\n", 0, 0,
+	  DATA_END, 0, "\r\nb\r\n", 0, LF_ },
+	{ "lf_lf_dot_lf_lf_is_not_the_end", "a\n\n.\n\nb\r\n.\r\n", 0, 0,
+	  DATA_END, 0, "a\r\n\r\n\r\n\r\nb\r\n", 0, LF_ },
+	{ "lf_dot_lf_alone_wants_more", "a\n.\n", 0, 0, DATA_MORE, 0,
+	  "a\r\n\r\n", 0, LF_ },
+	{ "lf_dot_cr_wants_more", "a\n.\r", 0, 0, DATA_MORE, 0, "a\r\n", 0,
+	  0 },
+	{ "smuggled_transaction_stays_text",
+	  "a\n.\nMAIL FROM:<x@y>\r\nRCPT TO:<z@w>\r\nDATA\r\nevil\r\n.\r\n",
+	  0, 0, DATA_END, 0,
+	  "a\r\n\r\nMAIL FROM:<x@y>\r\nRCPT TO:<z@w>\r\nDATA\r\nevil\r\n", 0,
+	  LF_ },
+	{ "bare_cr_still_flagged", "a\rb\n\r\n.\r\n", 0, 0, DATA_END, 0,
+	  "a\rb\r\n\r\n", 0, CR_ },
+	{ "cr_dot_cr_is_not_the_end", "a\r.\rb\r\n.\r\n", 0, 0, DATA_END, 0,
+	  "a\r.\rb\r\n", 0, CR_ },
+	{ "lf_dot_cr_x_is_a_bare_cr", "a\n.\rx\r\n.\r\n", 0, 0, DATA_END, 0,
+	  "a\r\nx\r\n", 0, CR_ },
+	{ "lf_dot_cr_cr_lf", "a\n.\r\r\nb\r\n.\r\n", 0, 0, DATA_END, 0,
+	  "a\r\n\r\nb\r\n", 0, CR_ },
+	{ "lf_nul_dot_lf_is_nul_only", "a\n\0.\n\r\n.\r\n", 10, 0, DATA_END,
+	  0, "a\r\n\0.\r\n\r\n", 9, NUL_ },
+	{ "crlf_dot_nul_crlf", "a\r\n.\0\r\n.\r\n", 10, 0, DATA_END, 0,
+	  "a\r\n\0\r\n", 6, NUL_ },
+	{ "normalized_crlf_counts_in_size", "ab\ncd\r\n.\r\n", 0, 3,
+	  DATA_END, 0, "ab\r", 0, BIG_ },
+	{ "normalized_crlf_fits_exactly", "a\n\r\n.\r\n", 0, 5, DATA_END,
+	  0, "a\r\n\r\n", 0, 0 },
+};
+
+static const struct data_case bdat_lf_cases[] = {
+	{ "bdat_lf_lines_become_crlf", "a\nb\r\nc", 0, 0, DATA_MORE, 0,
+	  "a\r\nb\r\nc", 0, 0 },
+	{ "bdat_dot_lines_are_text", "..a\r\n.\r\nb", 0, 0, DATA_MORE, 0,
+	  "..a\r\n.\r\nb", 0, 0 },
+	{ "bdat_dot_x_after_lf_is_text", "a\n.x\n..\n", 0, 0, DATA_MORE, 0,
+	  "a\r\n.x\r\n..\r\n", 0, 0 },
+	{ "bdat_lf_dot_lf_flagged", "a\n.\nb", 0, 0, DATA_MORE, 0,
+	  "a\r\n.\r\nb", 0, LF_ },
+	{ "bdat_lf_dot_crlf_flagged", "a\n.\r\nb", 0, 0, DATA_MORE, 0,
+	  "a\r\n.\r\nb", 0, LF_ },
+	{ "bdat_crlf_dot_lf_flagged", "a\r\n.\nb", 0, 0, DATA_MORE, 0,
+	  "a\r\n.\r\nb", 0, LF_ },
+	{ "bdat_smuggling_bytes_are_flagged", "a\n.\r\nMAIL\r\n", 0, 0,
+	  DATA_MORE, 0, "a\r\n.\r\nMAIL\r\n", 0, LF_ },
+	{ "bdat_dot_cr_hanging_at_finish", "a\r\n.\r", 0, 0, DATA_MORE, 0,
+	  "a\r\n.", 0, CR_ },
+	{ "bdat_lf_max_size", "ab\ncd", 0, 3, DATA_MORE, 0, "ab\r", 0, BIG_ },
+};
+
+static void
+test_lf_cases_normalize_and_flag_only_smuggling(void **state)
+{
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(lf_cases) / sizeof(lf_cases[0]); i++)
+		test_data_case(&lf_cases[i], &DATA_LF);
+	for (i = 0; i < sizeof(bdat_lf_cases) / sizeof(bdat_lf_cases[0]); i++)
+		test_data_case(&bdat_lf_cases[i], &BDAT_LF);
+}
+
+/* True when in[0..len) holds an LF that is not the end of a CR LF. */
+static bool
+test_has_bare_lf(const struct data_case *c)
+{
+	size_t len = c->in_len ? c->in_len : strlen(c->in);
+
+	for (size_t i = 0; i < len; i++)
+		if (c->in[i] == '\n' && (i == 0 || c->in[i - 1] != '\r'))
+			return true;
+	return false;
+}
+
+/* Normalizing changes nothing for text without a bare LF. */
+static void
+test_lf_mode_same_without_bare_lf(void **state)
+{
+	size_t i, n = 0;
+
+	(void)state;
+	for (i = 0; i < sizeof(data_cases) / sizeof(data_cases[0]); i++) {
+		if (!test_has_bare_lf(&data_cases[i])) {
+			test_data_case(&data_cases[i], &DATA_LF);
+			n++;
+		}
+	}
+	for (i = 0; i < sizeof(bdat_cases) / sizeof(bdat_cases[0]); i++) {
+		if (!test_has_bare_lf(&bdat_cases[i])) {
+			test_data_case(&bdat_cases[i], &BDAT_LF);
+			n++;
+		}
+	}
+	assert_true(n > 30); /* most of the tables */
 }
 
 /*
@@ -289,23 +422,33 @@ test_long_line(char *buf, size_t text_len, bool is_stuffed, bool is_bdat)
 	return n + (is_bdat ? 2 : 5);
 }
 
+/* The line limit of mode m, as the reader applies it. */
+static size_t
+test_max_text(const struct data_mode *m)
+{
+	return m->max_line ? (size_t)m->max_line : SMTP_TEXT_LINE_MAX - 2;
+}
+
+/* A line of the limit is taken, one octet more is flagged; in DATA, BDAT,
+ * with and without a stuffed dot. */
 static void
-test_data_long_lines_are_flagged(void **state)
+test_long_lines_in_mode(const struct data_mode *m)
 {
 	static char buf[TEST_IN_MAX];
 	struct data_case c = { "long", buf, 0, 0, DATA_END, 0, NULL, 0, 0 };
 	static struct data_run run;
-	const size_t max_text = SMTP_TEXT_LINE_MAX - 2;
+	struct data_mode bdat = *m;
+	const size_t max_text = test_max_text(m);
 
-	(void)state;
+	bdat.is_bdat = true;
 	c.in_len = test_long_line(buf, max_text, false, false);
-	test_feed(&c, false, NULL, 0, &run);
+	test_feed(&c, m, NULL, 0, &run);
 	assert_int_equal(run.result, DATA_END);
 	assert_int_equal(run.flags, 0);
 	assert_int_equal(run.out_len, max_text + 2);
 
 	c.in_len = test_long_line(buf, max_text + 1, false, false);
-	test_feed(&c, false, NULL, 0, &run);
+	test_feed(&c, m, NULL, 0, &run);
 	assert_int_equal(run.result, DATA_END);
 	assert_int_equal(run.flags, DATA_ERR_LINE_TOO_LONG);
 	assert_int_equal(run.out_len, max_text + 3);
@@ -313,54 +456,107 @@ test_data_long_lines_are_flagged(void **state)
 	/* The stuffed dot does not count (RFC 5321 4.5.3.1.6): 998 + 1
 	 * fits, 999 + 1 does not. */
 	c.in_len = test_long_line(buf, max_text, true, false);
-	test_feed(&c, false, NULL, 0, &run);
+	test_feed(&c, m, NULL, 0, &run);
 	assert_int_equal(run.flags, 0);
 	assert_int_equal(run.out_len, max_text + 2);
 	c.in_len = test_long_line(buf, max_text + 1, true, false);
-	test_feed(&c, false, NULL, 0, &run);
+	test_feed(&c, m, NULL, 0, &run);
 	assert_int_equal(run.flags, DATA_ERR_LINE_TOO_LONG);
 	assert_int_equal(run.result, DATA_END);
 
 	/* BDAT counts the same way, across chunks. */
 	c.in_len = test_long_line(buf, max_text, false, true);
-	test_feed(&c, true, NULL, 0, &run);
+	test_feed(&c, &bdat, NULL, 0, &run);
 	assert_int_equal(run.flags, 0);
 	c.in_len = test_long_line(buf, max_text + 1, false, true);
-	test_feed(&c, true, NULL, 0, &run);
+	test_feed(&c, &bdat, NULL, 0, &run);
 	assert_int_equal(run.flags, DATA_ERR_LINE_TOO_LONG);
 	c.result = DATA_MORE;
 	c.out = buf;
 	c.out_len = c.in_len;
 	c.flags = DATA_ERR_LINE_TOO_LONG;
-	test_data_case(&c, true);
+	test_data_case(&c, &bdat);
+}
 
-	/* A bare LF does not end the line: 500 + LF + 498 is 999 octets. */
+static void
+test_data_long_lines_are_flagged(void **state)
+{
+	static char buf[TEST_IN_MAX];
+	struct data_case c = { "long", buf, 0, 0, DATA_END, 0, NULL, 0, 0 };
+	static struct data_run run;
+	/* [server] max_line_length above RFC 5321's 998, as by default */
+	const struct data_mode longer = {false, false, 3000};
+	const struct data_mode longer_lf = {false, true, 3000};
+
+	(void)state;
+	test_long_lines_in_mode(&DATA_STRICT);
+	test_long_lines_in_mode(&DATA_LF);
+	test_long_lines_in_mode(&longer);
+	test_long_lines_in_mode(&longer_lf);
+
+	/* A bare LF does not end the line: 500 + LF + 498 is 999 octets;
+	 * normalized, it does: two short lines. */
 	memset(buf, 'a', 999);
 	buf[500] = '\n';
 	memcpy(buf + 999, "\r\n.\r\n", 6);
 	c.in_len = 1004;
-	test_feed(&c, false, NULL, 0, &run);
+	test_feed(&c, &DATA_STRICT, NULL, 0, &run);
 	assert_int_equal(run.flags,
 			 DATA_ERR_LINE_TOO_LONG | DATA_ERR_BARE_LF);
+	test_feed(&c, &DATA_LF, NULL, 0, &run);
+	assert_int_equal(run.flags, 0);
+	assert_int_equal(run.out_len, 1002);
 	/* Many short lines are fine however long the message. */
 	for (c.in_len = 0; c.in_len + 10 < 3000; c.in_len += 10)
 		memcpy(buf + c.in_len, "12345678\r\n", 10);
 	memcpy(buf + c.in_len, ".\r\n", 3);
 	c.in_len += 3;
-	test_feed(&c, false, NULL, 0, &run);
+	test_feed(&c, &DATA_STRICT, NULL, 0, &run);
 	assert_int_equal(run.flags, 0);
 	assert_int_equal(run.result, DATA_END);
+}
+
+/* A line far over any limit costs a counter, not memory: the reader
+ * counts 5 GiB in pieces and flags it once, across the 4 GiB mark. */
+static void
+test_data_huge_line_is_counted_not_kept(void **state)
+{
+	static char in[1 << 16], out[DATA_OUT_MAX(sizeof in)];
+	struct data_limits lim = {1024, UINT32_MAX, true};
+	struct data_reader r;
+	size_t out_len = 0, consumed;
+	uint64_t fed = 0, want = (uint64_t)5 << 30;
+
+	(void)state;
+	memset(in, 'x', sizeof in);
+	data_reader_init(&r, false, &lim);
+	while (fed < want) {
+		out_len = 0;
+		assert_int_equal(data_reader_feed(&r, in, sizeof in, out,
+						  &out_len, &consumed),
+				 DATA_MORE);
+		fed += sizeof in;
+		if (fed <= UINT32_MAX)
+			assert_false(r.flags & DATA_ERR_LINE_TOO_LONG);
+	}
+	assert_int_equal(r.flags, DATA_ERR_LINE_TOO_LONG | DATA_ERR_TOO_BIG);
+	assert_true(r.size == want);
+	out_len = 0;
+	assert_int_equal(data_reader_feed(&r, "\r\n.\r\n", 5, out, &out_len,
+					  &consumed), DATA_END);
+	assert_int_equal(out_len, 0);
 }
 
 static void
 test_data_size_counts_all_text(void **state)
 {
+	struct data_limits lim = {4, 0, false};
 	struct data_reader r;
 	char out[64];
 	size_t out_len = 0, consumed;
 
 	(void)state;
-	data_reader_init(&r, false, 4);
+	data_reader_init(&r, false, &lim);
 	assert_int_equal(data_reader_feed(&r, "abcdefgh\r\n", 10, out,
 					  &out_len, &consumed), DATA_MORE);
 	assert_int_equal(out_len, 4);
@@ -373,29 +569,56 @@ test_data_size_counts_all_text(void **state)
 	assert_int_equal(r.size, 13);
 }
 
+/* One LF after "." CR (normalizing, after a bare LF) writes CR LF: the
+ * one octet fed is why out needs DATA_OUT_MAX, not len. */
 static void
-test_data_finish_flags_only_a_hanging_cr(void **state)
+test_data_one_octet_may_write_two(void **state)
 {
+	struct data_limits lim = {0, 0, true};
 	struct data_reader r;
 	char out[16];
 	size_t out_len = 0, consumed;
 
 	(void)state;
-	data_reader_init(&r, true, 0);
-	data_reader_feed(&r, "a\r", 2, out, &out_len, &consumed);
-	assert_int_equal(r.flags, 0);
-	data_reader_feed(&r, "\nb\r", 3, out, &out_len, &consumed);
-	assert_int_equal(r.flags, 0);
+	data_reader_init(&r, false, &lim);
+	data_reader_feed(&r, "a\n.\r", 4, out, &out_len, &consumed);
+	assert_int_equal(out_len, 3);
 	data_reader_feed(&r, "\n", 1, out, &out_len, &consumed);
-	data_reader_finish(&r);
-	assert_int_equal(r.flags, 0);
-	assert_int_equal(out_len, 6);
-	assert_memory_equal(out, "a\r\nb\r\n", 6);
+	assert_int_equal(out_len, 5);
+	assert_memory_equal(out, "a\r\n\r\n", 5);
+	assert_int_equal(r.flags, DATA_ERR_BARE_LF);
+	out_len = 0;
+	data_reader_feed(&r, "\n", 1, out, &out_len, &consumed);
+	assert_int_equal(out_len, 2);
+}
 
-	data_reader_init(&r, true, 0);
-	data_reader_feed(&r, "a\r", 2, out, &out_len, &consumed);
-	data_reader_finish(&r);
-	assert_int_equal(r.flags, DATA_ERR_BARE_CR);
+static void
+test_data_finish_flags_only_a_hanging_cr(void **state)
+{
+	const struct data_limits lims[] = {{0, 0, false}, {0, 0, true}};
+	struct data_reader r;
+	char out[16];
+	size_t out_len, consumed;
+
+	(void)state;
+	for (size_t i = 0; i < 2; i++) {
+		out_len = 0;
+		data_reader_init(&r, true, &lims[i]);
+		data_reader_feed(&r, "a\r", 2, out, &out_len, &consumed);
+		assert_int_equal(r.flags, 0);
+		data_reader_feed(&r, "\nb\r", 3, out, &out_len, &consumed);
+		assert_int_equal(r.flags, 0);
+		data_reader_feed(&r, "\n", 1, out, &out_len, &consumed);
+		data_reader_finish(&r);
+		assert_int_equal(r.flags, 0);
+		assert_int_equal(out_len, 6);
+		assert_memory_equal(out, "a\r\nb\r\n", 6);
+
+		data_reader_init(&r, true, &lims[i]);
+		data_reader_feed(&r, "a\r", 2, out, &out_len, &consumed);
+		data_reader_finish(&r);
+		assert_int_equal(r.flags, DATA_ERR_BARE_CR);
+	}
 }
 
 /*
@@ -412,6 +635,7 @@ test_data_special_octet_at_every_offset(void **state)
 	} specials[] = {{'\n', LF_}, {'\0', NUL_}, {'\r', CR_}};
 	/* 0x0c/0x0e/0x8d/0x8a/0x01/0x80: near CR, LF and NUL in value. */
 	static const char near[] = "\x0c\x0e\x8d\x8a\x01\x80\x09\x0b";
+	const struct data_limits lim = {0, 0, false};
 	char in[128], out[128];
 
 	(void)state;
@@ -427,7 +651,7 @@ test_data_special_octet_at_every_offset(void **state)
 				in[n++] = 'x';
 			memcpy(in + n, "\r\n.\r\n", 5);
 			n += 5;
-			data_reader_init(&r, false, 0);
+			data_reader_init(&r, false, &lim);
 			assert_int_equal(data_reader_feed(&r, in, n, out,
 							  &out_len, &consumed),
 					 DATA_END);
@@ -445,8 +669,12 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_data_cases_end_unstuff_and_flag),
 		cmocka_unit_test(test_bdat_cases_flag_without_dot_handling),
+		cmocka_unit_test(test_lf_cases_normalize_and_flag_only_smuggling),
+		cmocka_unit_test(test_lf_mode_same_without_bare_lf),
 		cmocka_unit_test(test_data_long_lines_are_flagged),
+		cmocka_unit_test(test_data_huge_line_is_counted_not_kept),
 		cmocka_unit_test(test_data_size_counts_all_text),
+		cmocka_unit_test(test_data_one_octet_may_write_two),
 		cmocka_unit_test(test_data_finish_flags_only_a_hanging_cr),
 		cmocka_unit_test(test_data_special_octet_at_every_offset),
 	};
