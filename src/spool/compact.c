@@ -12,10 +12,9 @@
  * Which segments (S = [spool] segment_size, R = S / SPOOL_ROLL_DIV):
  *   - the segment being written rolls over at R (commit.c), so it never
  *     holds more than R octets of delivered mail and zeros, plus a batch;
- *   - a closed segment at least half dead is compacted: every octet
- *     copied frees at least one, so copying costs at most what arrives
- *     (bench/compaction.py: 25% copies as much, 75% and 90% copy up to
- *     2.4 times more for the same traffic);
+ *   - a closed segment at least half dead, closed for a second, is
+ *     compacted: every octet copied frees at least one (measurements in
+ *     docs/design/spool.md);
  *   - and whenever the dead octets of all closed segments together pass
  *     R, the deadest closed segment is compacted, however live.
  * Together, with at most one closed segment (<= R + a batch) half copied:
@@ -53,7 +52,7 @@
 
 /* ... once it has been closed this long: mail it holds that is on its
  * way to a Maildir is delivered by then, not copied (bench/compaction.py:
- * a third of the copying at 1% deferred).  The budget does not wait. */
+ * a fifth of the copying at 1% deferred).  The budget does not wait. */
 #ifndef SPOOL_SETTLE_MS
 #define SPOOL_SETTLE_MS 1000
 #endif
