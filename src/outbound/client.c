@@ -12,12 +12,16 @@
  * cannot live with makes it return false and the connection ends here.
  *
  * A connect failure, a timeout, a 421 or 4xx/5xx greeting or EHLO before
- * any transaction moves on to the next address with the same job; after
- * the last address the job's recipients are deferred (421: uncharged) and
- * the destination rests (schedule_suspend_secs) so its other jobs share
- * that outcome.  Losing the connection in a transaction defers what is
- * undecided.  Outcomes leave through finish_job() only.  Timeouts are RFC
- * 5321 4.5.3.2's, from [delivery].
+ * any transaction moves on to the next address with the same job.  So
+ * does a 421 in a transaction (REPLY-CODES.md: the next MX host at once):
+ * the recipients it left undecided go on in a job of their own, the
+ * rest of the job is finished (jobs_split_next_host).  After the last
+ * address the recipients are deferred and counted like any 4xx (one
+ * attempt for the whole pass), and the destination rests
+ * (schedule_suspend_secs) so its other jobs share that outcome.  Losing
+ * the connection in a transaction defers what is undecided.  Outcomes
+ * leave through finish_job() only.  Timeouts are RFC 5321 4.5.3.2's,
+ * from [delivery].
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -109,6 +113,42 @@ next_target(struct conn *c)
 	conn_close_bev(c);
 	c->ti++;
 	return try_target(c);
+}
+
+/*
+ * A transaction ended the connection.  When a 421 did, what it left
+ * undecided goes on to the next address at once, in a job of its own
+ * (REPLY-CODES.md), and the rest of the job is finished now; after the
+ * last address that job is deferred as if no address had served it.
+ * Returns false: c is gone or on its next address.
+ */
+static bool
+txn_closed(struct conn *c)
+{
+	struct job *j = c->job, *rest;
+	const struct outcome *oc = NULL;
+
+	for (size_t k = 0; j != NULL && k < j->n && oc == NULL; k++)
+		if (j->out[k].is_next_host)
+			oc = &j->out[k];
+	if (oc == NULL) {
+		conn_end(c);
+		return false;
+	}
+	c->fail = *oc;
+	c->was_served = false; /* a 421 served nobody */
+	if (c->ti + 1 >= c->n_targets ||
+	    (rest = jobs_split_next_host(j)) == NULL) {
+		conn_end(c);
+		return false;
+	}
+	log_msg(LOG_INFO, "ev=next_address qid=%s peer=%s rcpts=%zu reply=%s",
+		j->q->m->qid_str, log_q(c->peer), rest->n,
+		log_q(c->fail.reply));
+	client_job_done(c);
+	c->job = rest;
+	next_target(c);
+	return false;
 }
 
 static bool
@@ -233,8 +273,7 @@ on_reply(struct conn *c)
 	case CP_DOT_EMPTY:
 		if (client_txn_reply(c, line))
 			return true;
-		conn_end(c);
-		return false;
+		return txn_closed(c);
 	case CP_QUIT:
 		conn_end(c);
 		return false;
@@ -369,7 +408,12 @@ try_target(struct conn *c)
 	}
 	t = &c->targets[c->ti];
 	peer_name(c, t);
+	/* A new connection: nothing of the last one's TLS or count holds
+	 * (a host that fails after STARTTLS must not make the next one
+	 * look encrypted). */
 	c->has_txn = false;
+	c->is_tls = false;
+	c->n_msgs = 0;
 	c->bev = bufferevent_socket_new(c->ob->base, -1, BEV_OPT_CLOSE_ON_FREE);
 	if (c->bev == NULL) {
 		react_local(&c->fail, OC_DEFER, "4.3.0", "out of memory");
