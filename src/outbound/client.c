@@ -22,16 +22,23 @@
  * the connection in a transaction defers what is undecided.  Outcomes
  * leave through finish_job() only.  Timeouts are RFC 5321 4.5.3.2's,
  * from [delivery].
+ *
+ * A TLS connection ends with close_notify (tls_close_notify): after
+ * QUIT's reply it is sent, the write side shut, and the peer's end
+ * awaited for up to TLS_CLOSE_SECONDS (CP_CLOSE); ended any other way,
+ * the alert is sent if it can be, without waiting.
  */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/un.h>
 
 #include <event2/bufferevent_ssl.h>
 
 #include "outbound/client_int.h"
+#include "tls/tls.h"
 #include "util/log.h"
 #include "util/str.h"
 
@@ -41,6 +48,7 @@ static const char *const phase_names[] = {
     "resolving",      "connecting",  "greeting",      "EHLO",
     "HELO",	      "STARTTLS",    "TLS handshake", "RSET",
     "MAIL/RCPT/DATA", "end of data", "end of data",   "QUIT",
+    "closing",
 };
 
 static void conn_end(struct conn *c);
@@ -50,6 +58,9 @@ static void
 conn_close_bev(struct conn *c)
 {
 	if (c->bev != NULL) {
+		/* Whatever ended it, the peer learns it was not cut off (a
+		 * no-op once sent, or without TLS). */
+		(void)tls_close_notify(c->bev);
 		bufferevent_free(c->bev);
 		c->bev = NULL;
 	}
@@ -257,6 +268,30 @@ handshake_reply(struct conn *c, const char *line)
 	}
 }
 
+/*
+ * QUIT is answered.  Over TLS: close_notify, FIN after it, and the peer's
+ * end (on_event) within TLS_CLOSE_SECONDS, so the session does not look
+ * truncated to it and our close meets no unread data.
+ */
+static void
+conn_quit_done(struct conn *c)
+{
+	struct timeval tv = {TLS_CLOSE_SECONDS, 0};
+	enum tls_close r = c->is_tls ? tls_close_notify(c->bev)
+				     : TLS_CLOSE_NONE;
+
+	if (r == TLS_CLOSE_NONE) {
+		conn_end(c);
+		return;
+	}
+	/* Pending: the socket bufferevent sends the rest meanwhile. */
+	if (r == TLS_CLOSE_SENT)
+		(void)shutdown(bufferevent_getfd(c->bev), SHUT_WR);
+	c->ph = CP_CLOSE;
+	bufferevent_set_timeouts(c->bev, &tv, &tv);
+	bufferevent_enable(c->bev, EV_READ);
+}
+
 /* A complete reply arrived.  Returns false when c is gone. */
 static bool
 on_reply(struct conn *c)
@@ -275,7 +310,7 @@ on_reply(struct conn *c)
 			return true;
 		return txn_closed(c);
 	case CP_QUIT:
-		conn_end(c);
+		conn_quit_done(c);
 		return false;
 	default:
 		return handshake_reply(c, line);
@@ -288,6 +323,11 @@ on_read(struct bufferevent *bev, void *arg)
 	struct conn *c = arg;
 	struct evbuffer *in = bufferevent_get_input(bev);
 
+	if (c->ph == CP_CLOSE) {
+		/* Nothing the peer says now matters. */
+		evbuffer_drain(in, evbuffer_get_length(in));
+		return;
+	}
 	for (;;) {
 		size_t len;
 		char *line = evbuffer_readln(in, &len, EVBUFFER_EOL_CRLF);
@@ -350,7 +390,7 @@ on_event(struct bufferevent *bev, short what, void *arg)
 		c->ph = CP_GREETING;
 		return;
 	}
-	if (c->ph == CP_QUIT) {
+	if (c->ph == CP_QUIT || c->ph == CP_CLOSE) {
 		conn_end(c);
 		return;
 	}
