@@ -23,7 +23,7 @@ import time
 
 import pytest
 
-from postern_test import (AUTH_PASSWORD, PortTaken, SmtpClient, free_port,
+from postern_test import (PortTaken, SmtpClient, free_port,
                           insecure_tls_context, poll)
 from smtp_peer import message, outbound_server, queue_list, submit
 
