@@ -12,22 +12,33 @@
  * cannot live with makes it return false and the connection ends here.
  *
  * A connect failure, a timeout, a 421 or 4xx/5xx greeting or EHLO before
- * any transaction moves on to the next address with the same job; after
- * the last address the job's recipients are deferred (421: uncharged) and
- * the destination rests (schedule_suspend_secs) so its other jobs share
- * that outcome.  Losing the connection in a transaction defers what is
- * undecided.  Outcomes leave through finish_job() only.  Timeouts are RFC
- * 5321 4.5.3.2's, from [delivery].
+ * any transaction moves on to the next address with the same job.  So
+ * does a 421 in a transaction (REPLY-CODES.md: the next MX host at once):
+ * the recipients it left undecided go on in a job of their own, the
+ * rest of the job is finished (jobs_split_next_host).  After the last
+ * address the recipients are deferred and counted like any 4xx (one
+ * attempt for the whole pass), and the destination rests
+ * (schedule_suspend_secs) so its other jobs share that outcome.  Losing
+ * the connection in a transaction defers what is undecided.  Outcomes
+ * leave through finish_job() only.  Timeouts are RFC 5321 4.5.3.2's,
+ * from [delivery].
+ *
+ * A TLS connection ends with close_notify (tls_close_notify): after
+ * QUIT's reply it is sent, the write side shut, and the peer's end
+ * awaited for up to TLS_CLOSE_SECONDS (CP_CLOSE); ended any other way,
+ * the alert is sent if it can be, without waiting.
  */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/un.h>
 
 #include <event2/bufferevent_ssl.h>
 
 #include "outbound/client_int.h"
+#include "tls/tls.h"
 #include "util/log.h"
 #include "util/str.h"
 
@@ -37,6 +48,7 @@ static const char *const phase_names[] = {
     "resolving",      "connecting",  "greeting",      "EHLO",
     "HELO",	      "STARTTLS",    "TLS handshake", "RSET",
     "MAIL/RCPT/DATA", "end of data", "end of data",   "QUIT",
+    "closing",
 };
 
 static void conn_end(struct conn *c);
@@ -46,6 +58,9 @@ static void
 conn_close_bev(struct conn *c)
 {
 	if (c->bev != NULL) {
+		/* Whatever ended it, the peer learns it was not cut off (a
+		 * no-op once sent, or without TLS). */
+		(void)tls_close_notify(c->bev);
 		bufferevent_free(c->bev);
 		c->bev = NULL;
 	}
@@ -109,6 +124,42 @@ next_target(struct conn *c)
 	conn_close_bev(c);
 	c->ti++;
 	return try_target(c);
+}
+
+/*
+ * A transaction ended the connection.  When a 421 did, what it left
+ * undecided goes on to the next address at once, in a job of its own
+ * (REPLY-CODES.md), and the rest of the job is finished now; after the
+ * last address that job is deferred as if no address had served it.
+ * Returns false: c is gone or on its next address.
+ */
+static bool
+txn_closed(struct conn *c)
+{
+	struct job *j = c->job, *rest;
+	const struct outcome *oc = NULL;
+
+	for (size_t k = 0; j != NULL && k < j->n && oc == NULL; k++)
+		if (j->out[k].is_next_host)
+			oc = &j->out[k];
+	if (oc == NULL) {
+		conn_end(c);
+		return false;
+	}
+	c->fail = *oc;
+	c->was_served = false; /* a 421 served nobody */
+	if (c->ti + 1 >= c->n_targets ||
+	    (rest = jobs_split_next_host(j)) == NULL) {
+		conn_end(c);
+		return false;
+	}
+	log_msg(LOG_INFO, "ev=next_address qid=%s peer=%s rcpts=%zu reply=%s",
+		j->q->m->qid_str, log_q(c->peer), rest->n,
+		log_q(c->fail.reply));
+	client_job_done(c);
+	c->job = rest;
+	next_target(c);
+	return false;
 }
 
 static bool
@@ -217,6 +268,30 @@ handshake_reply(struct conn *c, const char *line)
 	}
 }
 
+/*
+ * QUIT is answered.  Over TLS: close_notify, FIN after it, and the peer's
+ * end (on_event) within TLS_CLOSE_SECONDS, so the session does not look
+ * truncated to it and our close meets no unread data.
+ */
+static void
+conn_quit_done(struct conn *c)
+{
+	struct timeval tv = {TLS_CLOSE_SECONDS, 0};
+	enum tls_close r = c->is_tls ? tls_close_notify(c->bev)
+				     : TLS_CLOSE_NONE;
+
+	if (r == TLS_CLOSE_NONE) {
+		conn_end(c);
+		return;
+	}
+	/* Pending: the socket bufferevent sends the rest meanwhile. */
+	if (r == TLS_CLOSE_SENT)
+		(void)shutdown(bufferevent_getfd(c->bev), SHUT_WR);
+	c->ph = CP_CLOSE;
+	bufferevent_set_timeouts(c->bev, &tv, &tv);
+	bufferevent_enable(c->bev, EV_READ);
+}
+
 /* A complete reply arrived.  Returns false when c is gone. */
 static bool
 on_reply(struct conn *c)
@@ -233,10 +308,9 @@ on_reply(struct conn *c)
 	case CP_DOT_EMPTY:
 		if (client_txn_reply(c, line))
 			return true;
-		conn_end(c);
-		return false;
+		return txn_closed(c);
 	case CP_QUIT:
-		conn_end(c);
+		conn_quit_done(c);
 		return false;
 	default:
 		return handshake_reply(c, line);
@@ -249,6 +323,11 @@ on_read(struct bufferevent *bev, void *arg)
 	struct conn *c = arg;
 	struct evbuffer *in = bufferevent_get_input(bev);
 
+	if (c->ph == CP_CLOSE) {
+		/* Nothing the peer says now matters. */
+		evbuffer_drain(in, evbuffer_get_length(in));
+		return;
+	}
 	for (;;) {
 		size_t len;
 		char *line = evbuffer_readln(in, &len, EVBUFFER_EOL_CRLF);
@@ -311,7 +390,7 @@ on_event(struct bufferevent *bev, short what, void *arg)
 		c->ph = CP_GREETING;
 		return;
 	}
-	if (c->ph == CP_QUIT) {
+	if (c->ph == CP_QUIT || c->ph == CP_CLOSE) {
 		conn_end(c);
 		return;
 	}
@@ -369,7 +448,12 @@ try_target(struct conn *c)
 	}
 	t = &c->targets[c->ti];
 	peer_name(c, t);
+	/* A new connection: nothing of the last one's TLS or count holds
+	 * (a host that fails after STARTTLS must not make the next one
+	 * look encrypted). */
 	c->has_txn = false;
+	c->is_tls = false;
+	c->n_msgs = 0;
 	c->bev = bufferevent_socket_new(c->ob->base, -1, BEV_OPT_CLOSE_ON_FREE);
 	if (c->bev == NULL) {
 		react_local(&c->fail, OC_DEFER, "4.3.0", "out of memory");

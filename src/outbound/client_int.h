@@ -30,6 +30,7 @@ enum cphase {
 	CP_DOT,
 	CP_DOT_EMPTY, /* DATA said 354 with no recipient: an empty dot */
 	CP_QUIT,
+	CP_CLOSE, /* QUIT answered, close_notify sent: the peer's end */
 };
 
 enum cmd_kind { CMD_MAIL, CMD_RCPT, CMD_DATA };

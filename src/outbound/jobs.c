@@ -7,7 +7,9 @@
  * destination to a new connection; a connection that finishes a job takes
  * the next one of its destination here (client_txn.c).  A job taken is
  * the taker's until finish_job().  A job of a message held or deleted
- * meanwhile is put back, not sent.
+ * meanwhile is put back, not sent.  A 421 splits a job: what it left
+ * undecided goes on to the destination's next address as a job of its
+ * own, the rest is finished (client.c).
  */
 #include <stdlib.h>
 
@@ -101,6 +103,35 @@ jobs_next(struct outbound *ob, struct dest *d)
 		return j;
 	}
 	return NULL;
+}
+
+struct job *
+jobs_split_next_host(struct job *j)
+{
+	struct job *rest;
+	size_t n = 0, keep = 0;
+
+	for (size_t k = 0; k < j->n; k++)
+		n += j->out[k].is_next_host;
+	if (n == 0 || (rest = calloc(1, sizeof *rest)) == NULL)
+		return NULL;
+	if ((rest->out = calloc(n, sizeof *rest->out)) == NULL) {
+		free(rest);
+		return NULL;
+	}
+	rest->q = j->q;
+	rest->dest = j->dest;
+	for (size_t k = 0; k < j->n; k++) {
+		if (j->out[k].is_next_host) {
+			rest->idx[rest->n++] = j->idx[k];
+			continue;
+		}
+		j->idx[keep] = j->idx[k];
+		j->out[keep++] = j->out[k];
+	}
+	j->n = keep;
+	j->q->n_jobs++;
+	return rest;
 }
 
 void

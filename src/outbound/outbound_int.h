@@ -80,7 +80,11 @@ enum outcome_kind {
 
 struct outcome {
 	enum outcome_kind kind;
-	bool is_uncharged;	   /* a 421: not counted as an attempt */
+	/* A 421 (REPLY-CODES.md): the connection closes and the next
+	 * address of the destination gets the recipient at once; after the
+	 * last address it is deferred and counted like any 4xx. */
+	bool is_next_host;
+	bool is_uncharged;	   /* a local hitch: not counted, first step */
 	unsigned wait_hint;	   /* seconds the reply asked for, 0 none */
 	char status[16];	   /* "5.1.1" */
 	char reply[OB_REPLY_MAX];  /* the remote's reply or our reason */
@@ -272,6 +276,11 @@ void finish_detach(struct outbound *ob);
 void jobs_make(struct outbound *ob, struct qmsg *q, int64_t now);
 /* The next job of d for a connection (its recipients QR_ACTIVE), or NULL. */
 struct job *jobs_next(struct outbound *ob, struct dest *d);
+/* The recipients of j whose outcome sends them to the next address (a
+ * 421) leave j for a new job of the same message and destination, still
+ * QR_ACTIVE and undecided; j keeps the others, decided.  NULL (j
+ * unchanged) when none does or out of memory. */
+struct job *jobs_split_next_host(struct job *j);
 /* At stop: frees the jobs no connection took. */
 void jobs_free_ready(struct outbound *ob);
 

@@ -4,7 +4,8 @@
  * recipients they concern; the first matching row wins.
  *
  *	2xx            done (RCPT: accepted, the dot's reply decides)
- *	421            close, retry later, not counted against anyone
+ *	421            close; the next address of the destination at once,
+ *	               and after the last one deferred like any 4xx
  *	4xx            deferred: retry on the back-off until the lifetime
  *	551 at RCPT    follow the address it names, or bounce naming it
  *	5xx            bounced now
@@ -24,7 +25,7 @@ struct react_row {
 	unsigned lo, hi;    /* codes covered */
 	unsigned phases;    /* 1 << enum react_phase; 0: any */
 	enum outcome_kind kind;
-	bool is_uncharged;
+	bool is_next_host;  /* 421: the next address of the destination now */
 	const char *status; /* when the reply carries none */
 };
 
@@ -67,7 +68,7 @@ react_reply(const struct outbound *ob, enum react_phase ph, unsigned code,
 		return;
 	}
 	oc->kind = row->kind;
-	oc->is_uncharged = row->is_uncharged;
+	oc->is_next_host = row->is_next_host;
 	str_set(oc->status, sizeof oc->status,
 		enh != NULL && enh[0] != '\0' ? enh : row->status);
 	if (oc->kind == OC_DEFER) {

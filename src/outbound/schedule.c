@@ -34,8 +34,10 @@ schedule_retry_at(const struct config *cfg, unsigned attempts,
 		  const struct outcome *oc, const struct timespec *ts)
 {
 	/* Rounded up from the real time: a peer that said "retry in 2 s"
-	 * at 10.9 s is tried at 13 s, not at 12.  A 421 is not counted:
-	 * it waits the first step. */
+	 * at 10.9 s is tried at 13 s, not at 12.  A local hitch that is
+	 * not counted (out of memory) waits the first step.  A 421 is
+	 * counted like any 4xx: a peer that keeps saying it is rate
+	 * limiting us, and backing off is what it asks for. */
 	return (int64_t)ts->tv_sec + (ts->tv_nsec > 0) +
 	       react_backoff(cfg, oc->is_uncharged ? 1 : attempts,
 			     oc->wait_hint);

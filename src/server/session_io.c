@@ -14,12 +14,19 @@
  *    until its output has drained (session_wait_drained);
  *  - after a 421, QUIT's 221 or a 554 5.5.0 nothing more is read, and
  *    the session is freed once its last reply has left - through the TLS
- *    filter and the socket below it;
+ *    filter and the socket below it; a TLS session then sends
+ *    close_notify, shuts its write side (FIN right after the alert) and
+ *    waits up to TLS_CLOSE_SECONDS for the client's end, reading and
+ *    dropping what comes, so the close neither looks truncated to the
+ *    client nor meets unread data (which turns a FIN into a RST); a
+ *    session freed any other way sends close_notify if it can, without
+ *    waiting;
  *  - idle_timeout of silence gives 421 4.4.2, except while the server
  *    itself is working (commit, password check, policy); EOF or an error
  *    drops whatever was in progress (nothing is half-stored).
  */
 #include <stdlib.h>
+#include <sys/socket.h>
 
 #include <event2/bufferevent_ssl.h>
 
@@ -50,10 +57,38 @@ on_close_poll(evutil_socket_t fd, short what, void *arg)
 	close_when_sent(arg);
 }
 
+/* A closing TLS session: what the client still sends is dropped. */
+static void
+on_linger_read(struct bufferevent *bev, void *arg)
+{
+	struct evbuffer *in = bufferevent_get_input(bev);
+
+	(void)arg;
+	evbuffer_drain(in, evbuffer_get_length(in));
+}
+
+/*
+ * close_notify has left: FIN after it, then the client's end (its alert
+ * or EOF: on_event frees s) or TLS_CLOSE_SECONDS, whichever comes first.
+ */
+static void
+linger(struct session *s)
+{
+	struct timeval tv = {TLS_CLOSE_SECONDS, 0};
+
+	if (s->ev_close != NULL)
+		evtimer_del(s->ev_close);
+	(void)shutdown(bufferevent_getfd(s->bev), SHUT_WR);
+	bufferevent_setcb(s->bev, on_linger_read, NULL, on_event, s);
+	bufferevent_set_timeouts(s->bev, &tv, &tv);
+	bufferevent_enable(s->bev, EV_READ);
+}
+
 /*
  * Frees s once its last reply has left: for STARTTLS sessions the filter's
  * drained output may still sit, encrypted, in the socket bufferevent
- * below it, so that one is checked too.
+ * below it, so that one is checked too.  A TLS session ends with
+ * close_notify first (linger).
  */
 static void
 close_when_sent(struct session *s)
@@ -64,8 +99,17 @@ close_when_sent(struct session *s)
 	if (evbuffer_get_length(bufferevent_get_output(s->bev)) == 0 &&
 	    (under == NULL ||
 	     evbuffer_get_length(bufferevent_get_output(under)) == 0)) {
-		session_free(s);
-		return;
+		switch (s->is_direct ? TLS_CLOSE_NONE
+				     : tls_close_notify(s->bev)) {
+		case TLS_CLOSE_NONE:
+			session_free(s);
+			return;
+		case TLS_CLOSE_SENT:
+			linger(s);
+			return;
+		case TLS_CLOSE_PENDING:
+			break; /* the socket is full: poll */
+		}
 	}
 	if (s->ev_close == NULL)
 		s->ev_close = evtimer_new(s->srv->base, on_close_poll, s);
@@ -150,6 +194,16 @@ session_close_start(struct session *s)
 	s->state = SESSION_CLOSING;
 	bufferevent_disable(s->bev, EV_READ);
 	set_callbacks(s, true);
+	if (!s->is_direct) {
+		/* Closing is bounded: a client that stops reading now is
+		 * let go after TLS_CLOSE_SECONDS without progress, on the
+		 * filter and the socket below it (which has no timeouts). */
+		struct timeval tv = {TLS_CLOSE_SECONDS, 0};
+		struct bufferevent *under = bufferevent_get_underlying(s->bev);
+		bufferevent_set_timeouts(s->bev, &tv, &tv);
+		if (under != NULL)
+			bufferevent_set_timeouts(under, &tv, &tv);
+	}
 	if (evbuffer_get_length(bufferevent_get_output(s->bev)) == 0)
 		close_when_sent(s);
 }
@@ -237,8 +291,14 @@ session_free(struct session *s)
 		event_free(s->ev_rate);
 	if (s->ev_flush)
 		event_free(s->ev_flush);
-	if (s->bev)
+	if (s->bev) {
+		/* Whatever ended it, the client learns it was not cut off
+		 * (a no-op when close_notify went already or TLS never
+		 * came up). */
+		if (!s->is_direct)
+			(void)tls_close_notify(s->bev);
 		bufferevent_free(s->bev);
+	}
 	if (s->is_counted) {
 		struct client_stat *c = clients_get(srv, s->ip, false);
 		if (c != NULL && c->sessions > 0)

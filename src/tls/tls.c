@@ -1,14 +1,21 @@
 /*
- * tls.c - building OpenSSL contexts.
+ * tls.c - building OpenSSL contexts, and ending a TLS session.
  *
- * Called by server/server.c at start-up.  The cipher list keeps only
- * ECDHE key exchange with AES-GCM or ChaCha20-Poly1305 for TLS 1.2;
- * TLS 1.3 suites are OpenSSL's defaults, all AEAD.  Renegotiation and
- * compression are off (CRIME, RFC 7457).
+ * The contexts are built by server/server.c at start-up.  The cipher list
+ * keeps only ECDHE key exchange with AES-GCM or ChaCha20-Poly1305 for
+ * TLS 1.2; TLS 1.3 suites are OpenSSL's defaults, all AEAD.
+ * Renegotiation and compression are off (CRIME, RFC 7457).
+ *
+ * tls_close_notify() is the one place a session's close_notify is sent,
+ * for the server's sessions (server/session_io.c) and the sending side's
+ * connections (outbound/client.c); the waiting for the peer's end is
+ * theirs, on their own events, so nothing outlives its owner.
  */
 #include <stdio.h>
 #include <string.h>
 
+#include <event2/buffer.h>
+#include <event2/bufferevent_ssl.h>
 #include <openssl/err.h>
 
 #include "tls/tls.h"
@@ -108,4 +115,41 @@ tls_client_ctx_new(char *err, size_t size)
 		return NULL;
 	}
 	return ctx;
+}
+
+enum tls_close
+tls_close_notify(struct bufferevent *bev)
+{
+	SSL *ssl = bufferevent_openssl_get_ssl(bev);
+	struct bufferevent *under = bufferevent_get_underlying(bev);
+	struct evbuffer *out;
+
+	/* A handshake not done, or failed, has no session to end (and after
+	 * a fatal error SSL_shutdown must not be called). */
+	if (ssl == NULL || !SSL_is_init_finished(ssl))
+		return TLS_CLOSE_NONE;
+	/* Sent at most once; again only while the alert itself waits for a
+	 * full socket (a socket BIO: smtps). */
+	if (!(SSL_get_shutdown(ssl) & SSL_SENT_SHUTDOWN) ||
+	    SSL_want_write(ssl)) {
+		int r;
+		ERR_clear_error();
+		r = SSL_shutdown(ssl);
+		if (r < 0 && SSL_get_error(ssl, r) == SSL_ERROR_WANT_WRITE)
+			return TLS_CLOSE_PENDING;
+		ERR_clear_error();
+	}
+	if (under == NULL)
+		return TLS_CLOSE_SENT;
+	/* A filter (STARTTLS): the alert sits in the socket bufferevent's
+	 * output, which keeps its front frozen against drains other than
+	 * its own, as session_io.c's flush does. */
+	out = bufferevent_get_output(under);
+	if (evbuffer_get_length(out) > 0) {
+		evbuffer_unfreeze(out, 1);
+		(void)evbuffer_write(out, bufferevent_getfd(under));
+		evbuffer_freeze(out, 1);
+	}
+	return evbuffer_get_length(out) == 0 ? TLS_CLOSE_SENT
+					     : TLS_CLOSE_PENDING;
 }

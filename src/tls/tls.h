@@ -1,5 +1,6 @@
 /*
- * tls.h - OpenSSL contexts for the server (and, later, the client).
+ * tls.h - OpenSSL contexts for the server and the client, and the end of
+ * a TLS session.
  *
  * TLS 1.2 and 1.3 only, forward-secret AEAD ciphers only, no compression,
  * no renegotiation (RFC 8996, RFC 7525 / BCP 195).
@@ -9,7 +10,21 @@
 
 #include <stddef.h>
 
+#include <event2/bufferevent.h>
 #include <openssl/ssl.h>
+
+/* Seconds a side that sent close_notify waits for the peer's end (its
+ * close_notify or EOF) before it closes anyway: a peer that never
+ * answers costs a socket this long, no more. */
+#define TLS_CLOSE_SECONDS 2
+
+/* What tls_close_notify() did. */
+enum tls_close {
+	TLS_CLOSE_NONE,	   /* no TLS session to end: close the socket now */
+	TLS_CLOSE_SENT,	   /* close_notify is in the kernel: shut down
+			    * writing, wait for the peer's end */
+	TLS_CLOSE_PENDING, /* the socket is full: call again later */
+};
 
 /*
  * A server context with the PEM certificate chain and key; NULL with a
@@ -33,5 +48,16 @@ void tls_describe(const SSL *ssl, char *buf, size_t size);
 
 /* The last OpenSSL error as text (thread-local buffer), "" when none. */
 const char *tls_error(void);
+
+/*
+ * Sends TLS close_notify (RFC 8446 6.1: each side sends one before it
+ * closes its write side) on bev - an OpenSSL bufferevent over a socket,
+ * or a filter over a socket bufferevent - when its handshake is done,
+ * once; what the filter's socket bufferevent then holds is written at
+ * once.  Never blocks.  libevent 2.1 does none of this when the
+ * bufferevent is freed: without it every session ends looking truncated
+ * to the peer.
+ */
+enum tls_close tls_close_notify(struct bufferevent *bev);
 
 #endif

@@ -12,13 +12,15 @@ must exit 0 on SIGTERM.
 import codecs
 import fnmatch
 import re
+import shutil
+import socket
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
-from postern_test import Server, poll
+from postern_test import Server, free_port, poll
 from smtp_peer import (ALICE, CLOSE, DEFAULT_CAPS, POSTERN, Delay, Dsn,
                        Peer, message, outbound_server, peer_tls_context,
                        queue, queue_list, read_message, submit)
@@ -30,6 +32,8 @@ T = 40.0
 STAGES = ("greeting", "EHLO", "HELO", "MAIL", "RCPT", "DATA", "DOT",
           "RSET", "QUIT", "STARTTLS")
 PEER_KEYS = ("caps", "batch_wait", "greylist", "starttls")
+DNSMASQ = shutil.which("dnsmasq") or (
+    "/usr/sbin/dnsmasq" if Path("/usr/sbin/dnsmasq").exists() else None)
 MSG_KEYS = ("subject", "body", "header", "to", "sender", "mail-param",
             "rcpt-param", "text")
 CHECKS = {}
@@ -70,6 +74,7 @@ class PeerSpec:
         self.name = name
         self.domains = domains       # ["remote.test"] or ["relayhost"]
         self.kw = {"script": {}, "rcpt": {}}
+        self.mx = []                 # [(domain, preference)] (`mx:`)
 
 
 def parse(path):
@@ -104,6 +109,14 @@ def parse(path):
             name, *domains = val.split()
             cur = PeerSpec(name, domains)
             peers.append(cur)
+        elif key == "mx":
+            domain, *names = val.split()
+            known = {p.name: p for p in peers}
+            if not names or any(n not in known for n in names):
+                raise PeerFileError(f"{where}: mx: DOMAIN PEER... (peers "
+                                    f"declared above)")
+            for i, n in enumerate(names):
+                known[n].mx.append((domain, 10 * (i + 1)))
         elif key in PEER_KEYS:
             p = peer()
             if key == "caps":
@@ -160,12 +173,17 @@ class Run:
         self.dsn_raw = None
         self.dsn_rcpt = None
         self.qentry = None      # the queue entry `queue ADDR:` found
+        self.dnsmasq = None     # DNS for `mx:` lines
 
     # -- set-up
 
     def start(self, config, specs):
+        mx = [s for s in specs if s.mx]
+        hosts = {s.name: f"127.0.0.{i + 2}" for i, s in enumerate(mx)}
+        port = common_port(hosts.values()) if mx else 0
         for s in specs:
-            p = Peer(**s.kw).start()
+            p = Peer(host=hosts.get(s.name, "127.0.0.1"),
+                     port=port if s.name in hosts else 0, **s.kw).start()
             self.peers[s.name] = p
         self.peer = self.peers[specs[0].name]
         routes = {d: self.peers[s.name].address for s in specs
@@ -173,9 +191,45 @@ class Run:
         relay = [self.peers[s.name].address for s in specs
                  if "relayhost" in s.domains]
         delivery = config.pop("delivery", {})
+        if mx:
+            dns = self.start_dnsmasq(mx, hosts)
+            delivery.setdefault("mx_port", str(port))
+            config.setdefault("dns", {}).update(
+                {"servers": f"127.0.0.1:{dns}", "timeout": "3"})
         self.srv = outbound_server(self.make_server, routes=routes or None,
                                    relayhost=relay[0] if relay else None,
                                    delivery=delivery, **config)
+
+    def start_dnsmasq(self, mx, hosts):
+        """dnsmasq on a loopback port: each `mx:` domain gets an MX
+        record per peer (preference 10, 20, ... in the order named) for
+        the host mx<PREF>.<DOMAIN> at that peer's address."""
+        if DNSMASQ is None:
+            pytest.skip("dnsmasq is not installed (`mx:` needs it)")
+        port = free_port()
+        records = []
+        for s in mx:
+            for domain, pref in s.mx:
+                host = f"mx{pref}.{domain}"
+                records += [f"--mx-host={domain},{host},{pref}",
+                            f"--host-record={host},{hosts[s.name]}"]
+        self.dnsmasq = subprocess.Popen(
+            [DNSMASQ, "--keep-in-foreground", "--no-resolv", "--no-hosts",
+             "--conf-file=/dev/null", f"--port={port}",
+             "--listen-address=127.0.0.1", "--bind-interfaces",
+             f"--pid-file={self.tmp_path}/dnsmasq.pid", "--local=/test/",
+             *records],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+        def up():
+            assert self.dnsmasq.poll() is None, "dnsmasq exited"
+            try:
+                socket.create_connection(("127.0.0.1", port), 0.5).close()
+                return True
+            except OSError:
+                return False
+        poll(up, what="dnsmasq to listen")
+        return port
 
     def make_server(self, start=True, **kw):
         srv = Server(self.tmp_path / "srv", **kw)
@@ -196,6 +250,9 @@ class Run:
                     errors.append(str(e))
             elif self.srv.proc is not None:
                 self.srv.assert_no_sanitizer_report()
+        if self.dnsmasq is not None:
+            self.dnsmasq.terminate()
+            self.dnsmasq.wait(10)
         for p in self.peers.values():
             p.assert_clean()
         assert not errors, errors
@@ -241,6 +298,22 @@ class Run:
             raise PeerFileError(f"{what} needs an earlier line that finds "
                                 f"it")
         return v
+
+
+def common_port(hosts):
+    """A port free on every one of the loopback addresses hosts (MX
+    hosts share [delivery] mx_port)."""
+    hosts = list(hosts)
+    for _ in range(20):
+        port = free_port(hosts[0])
+        try:
+            for h in hosts[1:]:
+                with socket.socket() as s:
+                    s.bind((h, port))
+            return port
+        except OSError:
+            continue
+    raise AssertionError(f"no port free on all of {hosts}")
 
 
 # -- actions ---------------------------------------------------------------
@@ -574,6 +647,24 @@ def c_gap(run, q, val):
     gap = ts[1].time - ts[0].time
     assert gap < float(m.group(2)) if m.group(1) == "<" else \
         gap > float(m.group(2)), f"gap {gap:.2f} s, expected {val}"
+
+
+@check("connection-gaps")
+def c_connection_gaps(run, q, val):
+    """connection-gaps: LO..HI LO..HI ... - seconds between the starts of
+    the current peer's consecutive connections, from the first (waits
+    for enough of them)."""
+    want = []
+    for f in val.split():
+        m = re.fullmatch(r"([\d.]+)\.\.([\d.]+)", f)
+        if not m:
+            raise PeerFileError(f"connection-gaps: LO..HI, not {f!r}")
+        want.append((float(m.group(1)), float(m.group(2))))
+    conns = run.peer.wait_connections(len(want) + 1, T)
+    t = [c.time for c in conns[:len(want) + 1]]
+    gaps = [b - a for a, b in zip(t, t[1:])]
+    assert all(lo <= g <= hi for g, (lo, hi) in zip(gaps, want)), \
+        f"gaps {', '.join(f'{g:.2f}' for g in gaps)} s, expected {val}"
 
 
 @check("connections-closed")

@@ -6,7 +6,8 @@
  * Each row of the reply table is the peer's reply as it comes off the
  * wire (lines joined by "\n"), read by the same reader the client uses
  * (proto/reply_parse.c), and the phase it answers; out come the kind
- * (done, deferred, bounced, followed), whether it is charged, the status
+ * (done, deferred, bounced, followed), whether it is charged and whether
+ * the destination's next address gets it at once (421), the status
  * that goes into the DSN and `postern queue show`, the wait the text named
  * and the delay until the next try on the default schedule
  * (60,300,900,3600).  Then the local reasons (react_local) and the steps
@@ -43,7 +44,9 @@
 /* The default [delivery] retry (config/keys.def), and its longest step. */
 static const unsigned test_default_retry[] = {60, 300, 900, 3600};
 
-enum charge { CHARGED, FREE };
+/* CHARGED: counted as an attempt; FREE: not counted; NEXT: the next
+ * address of the destination at once, and counted after the last one. */
+enum charge { CHARGED, FREE, NEXT };
 
 struct react_case {
 	const char *name;
@@ -74,23 +77,24 @@ static const struct react_case react_cases[] = {
     {"250_dot_multiline", DO, "250-2.0.0 queued\n250 2.0.0 as ML1", OC_DONE,
      CHARGED, "2.0.0", 0, 0, ""},
 
-    /* 421 at each phase: close, retry later, not counted. */
-    {"421_greeting", GR, "421 4.3.2 Service busy", OC_DEFER, FREE, "4.3.2", 0,
+    /* 421 at each phase: close, the next address at once; counted after
+     * the last one, on the back-off like any 4xx. */
+    {"421_greeting", GR, "421 4.3.2 Service busy", OC_DEFER, NEXT, "4.3.2", 0,
      60, ""},
     {"421_helo", HE, "421 4.3.2 peer.test Service shutting down", OC_DEFER,
-     FREE, "4.3.2", 0, 60, ""},
+     NEXT, "4.3.2", 0, 60, ""},
     {"421_mail", MA, "421 4.3.2 peer.test Service shutting down", OC_DEFER,
-     FREE, "4.3.2", 0, 60, ""},
-    {"421_rcpt", RC, "421 4.4.2 peer.test closing", OC_DEFER, FREE, "4.4.2", 0,
+     NEXT, "4.3.2", 0, 60, ""},
+    {"421_rcpt", RC, "421 4.4.2 peer.test closing", OC_DEFER, NEXT, "4.4.2", 0,
      60, ""},
     {"421_data", DA, "421 4.3.2 peer.test Service shutting down", OC_DEFER,
-     FREE, "4.3.2", 0, 60, ""},
-    {"421_dot", DO, "421 4.3.2 peer.test Service shutting down", OC_DEFER, FREE,
+     NEXT, "4.3.2", 0, 60, ""},
+    {"421_dot", DO, "421 4.3.2 peer.test Service shutting down", OC_DEFER, NEXT,
      "4.3.2", 0, 60, ""},
-    {"421_without_enhanced_code", GR, "421 peer.test busy", OC_DEFER, FREE,
+    {"421_without_enhanced_code", GR, "421 peer.test busy", OC_DEFER, NEXT,
      "4.3.2", 0, 60, ""},
     {"421_with_a_wait", MA,
-     "421 4.7.0 Too many connections, try again in 30 seconds", OC_DEFER, FREE,
+     "421 4.7.0 Too many connections, try again in 30 seconds", OC_DEFER, NEXT,
      "4.7.0", 30, 31, ""},
 
     /* Other 4xx: deferred, charged, on the back-off. */
@@ -265,12 +269,12 @@ react_wire(enum react_phase ph, const char *reply, char *line_out, size_t size,
  * row is named in the message. */
 static void
 describe(char *buf, size_t size, const char *name, enum outcome_kind kind,
-	 bool is_free, const char *status, unsigned hint, unsigned delay,
-	 const char *forward)
+	 bool is_free, bool is_next, const char *status, unsigned hint,
+	 unsigned delay, const char *forward)
 {
-	snprintf(buf, size, "%s: %s%s status=%s hint=%u delay=%u fwd=<%s>",
-		 name, kind_name(kind), is_free ? " uncharged" : "", status,
-		 hint, delay, forward);
+	snprintf(buf, size, "%s: %s%s%s status=%s hint=%u delay=%u fwd=<%s>",
+		 name, kind_name(kind), is_free ? " uncharged" : "",
+		 is_next ? " next-host" : "", status, hint, delay, forward);
 }
 
 static void
@@ -283,10 +287,11 @@ check_case(const struct react_case *c)
 	react_wire(c->ph, c->reply, line, sizeof line, &oc);
 	if (oc.kind == OC_DEFER)
 		delay = react_backoff(&test_cfg, 1, oc.wait_hint);
-	describe(got, sizeof got, c->name, oc.kind, oc.is_uncharged, oc.status,
-		 oc.wait_hint, delay, oc.forward);
+	describe(got, sizeof got, c->name, oc.kind, oc.is_uncharged,
+		 oc.is_next_host, oc.status, oc.wait_hint, delay, oc.forward);
 	describe(want, sizeof want, c->name, c->kind, c->charge == FREE,
-		 c->status, c->wait_hint, c->delay, c->forward);
+		 c->charge == NEXT, c->status, c->wait_hint, c->delay,
+		 c->forward);
 	assert_string_equal(got, want);
 	/* The reply is kept whole for the DSN and `postern queue show`. */
 	assert_true(oc.is_remote);
@@ -301,9 +306,12 @@ test_every_row_of_the_sending_table(void **state)
 		check_case(&react_cases[i]);
 }
 
-/* 421 closes at every phase, whatever its text; never charged. */
+/* 421 at every phase, whatever its text: the next address at once, and
+ * counted like any 4xx (a peer that keeps saying it is rate limiting us:
+ * it gets the back-off, not a try every retry[0]).  No other 4xx moves on
+ * within the attempt. */
 static void
-test_421_is_never_charged_at_any_phase(void **state)
+test_421_moves_on_and_is_charged_at_any_phase(void **state)
 {
 	static const enum react_phase phases[] = {GR, HE, MA, RC, DA, DO};
 	char line[TEST_LINE_MAX];
@@ -314,10 +322,12 @@ test_421_is_never_charged_at_any_phase(void **state)
 		react_wire(phases[i], "421 4.7.0 rate limited", line,
 			   sizeof line, &oc);
 		assert_int_equal(oc.kind, OC_DEFER);
-		assert_true(oc.is_uncharged);
+		assert_true(oc.is_next_host);
+		assert_false(oc.is_uncharged);
 		react_wire(phases[i], "450 4.7.0 rate limited", line,
 			   sizeof line, &oc);
 		assert_int_equal(oc.kind, OC_DEFER);
+		assert_false(oc.is_next_host);
 		assert_false(oc.is_uncharged);
 	}
 }
@@ -379,6 +389,7 @@ test_local_reasons(void **state)
 		assert_string_equal(oc.reply, c->reason);
 		assert_false(oc.is_remote);
 		assert_false(oc.is_uncharged);
+		assert_false(oc.is_next_host);
 		assert_int_equal(oc.wait_hint, 0);
 		assert_string_equal(oc.forward, "");
 	}
@@ -458,7 +469,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_every_row_of_the_sending_table),
-	    cmocka_unit_test(test_421_is_never_charged_at_any_phase),
+	    cmocka_unit_test(test_421_moves_on_and_is_charged_at_any_phase),
 	    cmocka_unit_test(test_5xx_bounce_at_every_phase),
 	    cmocka_unit_test(test_local_reasons),
 	    cmocka_unit_test(test_local_reason_is_formatted_and_cut),

@@ -1,8 +1,9 @@
 /*
  * test_schedule.c - the scheduler's decisions (src/outbound/schedule.c),
  * without a socket or a clock: when a deferred recipient is tried again
- * (the back-off of [delivery] retry, the last step repeating; a 421 not
- * counted; the wait a reply names, "retry in 60 s"), when its lifetime is
+ * (the back-off of [delivery] retry, the last step repeating; a 421
+ * counted like any 4xx, a local hitch not counted; the wait a reply
+ * names, "retry in 60 s"), when its lifetime is
  * over (the time held not counted), what hold and release do, and how
  * long a destination whose every address failed rests.
  *
@@ -109,16 +110,68 @@ test_schedule_backoff_steps_then_the_last_repeats(void **state)
 	}
 }
 
+/*
+ * A peer that answers 421 on every pass (every address of the destination
+ * said it, client.c): each pass is one attempt and the waits grow on the
+ * back-off like any 4xx; a peer that keeps saying 421 is rate limiting
+ * us (REPLY-CODES.md).  Only the lifetime ends it: tried at arrival and
+ * after 60, 300, 900 and then every 3600 s, the recipient is still
+ * waiting just before 432000 s and bounces at the first pass after.
+ */
 static void
-test_schedule_421_is_not_counted_and_waits_the_first_step(void **state)
+test_schedule_421_every_pass_backs_off_and_bounces_only_at_the_lifetime(
+    void **state)
+{
+	static const unsigned waits[] = {60, 300, 900, TEST_LONGEST,
+					 TEST_LONGEST};
+	struct outcome oc;
+	struct fixture f;
+	int64_t now = TEST_NOW;
+	unsigned n = 0;
+
+	(void)state;
+	test_reply(421, "4.3.2", "Service shutting down", &oc);
+	assert_true(oc.is_next_host);
+	assert_false(oc.is_uncharged);
+	fixture_init(&f, TEST_NOW);
+	for (;;) {
+		struct timespec ts = {now, 0};
+		f.r[0].state = QR_ACTIVE;
+		if (!schedule_defer(&test_cfg, &f.q, 0, &oc, now, &ts))
+			break;
+		n++;
+		assert_int_equal(f.r[0].attempts, n);
+		if (n <= N_ELEMS(waits) &&
+		    f.r[0].next_try - now != waits[n - 1])
+			fail_msg("421 pass %u: waits %lld s, not %u", n,
+				 (long long)(f.r[0].next_try - now),
+				 waits[n - 1]);
+		assert_true(now - TEST_NOW < TEST_LIFETIME);
+		now = f.r[0].next_try;
+	}
+	/* The first pass at or after the lifetime, and only that one. */
+	assert_true(now - TEST_NOW >= TEST_LIFETIME);
+	assert_true(now - TEST_NOW < TEST_LIFETIME + TEST_LONGEST);
+	/* Passes at 0, 60 and 360 s, then from 1260 s one an hour: 123 in
+	 * 5 days, where a 421 used to cost 7200 (one a minute). */
+	assert_int_equal(n, 3 + (TEST_LIFETIME - 1260 + TEST_LONGEST - 1) /
+				    TEST_LONGEST);
+	assert_int_equal(n, 123);
+	assert_int_equal(f.r[0].attempts, n + 1);
+}
+
+/* A local hitch that is no one's fault (out of memory before a
+ * connection) is not counted and waits the first step. */
+static void
+test_schedule_an_uncharged_deferral_waits_the_first_step(void **state)
 {
 	struct timespec ts = {TEST_NOW, 0};
 	struct outcome oc;
 	struct fixture f;
 
 	(void)state;
-	test_reply(421, "4.3.2", "Service shutting down", &oc);
-	assert_true(oc.is_uncharged);
+	react_local(&oc, OC_DEFER, "4.3.0", "out of memory");
+	oc.is_uncharged = true;
 	fixture_init(&f, TEST_NOW - 10);
 	f.r[0].attempts = 3;
 	assert_true(schedule_defer(&test_cfg, &f.q, 0, &oc, TEST_NOW, &ts));
@@ -323,7 +376,9 @@ main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_schedule_backoff_steps_then_the_last_repeats),
 	    cmocka_unit_test(
-		test_schedule_421_is_not_counted_and_waits_the_first_step),
+		test_schedule_421_every_pass_backs_off_and_bounces_only_at_the_lifetime),
+	    cmocka_unit_test(
+		test_schedule_an_uncharged_deferral_waits_the_first_step),
 	    cmocka_unit_test(
 		test_schedule_waits_just_past_the_wait_the_reply_names),
 	    cmocka_unit_test(test_schedule_retry_rounds_up_to_the_next_second),
