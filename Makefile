@@ -97,11 +97,14 @@ integration: $(BUILD)/postern
 
 # The fuzz targets (libFuzzer + ASan + UBSan).  Those over src/proto/ link
 # the pure parsers; fuzz_segment and fuzz_maildrop add the spool files they
-# test.  `make fuzz-smoke` (in `make test`) runs each FUZZ_SMOKE_SECONDS,
-# `make fuzz` FUZZ_SECONDS.
+# test; fuzz_session links the whole library, built with clang and
+# -fsanitize=fuzzer-no-link into build/fuzzlib.  `make fuzz-smoke` (in
+# `make test`) runs each FUZZ_SMOKE_SECONDS, `make fuzz` FUZZ_SECONDS.
 FUZZ_SMOKE_SECONDS ?= 15
 FUZZ_CFLAGS := -std=c17 -D_GNU_SOURCE -Isrc -g -O1 \
                -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
+FUZZ_LIB_CFLAGS := -O1 -g -fno-omit-frame-pointer \
+               -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined
 FUZZ_OPTS  := -artifact_prefix=build/fuzz/ -timeout=30
 FUZZ_SPOOL_SRC := src/spool/record.c src/spool/msg.c src/util/crc32.c src/util/str.c
 FUZZ_DROP_SRC  := src/spool/maildrop.c src/spool/msg.c src/util/fs.c src/util/str.c
@@ -117,6 +120,13 @@ build/fuzz/fuzz_maildrop: tests/fuzz/fuzz_maildrop.c $(FUZZ_DROP_SRC) $(wildcard
 	@mkdir -p build/fuzz
 	clang $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_DROP_SRC)
 
+build/fuzz/fuzz_session: tests/fuzz/fuzz_session.c $(SRC_LIB) $(wildcard src/*/*.h src/*/*.def)
+	@mkdir -p build/fuzz
+	$(MAKE) --no-print-directory BUILD=build/fuzzlib CC=clang \
+	  CFLAGS="$(FUZZ_LIB_CFLAGS)" build/fuzzlib/libpostern.a
+	clang $(FUZZ_CFLAGS) -o $@ $< \
+	  build/fuzzlib/libpostern.a $(LDLIBS)
+
 # The seeds of fuzz_segment are real segments: regenerate them after a
 # change of the record or envelope format.
 build/fuzz/seed_segment: tests/fuzz/seed_segment.c $(FUZZ_SPOOL_SRC)
@@ -125,6 +135,7 @@ build/fuzz/seed_segment: tests/fuzz/seed_segment.c $(FUZZ_SPOOL_SRC)
 
 fuzz-seeds: build/fuzz/seed_segment
 	./build/fuzz/seed_segment tests/fuzz/seeds/fuzz_segment
+	$(PYTHON) tests/fuzz/seed_session.py tests/fuzz/seeds/fuzz_session
 
 # A crash fails the smoke run (its log's tail is shown); otherwise the
 # final stats (runs, coverage, exec/s) of each target are.
