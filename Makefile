@@ -31,7 +31,7 @@ DEB_TEST   := $(DEB_BUILD) python3 python3-pytest swaks postfix clang \
               libclang-rt-14-dev openssl dovecot-imapd dovecot-lmtpd chromium testssl.sh redis-server dnsmasq-base \
               opendkim opendkim-tools
 
-.PHONY: cert all build run test unit integration transcripts asan fuzz fuzz-smoke \
+.PHONY: cert all build run test unit integration transcripts asan fuzz fuzz-smoke fuzz-seeds \
         lint format clean help deps deps-test bench man
 
 all build: $(BUILD)/postern
@@ -40,6 +40,7 @@ help:
 	@echo "make            build build/postern"
 	@echo "make run        install what is missing, build, serve etc/postern.conf"
 	@echo "make test       install what is missing, build, run every test"
+	@echo "make soak       50 rounds of kill -9 under load; reports acked/delivered/lost/duplicated"
 	@echo "make unit | integration | asan | fuzz | lint | clean"
 
 -include mk/*.mk
@@ -94,25 +95,66 @@ unit: $(UNIT_BIN)
 integration: $(BUILD)/postern
 	POSTERN=$(abspath $(BUILD)/postern) $(PYTHON) -m pytest -q tests/integration tests/transcripts tests/peer
 
-# The fuzz targets link the pure parsers only, with libFuzzer + ASan.
+# The fuzz targets (libFuzzer + ASan + UBSan).  Those over src/proto/ link
+# the pure parsers; fuzz_segment and fuzz_maildrop add the spool files they
+# test; fuzz_session links the whole library, built with clang and
+# -fsanitize=fuzzer-no-link into build/fuzzlib.  `make fuzz-smoke` (in
+# `make test`) runs each FUZZ_SMOKE_SECONDS, `make fuzz` FUZZ_SECONDS.
+FUZZ_SMOKE_SECONDS ?= 15
 FUZZ_CFLAGS := -std=c17 -D_GNU_SOURCE -Isrc -g -O1 \
                -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
+FUZZ_LIB_CFLAGS := -O1 -g -fno-omit-frame-pointer \
+               -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined
+FUZZ_OPTS  := -artifact_prefix=build/fuzz/ -timeout=30
+FUZZ_SPOOL_SRC := src/spool/record.c src/spool/msg.c src/util/crc32.c src/util/str.c
+FUZZ_DROP_SRC  := src/spool/maildrop.c src/spool/msg.c src/util/fs.c src/util/str.c
 build/fuzz/%: tests/fuzz/%.c $(wildcard src/proto/*.c src/proto/*.h)
 	@mkdir -p build/fuzz
 	clang $(FUZZ_CFLAGS) -o $@ $< $(wildcard src/proto/*.c)
 
+build/fuzz/fuzz_segment: tests/fuzz/fuzz_segment.c $(FUZZ_SPOOL_SRC) $(wildcard src/spool/*.h src/util/*.h)
+	@mkdir -p build/fuzz
+	clang $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_SPOOL_SRC)
+
+build/fuzz/fuzz_maildrop: tests/fuzz/fuzz_maildrop.c $(FUZZ_DROP_SRC) $(wildcard src/spool/*.h src/util/*.h)
+	@mkdir -p build/fuzz
+	clang $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_DROP_SRC)
+
+build/fuzz/fuzz_session: tests/fuzz/fuzz_session.c $(SRC_LIB) $(wildcard src/*/*.h src/*/*.def)
+	@mkdir -p build/fuzz
+	$(MAKE) --no-print-directory BUILD=build/fuzzlib CC=clang \
+	  CFLAGS="$(FUZZ_LIB_CFLAGS)" build/fuzzlib/libpostern.a
+	clang $(FUZZ_CFLAGS) -o $@ $< \
+	  build/fuzzlib/libpostern.a $(LDLIBS)
+
+# The seeds of fuzz_segment are real segments: regenerate them after a
+# change of the record or envelope format.
+build/fuzz/seed_segment: tests/fuzz/seed_segment.c $(FUZZ_SPOOL_SRC)
+	@mkdir -p build/fuzz
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(FUZZ_SPOOL_SRC)
+
+fuzz-seeds: build/fuzz/seed_segment
+	./build/fuzz/seed_segment tests/fuzz/seeds/fuzz_segment
+	$(PYTHON) tests/fuzz/seed_session.py tests/fuzz/seeds/fuzz_session
+
+# A crash fails the smoke run (its log's tail is shown); otherwise the
+# final stats (runs, coverage, exec/s) of each target are.
 fuzz-smoke: $(FUZZ_BIN)
 	@for f in $(FUZZ_BIN); do n=$$(basename $$f); \
 	  mkdir -p build/fuzz/corpus-$$n; \
-	  echo "== $$n (smoke, 20 s)"; \
-	  ./$$f -max_total_time=20 -print_final_stats=0 build/fuzz/corpus-$$n \
-	    tests/fuzz/seeds/$$n 2>&1 | tail -2 || exit 1; done
+	  echo "== $$n (smoke, $(FUZZ_SMOKE_SECONDS) s)"; \
+	  ./$$f $(FUZZ_OPTS) -max_total_time=$(FUZZ_SMOKE_SECONDS) \
+	    -print_final_stats=0 build/fuzz/corpus-$$n tests/fuzz/seeds/$$n \
+	    >build/fuzz/smoke-$$n.log 2>&1; rc=$$?; \
+	  if [ $$rc -ne 0 ]; then tail -40 build/fuzz/smoke-$$n.log; \
+	    echo "$$n failed (exit $$rc): build/fuzz/smoke-$$n.log"; exit 1; fi; \
+	  grep -E '^(#[0-9]+[[:space:]]+DONE|Done )' build/fuzz/smoke-$$n.log; done
 
 fuzz: $(FUZZ_BIN)
 	@for f in $(FUZZ_BIN); do n=$$(basename $$f); \
 	  mkdir -p build/fuzz/corpus-$$n; \
-	  ./$$f -max_total_time=$(FUZZ_SECONDS) build/fuzz/corpus-$$n \
-	    tests/fuzz/seeds/$$n || exit 1; done
+	  ./$$f $(FUZZ_OPTS) -max_total_time=$(FUZZ_SECONDS) \
+	    build/fuzz/corpus-$$n tests/fuzz/seeds/$$n || exit 1; done
 
 # The whole suite again under AddressSanitizer + UndefinedBehaviorSanitizer.
 asan:

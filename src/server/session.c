@@ -184,6 +184,8 @@ closes_session(enum reply_id id)
 void
 session_reply_raw(struct session *s, const char *buf, size_t len)
 {
+	if (s->state == SESSION_CLOSING)
+		return; /* as in session_reply */
 	session_output(s, buf, len);
 }
 
@@ -197,6 +199,11 @@ session_reply(struct session *s, enum reply_id id, ...)
 	size_t len;
 	va_list ap;
 
+	/* A reply that closes the session is the last one: a handler that
+	 * goes on replying after it (BDAT's 501 + 421, when the 501 was the
+	 * error too many) sends nothing more. */
+	if (s->state == SESSION_CLOSING)
+		return;
 	va_start(ap, id);
 	if (r->arg == ARG_STR || r->arg == ARG_STR2 || r->arg == ARG_STR_UINT2)
 		a1 = va_arg(ap, const char *);

@@ -424,11 +424,19 @@ maildrop_text_free(struct maildrop_text *t)
 	free(t);
 }
 
-/* Appends n octets; over max sets is_too_big instead.  -1 OOM. */
+/*
+ * Appends n octets; over max sets is_too_big instead.  -1 OOM.  A "."
+ * opening a line may be the end mark that text_eol takes away again, so
+ * it may lie one past max until the line goes on (a text of exactly max
+ * octets ended by "." is not too big).
+ */
 static int
 text_put(struct maildrop_text *t, const char *p, size_t n)
 {
-	if (t->len + n > t->max) {
+	bool is_mark = t->is_dot_end && t->len == t->line_start && n == 1 &&
+		       p[0] == '.';
+
+	if (t->len + n - is_mark > t->max) {
 		t->is_too_big = true;
 		return 0;
 	}

@@ -22,6 +22,10 @@
 #include "util/str.h"
 
 #define ENVELOPE_LINE_MAX 1024
+/* A rcpt line but its strings: notify is sized for any unsigned, not only
+ * the enum msg_notify bits, since msg_envelope_parse takes any. */
+#define ENVELOPE_RCPT_FIXED sizeof "rcpt N\t\t\t4294967295\t\n"
+_Static_assert(UINT_MAX == 4294967295u, "ENVELOPE_RCPT_FIXED: 10 digits");
 
 struct msg *
 msg_new(void)
@@ -149,7 +153,7 @@ msg_envelope_format(const struct msg *m, size_t *len_out)
 		return NULL;
 	size = (size_t)h + strlen(m->sender) + 1 + (size_t)d;
 	for (size_t i = 0; i < m->n_rcpts; i++)
-		size += sizeof "rcpt N\t\t\t15\t\n" +
+		size += ENVELOPE_RCPT_FIXED +
 			strlen(m->rcpts[i].mailbox) + strlen(m->rcpts[i].orig) +
 			(m->rcpts[i].orcpt ? strlen(m->rcpts[i].orcpt) : 0);
 	if ((buf = malloc(size)) == NULL)
