@@ -91,7 +91,7 @@ struct head {
 	bool has_mime_version;
 	bool has_8bit;
 	enum cte cte;
-	size_t len;	 /* the header section's octets */
+	size_t len;	  /* the header section's octets */
 	size_t blank_len; /* the empty line after it: 0, 1 or 2 octets */
 	bool has_blank;
 };
@@ -425,11 +425,9 @@ parse_cte(const char *v)
 		const char *name;
 		enum cte cte;
 	} names[] = {
-		{"7bit", CTE_7BIT},
-		{"8bit", CTE_8BIT},
-		{"binary", CTE_BINARY},
-		{"quoted-printable", CTE_QP},
-		{"base64", CTE_BASE64},
+	    {"7bit", CTE_7BIT},	    {"8bit", CTE_8BIT},
+	    {"binary", CTE_BINARY}, {"quoted-printable", CTE_QP},
+	    {"base64", CTE_BASE64},
 	};
 	char tok[MIME7_TYPE_MAX];
 	const char *p = skip_cfws(v);
@@ -459,7 +457,8 @@ parse_head(const char *s, size_t n, struct head *h)
 	h->cte = CTE_NONE;
 	for (;;) {
 		const char *at = pos;
-		if (!line_next(&pos, end, &l) || !is_header_line(&l, is_first)) {
+		if (!line_next(&pos, end, &l) ||
+		    !is_header_line(&l, is_first)) {
 			h->len = (size_t)(at - s);
 			if (at < end && l.len == 0) {
 				h->has_blank = true;
@@ -664,8 +663,8 @@ qp_repair(struct m7 *x, const char *s, size_t n)
 				is_escape = true;
 				tok = 3;
 			}
-			if (col + tok > MIME7_QP_LINE -
-					    (i + used == l.len ? 0 : 1)) {
+			if (col + tok >
+			    MIME7_QP_LINE - (i + used == l.len ? 0 : 1)) {
 				put_s(x, "=\r\n", 3);
 				col = 0;
 				is_soft = true;
@@ -782,9 +781,10 @@ put_skipped(struct m7 *x, const char *s, size_t n)
 					cut--;
 			}
 			for (size_t i = from; i < cut; i++)
-				put_c(x, is_7bit && (unsigned char)l.p[i] >= 0x80
-						 ? '?'
-						 : l.p[i]);
+				put_c(x,
+				      is_7bit && (unsigned char)l.p[i] >= 0x80
+					  ? '?'
+					  : l.p[i]);
 			if (cut < l.len)
 				put_s(x, "\r\n", 2);
 			from = cut;
@@ -816,8 +816,8 @@ static void entity(struct m7 *x, const char *s, size_t n, bool is_message,
 
 /* The body s[0..n) of a multipart with boundary bd. */
 static void
-multipart(struct m7 *x, const char *s, size_t n, const char *bd,
-	  bool is_digest, unsigned depth)
+multipart(struct m7 *x, const char *s, size_t n, const char *bd, bool is_digest,
+	  unsigned depth)
 {
 	const char *pos = s, *end = s + n, *seg = s;
 	size_t bd_len = strlen(bd);
@@ -923,11 +923,14 @@ entity(struct m7 *x, const char *s, size_t n, bool is_message,
 			return;
 		}
 		/* What is inside becomes 7 bit: say so, where it said
-		 * otherwise. */
-		put_head(x, s, &h, NULL,
+		 * otherwise; and parts now encoded need MIME read. */
+		put_head(x, s, &h,
+			 is_message && !h.has_mime_version
+			     ? "MIME-Version: 1.0\r\n"
+			     : NULL,
 			 is_7bit && (h.cte == CTE_8BIT || h.cte == CTE_BINARY)
-				 ? "7bit"
-				 : NULL);
+			     ? "7bit"
+			     : NULL);
 		if (!h.has_blank)
 			put_s(x, "\r\n", 2);
 		else

@@ -68,8 +68,7 @@ bool mime7_is_needed(const char *text, size_t len, unsigned flags);
  * MIME7_SAME.  No allocation; stack use is bounded by MIME7_DEPTH_MAX.
  */
 enum mime7_result mime7_convert(const char *text, size_t len, unsigned flags,
-				void (*put)(void *arg, const char *p,
-					    size_t n),
+				void (*put)(void *arg, const char *p, size_t n),
 				void *arg);
 
 /* What an error result means, in words for a bounce ("" for the others). */

@@ -24,10 +24,10 @@
 
 #include "proto/mime7.h"
 
-#define FUZZ_CHECK(cond)                                                      \
-	do {                                                                  \
-		if (!(cond))                                                  \
-			__builtin_trap();                                     \
+#define FUZZ_CHECK(cond)                                                       \
+	do {                                                                   \
+		if (!(cond))                                                   \
+			__builtin_trap();                                      \
 	} while (0)
 
 #define FUZZ_HEADER "Subject: fuzz\r\n\r\n"

@@ -219,6 +219,16 @@ static const struct m7_case cases[] = {
 		 "Content-Type: text/plain; charset=utf-8\r\n"
 		 "Content-Transfer-Encoding: quoted-printable\r\n\r\n"
 		 "=C3=A4\r\n--B--\r\n"},
+	{"multipart_without_mime_version_gets_one",
+	 HDR "Content-Type: multipart/mixed; boundary=B\r\n\r\n"
+	     "--B\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
+	     "\xc3\xa4\r\n--B--\r\n",
+	 T7, MIME7_CONVERTED,
+	 HDR "Content-Type: multipart/mixed; boundary=B\r\n"
+	     "MIME-Version: 1.0\r\n\r\n"
+	     "--B\r\nContent-Type: text/plain; charset=utf-8\r\n"
+	     "Content-Transfer-Encoding: quoted-printable\r\n\r\n"
+	     "=C3=A4\r\n--B--\r\n"},
 	{"unclosed_multipart_converts_its_last_part",
 	 MIMEHDR "Content-Type: multipart/mixed; boundary=B\r\n\r\n"
 		 "--B\r\n\r\n\xc3\xa4\r\n",
