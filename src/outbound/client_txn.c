@@ -8,10 +8,14 @@
  * and the replies are matched in order.  LMTP answers the dot once per
  * accepted recipient (RFC 2033 4.2).  Every reply goes through react.c,
  * which decides each recipient's outcome; client_job_done() hands them to
- * finish_job().  What this peer cannot take (SMTPUTF8, 8BITMIME, SIZE) is
- * bounced before MAIL.  The text leaves exactly as the spool holds it
- * (CRLF lines: no bare CR or LF can exist there), with a '.' doubled at
- * each line start (RFC 5321 4.5.2).  A reply that ends the connection
+ * finish_job().  What this peer cannot take (SMTPUTF8, SIZE, a text that
+ * cannot be converted) is bounced before MAIL.  The text leaves as the
+ * spool holds it (CRLF lines: no bare CR or LF can exist there) unless
+ * it has lines over 998 octets, or 8-bit octets for a peer without
+ * 8BITMIME (RFC 6152 3): then proto/mime7.c folds and encodes it, the
+ * same way for mail from `postern send`, relayed mail and bounces, and
+ * SIZE= counts what is sent.  A '.' is doubled at each line start (RFC
+ * 5321 4.5.2).  A reply that ends the connection
  * (421, out of step) makes a function here return false: client.c ends
  * it, this file never calls back into client.c.
  */
@@ -19,6 +23,7 @@
 #include <string.h>
 
 #include "outbound/client_int.h"
+#include "proto/mime7.h"
 #include "util/str.h"
 
 #define CLIENT_CMD_MAX 2048
@@ -117,8 +122,9 @@ job_has_8bit_addr(const struct job *j)
 	return is_8bit;
 }
 
+/* SIZE= is text_len: the octets of the text as it will be sent. */
 static void
-send_mail(struct conn *c)
+send_mail(struct conn *c, size_t text_len)
 {
 	const struct msg *m = c->job->q->m;
 	char params[CLIENT_CMD_MAX] = "", x[CLIENT_XTEXT_MAX];
@@ -126,7 +132,7 @@ send_mail(struct conn *c)
 
 	if (c->caps.ext & EHLO_SIZE)
 		o += (size_t)snprintf(params + o, sizeof params - o,
-				      " SIZE=%zu", m->data_len);
+				      " SIZE=%zu", text_len);
 	if ((m->flags & MSG_F_8BITMIME) && (c->caps.ext & EHLO_8BITMIME) &&
 	    o < sizeof params)
 		o += (size_t)snprintf(params + o, sizeof params - o,
@@ -180,39 +186,94 @@ send_rcpt(struct conn *c, size_t k)
 	c->cmds[c->n_cmds++] = CMD_RCPT;
 }
 
-/* The message text, dot-stuffed, and the final dot. */
+/* What the text must become for this peer (proto/mime7.h). */
+static unsigned
+text_flags(const struct conn *c)
+{
+	return (c->caps.ext & EHLO_8BITMIME) ? 0 : MIME7_F_7BIT;
+}
+
+/* A mime7 sink that only counts. */
 static void
+count_put(void *arg, const char *p, size_t n)
+{
+	(void)p;
+	*(size_t *)arg += n;
+}
+
+/* A mime7 sink that dot-stuffs into an evbuffer: a '.' is added before
+ * each line that starts with one (RFC 5321 4.5.2). */
+struct stuffer {
+	struct evbuffer *out;
+	bool is_bol;
+	char last; /* the last octet of the text, '\n' before any */
+};
+
+static void
+stuff_put(void *arg, const char *p, size_t n)
+{
+	struct stuffer *st = arg;
+	const char *end = p + n, *seg = p;
+
+	/* Runs of lines go out in one piece. */
+	while (p < end) {
+		const char *nl;
+		if (st->is_bol && *p == '.') {
+			evbuffer_add(st->out, seg, (size_t)(p - seg));
+			evbuffer_add(st->out, ".", 1);
+			seg = p;
+		}
+		nl = memchr(p, '\n', (size_t)(end - p));
+		st->is_bol = nl != NULL;
+		if (nl == NULL)
+			break;
+		p = nl + 1;
+	}
+	evbuffer_add(st->out, seg, (size_t)(end - seg));
+	if (n > 0)
+		st->last = end[-1];
+}
+
+/* The message text, converted if this peer needs it, dot-stuffed, and
+ * the final dot.  False (the job settled) when the conversion that
+ * txn_refused_locally() found possible is not: the data must not end. */
+static bool
 send_body(struct conn *c)
 {
 	const struct msg *m = c->job->q->m;
 	struct evbuffer *out = bufferevent_get_output(c->bev);
-	const char *p = m->data, *end = m->data + m->data_len;
+	struct stuffer st = {out, true, '\n'};
+	unsigned flags = text_flags(c);
 
-	const char *seg = p;
-
-	/* Runs of lines go out in one piece; a '.' is added before each
-	 * line that starts with one. */
-	if (p < end && *p == '.')
-		evbuffer_add(out, ".", 1);
-	while (p < end) {
-		const char *nl = memchr(p, '\n', (size_t)(end - p));
-		if (nl == NULL)
-			break;
-		p = nl + 1;
-		if (p < end && *p == '.') {
-			evbuffer_add(out, seg, (size_t)(p - seg));
-			evbuffer_add(out, ".", 1);
-			seg = p;
+	if (mime7_is_needed(m->data, m->data_len, flags)) {
+		/* Whole, or not at all: into a buffer of its own first. */
+		st.out = evbuffer_new();
+		if (st.out == NULL ||
+		    mime7_convert(m->data, m->data_len, flags, stuff_put,
+				  &st) != MIME7_CONVERTED) {
+			struct outcome oc;
+			react_local(&oc, OC_DEFER, "4.3.0",
+				    "the message could not be converted for %s",
+				    c->peer);
+			client_job_settle(c, &oc);
+			if (st.out != NULL)
+				evbuffer_free(st.out);
+			return false;
 		}
+		evbuffer_add_buffer(out, st.out);
+		evbuffer_free(st.out);
+		st.out = out;
+	} else {
+		stuff_put(&st, m->data, m->data_len);
 	}
-	evbuffer_add(out, seg, (size_t)(end - seg));
-	if (m->data_len > 0 && m->data[m->data_len - 1] != '\n')
+	if (st.last != '\n')
 		evbuffer_add(out, "\r\n", 2);
 	evbuffer_add(out, ".\r\n", 3);
 	c->ph = CP_DOT;
 	c->n_dot_replies = 0;
 	client_set_timeouts(c, c->ob->cfg->delivery_data_timeout,
 			    c->ob->cfg->delivery_command_timeout);
+	return true;
 }
 
 /* No job left for this connection (or it sent its share): QUIT. */
@@ -248,15 +309,53 @@ txn_end(struct conn *c, bool needs_rset)
 	client_txn_start(c);
 }
 
-/* Local checks before MAIL: what this peer cannot take bounces. */
+/*
+ * The text for this peer: its length as it will be sent into *len_out,
+ * or a 5.6.3 bounce for what cannot be converted (RFC 6152 3: convert or
+ * return).  True when it bounced.
+ */
 static bool
-txn_refused_locally(struct conn *c)
+text_refused(struct conn *c, size_t *len_out)
+{
+	const struct msg *m = c->job->q->m;
+	unsigned flags = text_flags(c);
+	enum mime7_result r;
+	struct outcome oc;
+	size_t n = 0;
+
+	*len_out = m->data_len;
+	if (!mime7_is_needed(m->data, m->data_len, flags))
+		return false;
+	r = mime7_convert(m->data, m->data_len, flags, count_put, &n);
+	if (r == MIME7_CONVERTED) {
+		*len_out = n;
+		return false;
+	}
+	if ((flags & MIME7_F_7BIT) && has_8bit_n(m->data, m->data_len))
+		react_local(&oc, OC_BOUNCE, "5.6.3",
+			    "the message has 8-bit text, %s does not offer "
+			    "8BITMIME (RFC 6152), and it cannot be converted: "
+			    "%s",
+			    c->peer, mime7_why(r));
+	else
+		react_local(&oc, OC_BOUNCE, "5.6.3",
+			    "the message has lines over 998 octets (RFC 5322 "
+			    "2.1.1), which cannot be encoded for %s: %s",
+			    c->peer, mime7_why(r));
+	client_job_settle(c, &oc);
+	return true;
+}
+
+/* Local checks before MAIL: what this peer cannot take bounces.  The
+ * length of the text as it will be sent goes into *len_out. */
+static bool
+txn_refused_locally(struct conn *c, size_t *len_out)
 {
 	const struct msg *m = c->job->q->m;
 	bool needs_utf8 = job_has_8bit_addr(c->job);
 
 	/* RFC 6532 headers need the extension too; an 8-bit body alone
-	 * only needs 8BITMIME. */
+	 * only needs 8BITMIME, or a conversion. */
 	needs_utf8 |= (m->flags & MSG_F_SMTPUTF8) && header_has_8bit(m);
 	if (needs_utf8 && !(c->caps.ext & EHLO_SMTPUTF8)) {
 		struct outcome oc;
@@ -268,24 +367,15 @@ txn_refused_locally(struct conn *c)
 		client_job_settle(c, &oc);
 		return true;
 	}
-	if (!(c->caps.ext & EHLO_8BITMIME) &&
-	    ((m->flags & MSG_F_8BITMIME) || has_8bit_n(m->data, m->data_len))) {
-		/* RFC 6152 3: convert or return; postern returns. */
-		struct outcome oc;
-		react_local(&oc, OC_BOUNCE, "5.6.3",
-			    "the message has 8-bit "
-			    "text and %s does not offer 8BITMIME (RFC 6152)",
-			    c->peer);
-		client_job_settle(c, &oc);
+	if (text_refused(c, len_out))
 		return true;
-	}
 	if ((c->caps.ext & EHLO_SIZE) && c->caps.size_max > 0 &&
-	    m->data_len > c->caps.size_max) {
+	    *len_out > c->caps.size_max) {
 		struct outcome oc;
 		react_local(&oc, OC_BOUNCE, "5.3.4",
 			    "the message (%zu "
 			    "octets) is larger than %s accepts (SIZE %llu)",
-			    m->data_len, c->peer,
+			    *len_out, c->peer,
 			    (unsigned long long)c->caps.size_max);
 		client_job_settle(c, &oc);
 		return true;
@@ -296,6 +386,8 @@ txn_refused_locally(struct conn *c)
 void
 client_txn_start(struct conn *c)
 {
+	size_t text_len = 0;
+
 	c->has_txn = true;
 	c->was_served = true;
 	c->dest->dead_until = 0; /* it answers again */
@@ -308,7 +400,7 @@ client_txn_start(struct conn *c)
 		struct job *j;
 		memset(c->job->out, 0, c->job->n * sizeof *c->job->out);
 		c->n_msgs++;
-		if (!txn_refused_locally(c))
+		if (!txn_refused_locally(c, &text_len))
 			break;
 		client_job_done(c);
 		if (c->n_msgs >=
@@ -328,7 +420,7 @@ client_txn_start(struct conn *c)
 	if (c->n_targets > 0 && c->ti < c->n_targets)
 		str_set(c->job->remote, sizeof c->job->remote,
 			c->targets[c->ti].host);
-	send_mail(c);
+	send_mail(c, text_len);
 	if (!c->is_pipelined)
 		return;
 	for (size_t k = 0; k < c->job->n; k++)
@@ -372,10 +464,8 @@ data_reply(struct conn *c, const char *line)
 	struct outcome oc;
 
 	c->n_replied++;
-	if (code == 354 && c->n_accepted > 0 && !c->is_mail_failed) {
-		send_body(c);
-		return true;
-	}
+	if (code == 354 && c->n_accepted > 0 && !c->is_mail_failed)
+		return send_body(c);
 	if (code == 354) {
 		evbuffer_add(bufferevent_get_output(c->bev), ".\r\n", 3);
 		c->ph = CP_DOT_EMPTY;

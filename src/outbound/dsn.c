@@ -9,11 +9,16 @@
  *
  *	1. text/plain, for people: which message, and per recipient what
  *	   happened, the remote server's reply as it came, and the caller's
- *	   explanation of it in plain words (explain_reply_format()).
+ *	   explanation of it in plain words (explain_reply_format()).  A
+ *	   recipient that failed because the lifetime ran out is not told
+ *	   "permanent": it could not be delivered within the lifetime, and
+ *	   the last reply is shown as the temporary one it was.
  *	2. message/delivery-status (RFC 3464 2.2, 2.3), for programs:
  *	   Reporting-MTA, Original-Envelope-Id, Arrival-Date; per recipient
  *	   Original-Recipient, Final-Recipient, Action, Status, Remote-MTA,
- *	   Diagnostic-Code, Last-Attempt-Date, Will-Retry-Until.
+ *	   Diagnostic-Code, Last-Attempt-Date, Will-Retry-Until.  Lifetime
+ *	   expiry is Action: failed with Status: 4.4.7 and the last
+ *	   temporary reply as the Diagnostic-Code (RFC 3464 2.3.3, 2.3.6).
  *	3. the original: message/rfc822 for RET=FULL, else its header as
  *	   text/rfc822-headers (RFC 3461 4.3, RFC 6522 4).
  *
@@ -523,16 +528,64 @@ intro(const struct dsn_input *in)
 	       "it went.";
 }
 
+/* A span of seconds in words: "5 days", "1 hour", "90 seconds". */
 static void
-text_rcpt(struct dsn_buf *b, const struct dsn_rcpt *r)
+duration_words(char *buf, size_t size, int64_t secs)
+{
+	static const struct {
+		int64_t secs;
+		const char *unit;
+	} units[] = {{86400, "day"}, {3600, "hour"}, {60, "minute"}};
+	int64_t n = secs;
+	const char *unit = "second";
+
+	for (size_t i = 0; i < sizeof units / sizeof units[0]; i++)
+		if (secs >= units[i].secs && secs % units[i].secs == 0) {
+			n = secs / units[i].secs;
+			unit = units[i].unit;
+			break;
+		}
+	snprintf(buf, size, "%" PRId64 " %s%s", n, unit, n == 1 ? "" : "s");
+}
+
+/* What happened to a recipient whose lifetime ran out, in words. */
+static void
+expired_words(struct dsn_buf *b, int64_t lifetime)
+{
+	char words[DSN_FMT_MAX], span[DSN_FMT_MAX / 4];
+
+	if (lifetime > 0) {
+		duration_words(span, sizeof span, lifetime);
+		snprintf(words, sizeof words,
+			 "Could not be delivered within %s, the time the mail "
+			 "system keeps a message and tries again. Every try "
+			 "failed for a temporary reason, and it has now "
+			 "stopped trying.",
+			 span);
+	} else {
+		snprintf(words, sizeof words,
+			 "Could not be delivered: the try failed for a "
+			 "temporary reason, and the mail system is set to "
+			 "keep a message for no time at all, so it did not "
+			 "try again.");
+	}
+	put_text(b, "  ", words, sizeof words);
+}
+
+static void
+text_rcpt(struct dsn_buf *b, const struct dsn_rcpt *r, int64_t lifetime)
 {
 	enum dsn_action a = r->action <= DSN_EXPANDED ? r->action : DSN_FAILED;
+	bool is_expired = a == DSN_FAILED && r->is_expired;
 	char line[DSN_ADDR_MAX + DSN_FMT_MAX];
 	int fwd_len;
 
 	buf_str(b, "\r\n");
 	put_str_field(b, "Recipient", "", r->final_rcpt, DSN_ADDR_MAX);
-	put_text(b, "  ", dsn_action_words[a], DSN_FMT_MAX);
+	if (is_expired)
+		expired_words(b, lifetime);
+	else
+		put_text(b, "  ", dsn_action_words[a], DSN_FMT_MAX);
 	if (a == DSN_DELAYED && r->will_retry_until != 0) {
 		put_date(b, "  It will keep trying until ", r->will_retry_until,
 			 ".\r\n");
@@ -541,12 +594,16 @@ text_rcpt(struct dsn_buf *b, const struct dsn_rcpt *r)
 		put_str_field(b, "  Remote server", "", r->remote_mta,
 			      DSN_HOST_MAX);
 	if (r->diagnostic != NULL) {
-		buf_str(b, "  It replied:\r\n");
+		buf_str(b, is_expired ? "  Its last reply, a temporary "
+					"failure:\r\n"
+				      : "  It replied:\r\n");
 		put_text(b, "    ", r->diagnostic, DSN_DIAG_MAX);
 	}
 	if (r->explanation != NULL) {
 		buf_str(b, r->diagnostic != NULL ? "  In plain words:\r\n"
-						 : "  The reason:\r\n");
+			   : is_expired	       ? "  The last try failed for "
+						 "this temporary reason:\r\n"
+					       : "  The reason:\r\n");
 		put_text(b, "    ", r->explanation, DSN_EXPLANATION_MAX);
 	}
 	if (r->forward != NULL) {
@@ -578,7 +635,7 @@ text_part(struct dsn_buf *b, const struct dsn_input *in, const char *host,
 		put_field(b, "  Subject", "", subj, n, DSN_SUBJECT_MAX);
 	buf_fmt(b, "  Queue ID: %s\r\n", qid);
 	for (size_t i = 0; i < in->n_rcpts; i++)
-		text_rcpt(b, &in->rcpts[i]);
+		text_rcpt(b, &in->rcpts[i], in->lifetime);
 }
 
 /* Final-Recipient or Original-Recipient of an address we name the type
@@ -606,7 +663,9 @@ status_rcpt(struct dsn_buf *b, const struct dsn_rcpt *r)
 	put_addr_field(b, "Final-Recipient", r->final_rcpt);
 	buf_fmt(b, "Action: %s\r\n", dsn_action_names[a]);
 	put_str_field(b, "Status", "",
-		      r->status ? r->status : dsn_action_status[a],
+		      r->status			      ? r->status
+		      : a == DSN_FAILED && r->is_expired ? "4.4.7"
+							 : dsn_action_status[a],
 		      DSN_STATUS_MAX);
 	if (r->remote_mta != NULL)
 		put_str_field(b, "Remote-MTA", "dns;", r->remote_mta,

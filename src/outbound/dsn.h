@@ -49,6 +49,11 @@ struct dsn_rcpt {
 	int64_t last_attempt;
 	/* DSN_DELAYED: when the queue gives up; else 0. */
 	int64_t will_retry_until;
+	/* DSN_FAILED because the queue's lifetime ran out while every try
+	 * failed for a temporary reason: diagnostic (or explanation) is the
+	 * last of them, and is called temporary; Status defaults to 4.4.7
+	 * (RFC 3463 X.4.7, delivery time expired). */
+	bool is_expired;
 };
 
 /* One notice: the original message and the recipients it reports on. */
@@ -61,6 +66,9 @@ struct dsn_input {
 	int64_t now;		   /* the notice's Date */
 	const struct dsn_rcpt *rcpts;
 	size_t n_rcpts; /* >= 1; all share one notice */
+	/* [delivery] lifetime in seconds, named to an expired recipient;
+	 * 0: not named. */
+	int64_t lifetime;
 	/* The original text, CRLF lines (header, empty line, body); NULL
 	 * only when orig_len is 0. */
 	const char *orig;

@@ -2,7 +2,9 @@
  * notice.c - the messages the queue sends about a message: bounces (RFC
  * 3464 "failed"), delay notices ("delayed"), success notices
  * ("delivered" from LMTP, "relayed" from an SMTP peer without DSN, RFC
- * 3461 5.2.2, 6.2) and resends to the address a 551 names.
+ * 3461 5.2.2, 6.2) and resends to the address a 551 names.  A bounce for
+ * a recipient whose lifetime ran out (its outcome a deferral) reports
+ * Status 4.4.7 with the last temporary reply (dsn.h, is_expired).
  *
  * Each function builds one new message and logs it (ev=bounce,
  * delay_notice, success_notice, followed_551); it changes nothing in the
@@ -71,12 +73,17 @@ fill_rcpts(struct outbound *ob, const struct notice_about *a,
 	for (size_t k = 0; k < a->n; k++) {
 		const struct msg_rcpt *r = &q->m->rcpts[a->idx[k]];
 		const struct outcome *oc = &a->oc[k];
+		/* A failure that was a deferral: the lifetime ran out (the
+		 * only way finish.c bounces an OC_DEFER). */
+		bool is_expired = a->action == DSN_FAILED &&
+				  oc->kind == OC_DEFER;
 		ob->hooks.explain(ob->hooks.arg, oc->reply, words[k],
 				  sizeof words[k]);
 		dr[k].final_rcpt = r->mailbox;
 		dr[k].orcpt = r->orcpt;
 		dr[k].action = a->action;
-		dr[k].status = oc->status;
+		dr[k].is_expired = is_expired;
+		dr[k].status = is_expired ? "4.4.7" : oc->status;
 		dr[k].remote_mta = oc->is_remote && a->remote && a->remote[0]
 				       ? a->remote
 				       : NULL;
@@ -117,6 +124,7 @@ build_notice(struct outbound *ob, const struct notice_about *a, const char *ev)
 	in.now = now;
 	in.rcpts = dr;
 	in.n_rcpts = a->n;
+	in.lifetime = (int64_t)ob->cfg->delivery_lifetime;
 	in.orig = orig->data;
 	in.orig_len = orig->data_len;
 	in.is_full = orig->ret == MSG_RET_FULL && a->action == DSN_FAILED;

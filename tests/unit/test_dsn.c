@@ -250,6 +250,45 @@ static const struct field_case field_cases[] = {
 	  false,
 	  { "\r\nStatus: 5.0.0\r\n" },
 	  { NULL } },
+	{ "expired_is_4_4_7_with_the_last_temporary_reply",
+	  { .final_rcpt = "bob@remote.test",
+	    .action = DSN_FAILED,
+	    .is_expired = true,
+	    .remote_mta = "mx.remote.test",
+	    .diagnostic = "451 4.3.0 Try again later",
+	    .explanation = "A temporary local error there.",
+	    .last_attempt = TEST_NOW },
+	  NULL,
+	  false,
+	  { "\r\nAction: failed\r\nStatus: 4.4.7\r\n",
+	    "\r\nDiagnostic-Code: smtp; 451 4.3.0 Try again later\r\n",
+	    "  Its last reply, a temporary failure:\r\n"
+	    "    451 4.3.0 Try again later\r\n",
+	    "\r\nSubject: Undelivered Mail Returned to Sender\r\n",
+	    "failed for a temporary reason" },
+	  { "permanent", "will not try again", "Will-Retry-Until:",
+	    "It replied:" } },
+	{ "expired_local_reason_is_temporary_too",
+	  { .final_rcpt = "bob@remote.test",
+	    .action = DSN_FAILED,
+	    .is_expired = true,
+	    .status = "4.4.7",
+	    .explanation = "4.4.1 connection refused by mx.remote.test" },
+	  NULL,
+	  false,
+	  { "\r\nStatus: 4.4.7\r\n",
+	    "  The last try failed for this temporary reason:\r\n"
+	    "    4.4.1 connection refused by mx.remote.test\r\n" },
+	  { "permanent", "Diagnostic-Code:", "  The reason:" } },
+	{ "expired_only_counts_when_failed",
+	  { .final_rcpt = "bob@remote.test",
+	    .action = DSN_DELAYED,
+	    .is_expired = true,
+	    .diagnostic = "451 4.3.0 Try again later" },
+	  NULL,
+	  false,
+	  { "\r\nAction: delayed\r\nStatus: 4.0.0\r\n", "  It replied:" },
+	  { "4.4.7", "temporary failure:" } },
 	{ "user_moved_names_forward",
 	  { .final_rcpt = "bob@remote.test",
 	    .action = DSN_FAILED,
@@ -328,6 +367,51 @@ static const struct field_case field_cases[] = {
 	    "\r\nContent-Type: message/global-delivery-status\r\n" },
 	  { "Content-Type: message/delivery-status" } },
 };
+
+/* The lifetime ran out: the words name it ("5 days"), a notice that
+ * also reports a 5xx keeps calling that one permanent, and only that
+ * one. */
+static void
+test_dsn_expired_names_the_lifetime(void **state)
+{
+	static const struct {
+		int64_t lifetime;
+		const char *words;
+	} spans[] = {
+		{432000, "within 5 days, the time"},
+		{3600, "within 1 hour, the time"},
+		{5400, "within 90 minutes, the time"},
+		{3, "within 3 seconds, the time"},
+		{1, "within 1 second, the time"},
+		{0, "keep a message for no time at all"},
+	};
+	struct dsn_rcpt rcpts[2] = {test_base_rcpt, test_base_rcpt};
+	struct dsn_input in;
+	size_t len;
+	char *s;
+
+	(void)state;
+	rcpts[0].final_rcpt = "carol@remote.test";
+	rcpts[0].status = NULL;
+	rcpts[0].is_expired = true;
+	rcpts[0].diagnostic = "450 4.2.1 Mailbox busy";
+	for (size_t i = 0; i < sizeof spans / sizeof spans[0]; i++) {
+		test_input(&in, rcpts, 2);
+		in.lifetime = spans[i].lifetime;
+		s = test_format(&in, &len);
+		if (strstr(s, spans[i].words) == NULL)
+			fail_msg("missing \"%s\" in:\n%s", spans[i].words, s);
+		assert_int_equal(test_count(s, "This is permanent"), 1);
+		assert_non_null(strstr(s, "Final-Recipient: rfc822; "
+					  "carol@remote.test\r\nAction: failed"
+					  "\r\nStatus: 4.4.7\r\n"));
+		assert_non_null(strstr(s, "Final-Recipient: rfc822; "
+					  "bob@remote.test\r\nAction: failed"
+					  "\r\nStatus: 5.1.1\r\n"));
+		assert_int_equal(test_count(s, "a temporary failure:"), 1);
+		free(s);
+	}
+}
 
 static void
 test_dsn_fields(void **state)
@@ -777,6 +861,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_dsn_fields),
+		cmocka_unit_test(test_dsn_expired_names_the_lifetime),
 		cmocka_unit_test(test_dsn_subject_gravest_wins),
 		cmocka_unit_test(test_dsn_long_diagnostic_is_folded),
 		cmocka_unit_test(test_dsn_unbroken_run_stays_under_998),
