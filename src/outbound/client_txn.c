@@ -24,6 +24,7 @@
 
 #include "outbound/client_int.h"
 #include "proto/mime7.h"
+#include "util/log.h"
 #include "util/str.h"
 
 #define CLIENT_CMD_MAX 2048
@@ -186,6 +187,18 @@ send_rcpt(struct conn *c, size_t k)
 	c->cmds[c->n_cmds++] = CMD_RCPT;
 }
 
+/*
+ * True when m must be converted before this peer may have it: 8-bit
+ * text for a peer without 8BITMIME.  Lines over 998 octets alone are
+ * folded or encoded when that works, and otherwise sent as they are
+ * (most servers take them: liberal where refusing only hurts senders).
+ */
+static bool
+must_convert(const struct conn *c, const struct msg *m)
+{
+	return !(c->caps.ext & EHLO_8BITMIME) && has_8bit_n(m->data, m->data_len);
+}
+
 /* What the text must become for this peer (proto/mime7.h). */
 static unsigned
 text_flags(const struct conn *c)
@@ -247,22 +260,31 @@ send_body(struct conn *c)
 
 	if (mime7_is_needed(m->data, m->data_len, flags)) {
 		/* Whole, or not at all: into a buffer of its own first. */
-		st.out = evbuffer_new();
-		if (st.out == NULL ||
-		    mime7_convert(m->data, m->data_len, flags, stuff_put,
-				  &st) != MIME7_CONVERTED) {
+		struct evbuffer *tmp = evbuffer_new();
+		enum mime7_result r = MIME7_CONVERTED;
+		st.out = tmp;
+		if (tmp != NULL)
+			r = mime7_convert(m->data, m->data_len, flags,
+					  stuff_put, &st);
+		if (tmp != NULL && r != MIME7_CONVERTED && !must_convert(c, m)) {
+			/* Long lines that cannot be encoded: as they are. */
+			evbuffer_free(tmp);
+			st = (struct stuffer){out, true, '\n'};
+			stuff_put(&st, m->data, m->data_len);
+		} else if (tmp == NULL || r != MIME7_CONVERTED) {
 			struct outcome oc;
 			react_local(&oc, OC_DEFER, "4.3.0",
 				    "the message could not be converted for %s",
 				    c->peer);
 			client_job_settle(c, &oc);
-			if (st.out != NULL)
-				evbuffer_free(st.out);
+			if (tmp != NULL)
+				evbuffer_free(tmp);
 			return false;
+		} else {
+			evbuffer_add_buffer(out, tmp);
+			evbuffer_free(tmp);
+			st.out = out;
 		}
-		evbuffer_add_buffer(out, st.out);
-		evbuffer_free(st.out);
-		st.out = out;
 	} else {
 		stuff_put(&st, m->data, m->data_len);
 	}
@@ -331,17 +353,18 @@ text_refused(struct conn *c, size_t *len_out)
 		*len_out = n;
 		return false;
 	}
-	if ((flags & MIME7_F_7BIT) && has_8bit_n(m->data, m->data_len))
-		react_local(&oc, OC_BOUNCE, "5.6.3",
-			    "the message has 8-bit text, %s does not offer "
-			    "8BITMIME (RFC 6152), and it cannot be converted: "
-			    "%s",
-			    c->peer, mime7_why(r));
-	else
-		react_local(&oc, OC_BOUNCE, "5.6.3",
-			    "the message has lines over 998 octets (RFC 5322 "
-			    "2.1.1), which cannot be encoded for %s: %s",
-			    c->peer, mime7_why(r));
+	if (!must_convert(c, m)) {
+		/* Lines over 998 octets that cannot be encoded: sent as they
+		 * are, as Postfix does; most servers take them. */
+		log_msg(LOG_INFO,
+			"ev=text_sent_unconverted qid=%s peer=%s reason=%s",
+			m->qid_str, log_q(c->peer), log_q(mime7_why(r)));
+		return false;
+	}
+	react_local(&oc, OC_BOUNCE, "5.6.3",
+		    "the message has 8-bit text, %s does not offer "
+		    "8BITMIME (RFC 6152), and it cannot be converted: %s",
+		    c->peer, mime7_why(r));
 	client_job_settle(c, &oc);
 	return true;
 }

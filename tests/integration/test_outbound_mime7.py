@@ -224,3 +224,19 @@ def test_8bit_header_cannot_go_to_a_7bit_peer_and_bounces(make_server,
     assert (r["action"], r["status"]) == ("failed", "5.6.3")
     assert "8BITMIME" in Dsn(b).human_text()
     assert p.transactions == []
+
+
+def test_long_lines_that_cannot_be_encoded_go_as_they_are(make_server,
+                                                          peers):
+    # A multipart whose boundary never appears cannot be re-encoded part
+    # by part; a 3,000-octet line then goes as it is (as Postfix sends
+    # it), not bounced: most servers take it.
+    p = peers()
+    srv = outbound_server(make_server, routes={"remote.test": p.address})
+    line = b"z" * 3000
+    data = (b"Subject: odd\nMIME-Version: 1.0\nContent-Type: multipart/mixed;"
+            b" boundary=\"never-used\"\n\n" + line + b"\n")
+    send(srv, ALICE, [BOB], data)
+    [t] = p.wait_messages(1, T)
+    assert line in t.data.split(b"\r\n"), "the line was changed"
+    assert srv.wait_log(r"ev=text_sent_unconverted")
