@@ -39,62 +39,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "proto/limits.h"
-#include "proto/mime7.h"
-
-/* RFC 5321 4.5.3.1.6: octets in a line, CRLF not counted. */
-#define MIME7_LINE_MAX (SMTP_TEXT_LINE_MAX - 2)
-/* RFC 2045 6.7 (5) and 6.8: encoded lines. */
-#define MIME7_QP_LINE 76
-#define MIME7_B64_LINE 76
-/* Our own output is gathered up to this before put(). */
-#define MIME7_BUF 1024
-/* RFC 2046 5.1.1 allows 70; longer is taken up to this. */
-#define MIME7_BOUNDARY_MAX 200
-/* A Content-Type or Content-Transfer-Encoding value, unfolded. */
-#define MIME7_FIELD_MAX 4096
-/* Type and subtype as far as they are looked at. */
-#define MIME7_TYPE_MAX 64
-
-struct m7 {
-	unsigned flags;
-	void (*put)(void *arg, const char *p, size_t n);
-	void *arg;
-	enum mime7_result err; /* the first error, or MIME7_SAME */
-	char buf[MIME7_BUF];
-	size_t n;
-};
-
-/* One line: its text, and its end (CRLF, LF, or none at the very end). */
-struct line {
-	const char *p;
-	size_t len;
-	size_t eol_len;
-};
-
-enum cte {
-	CTE_NONE, /* no field: 7bit */
-	CTE_7BIT,
-	CTE_8BIT,
-	CTE_BINARY,
-	CTE_QP,
-	CTE_BASE64,
-	CTE_OTHER,
-};
-
-/* What an entity's header section says, as far as it matters here. */
-struct head {
-	char type[MIME7_TYPE_MAX]; /* "text/plain", lower case; "" none */
-	char boundary[MIME7_BOUNDARY_MAX + 1];
-	bool has_boundary;
-	bool has_type;
-	bool has_mime_version;
-	bool has_8bit;
-	enum cte cte;
-	size_t len;	  /* the header section's octets */
-	size_t blank_len; /* the empty line after it: 0, 1 or 2 octets */
-	bool has_blank;
-};
+#include "proto/mime7_int.h"
 
 static const char hex_digits[] = "0123456789ABCDEF";
 
@@ -123,17 +68,17 @@ put_c(struct m7 *x, char c)
 	x->buf[x->n++] = c;
 }
 
-static void
-put_s(struct m7 *x, const char *s, size_t n)
+void
+m7_put_s(struct m7 *x, const char *s, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
 		put_c(x, s[i]);
 }
 
-static void
-put_str(struct m7 *x, const char *s)
+void
+m7_put_str(struct m7 *x, const char *s)
 {
-	put_s(x, s, strlen(s));
+	m7_put_s(x, s, strlen(s));
 }
 
 static void
@@ -152,27 +97,15 @@ fail(struct m7 *x, enum mime7_result r)
 }
 
 static bool
-is_wsp(char c)
-{
-	return c == ' ' || c == '\t';
-}
-
-static bool
 is_hex(char c)
 {
 	return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'F') ||
 	       (c >= 'a' && c <= 'f');
 }
 
-static char
-lower(char c)
-{
-	return c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
-}
-
 /* The line of [*pos, end): false when none is left. */
-static bool
-line_next(const char **pos, const char *end, struct line *l)
+bool
+m7_line_next(const char **pos, const char *end, struct line *l)
 {
 	const char *p = *pos, *lf;
 
@@ -197,11 +130,11 @@ line_next(const char **pos, const char *end, struct line *l)
 }
 
 /* A line end of our own where the line had one. */
-static void
-put_eol(struct m7 *x, const struct line *l)
+void
+m7_put_eol(struct m7 *x, const struct line *l)
 {
 	if (l->eol_len > 0)
-		put_s(x, "\r\n", 2);
+		m7_put_s(x, "\r\n", 2);
 }
 
 static bool
@@ -232,360 +165,6 @@ mime7_is_needed(const char *text, size_t len, unsigned flags)
 	return text != NULL && region_needs(text, len, flags);
 }
 
-/* ---- header fields */
-
-/* True when l can be a line of a header section (as Python's parser
- * sees it): a continuation, "name:" or the mbox "From ". */
-static bool
-is_header_line(const struct line *l, bool is_first)
-{
-	size_t i = 0;
-
-	if (l->len == 0)
-		return false;
-	if (is_wsp(l->p[0]))
-		return !is_first;
-	if (l->len >= 5 && memcmp(l->p, "From ", 5) == 0)
-		return true;
-	while (i < l->len) {
-		unsigned char c = (unsigned char)l->p[i];
-		if (c == ':')
-			return true;
-		if (c < 0x21 || c > 0x7e)
-			return false;
-		i++;
-	}
-	return false;
-}
-
-/* Whether the field starting at l is named name (lower case). */
-static bool
-field_is(const struct line *l, const char *name)
-{
-	size_t n = strlen(name), i;
-
-	if (l->len <= n)
-		return false;
-	for (i = 0; i < n; i++)
-		if (lower(l->p[i]) != name[i])
-			return false;
-	while (i < l->len && is_wsp(l->p[i]))
-		i++;
-	return i < l->len && l->p[i] == ':';
-}
-
-/*
- * A field's value, unfolded (line ends dropped) into dst: the part after
- * the colon of its first line and each continuation line.
- */
-static void
-field_value(const char *s, const char *end, char *dst, size_t size)
-{
-	const char *pos = s;
-	struct line l;
-	size_t o = 0;
-	bool is_first = true;
-
-	while (line_next(&pos, end, &l)) {
-		size_t i = 0;
-		if (is_first) {
-			const char *colon = memchr(l.p, ':', l.len);
-			i = colon ? (size_t)(colon - l.p) + 1 : l.len;
-		} else if (l.len == 0 || !is_wsp(l.p[0])) {
-			break;
-		}
-		is_first = false;
-		for (; i < l.len; i++) {
-			if (o + 1 == size) {
-				/* Too long: the parameter cut off is
-				 * dropped whole. */
-				char *semi = memrchr(dst, ';', o);
-				o = semi ? (size_t)(semi - dst) : o;
-				dst[o] = '\0';
-				return;
-			}
-			dst[o++] = l.p[i];
-		}
-	}
-	dst[o] = '\0';
-}
-
-/* Skips white space and (nested) comments (RFC 5322 3.2.2 CFWS). */
-static const char *
-skip_cfws(const char *p)
-{
-	for (;;) {
-		while (is_wsp(*p) || *p == '\r' || *p == '\n')
-			p++;
-		if (*p != '(')
-			return p;
-		for (int depth = 0; *p != '\0'; p++) {
-			if (*p == '\\' && p[1] != '\0')
-				p++;
-			else if (*p == '(')
-				depth++;
-			else if (*p == ')' && --depth == 0) {
-				p++;
-				break;
-			}
-		}
-	}
-}
-
-/* RFC 2045 5.1 token characters. */
-static bool
-is_token_char(char c)
-{
-	unsigned char u = (unsigned char)c;
-
-	return u > 0x20 && u < 0x7f && strchr("()<>@,;:\\\"/[]?=", c) == NULL;
-}
-
-/* A token or quoted-string into dst (size > 0); returns the text after
- * it.  *ok is false when there was neither. */
-static const char *
-get_value(const char *p, char *dst, size_t size, bool *ok)
-{
-	size_t o = 0;
-
-	*ok = true;
-	if (*p == '"') {
-		for (p++; *p != '\0' && *p != '"'; p++) {
-			if (*p == '\\' && p[1] != '\0')
-				p++;
-			if (o + 1 < size)
-				dst[o++] = *p;
-			else
-				*ok = false;
-		}
-		if (*p == '"')
-			p++;
-	} else {
-		while (is_token_char(*p)) {
-			if (o + 1 < size)
-				dst[o++] = *p;
-			else
-				*ok = false;
-			p++;
-		}
-		if (o == 0)
-			*ok = false;
-	}
-	dst[o] = '\0';
-	return p;
-}
-
-/* Content-Type (RFC 2045 5.1): the type in lower case, and boundary=. */
-static void
-parse_content_type(const char *v, struct head *h)
-{
-	char name[MIME7_TYPE_MAX], val[MIME7_BOUNDARY_MAX + 2];
-	const char *p = skip_cfws(v);
-	size_t o = 0;
-	bool ok;
-
-	while ((is_token_char(*p) || *p == '/') && o + 1 < sizeof h->type) {
-		h->type[o++] = lower(*p);
-		p++;
-	}
-	h->type[o] = '\0';
-	if (strchr(h->type, '/') == NULL)
-		h->type[0] = '\0'; /* unusable: the default type applies */
-	for (;;) {
-		p = skip_cfws(p);
-		while (*p != '\0' && *p != ';')
-			p++; /* whatever does not parse up to the next ';' */
-		if (*p == '\0')
-			return;
-		p = skip_cfws(p + 1);
-		p = get_value(p, name, sizeof name, &ok);
-		p = skip_cfws(p);
-		if (!ok || *p != '=')
-			continue;
-		p = get_value(skip_cfws(p + 1), val, sizeof val, &ok);
-		for (size_t i = 0; name[i] != '\0'; i++)
-			name[i] = lower(name[i]);
-		if (h->has_boundary || strcmp(name, "boundary") != 0)
-			continue;
-		/* Python takes the value with trailing blanks removed. */
-		o = strlen(val);
-		while (o > 0 && is_wsp(val[o - 1]))
-			val[--o] = '\0';
-		if (ok && o > 0 && o <= MIME7_BOUNDARY_MAX) {
-			memcpy(h->boundary, val, o + 1);
-			h->has_boundary = true;
-		}
-	}
-}
-
-static enum cte
-parse_cte(const char *v)
-{
-	static const struct {
-		const char *name;
-		enum cte cte;
-	} names[] = {
-	    {"7bit", CTE_7BIT},	    {"8bit", CTE_8BIT},
-	    {"binary", CTE_BINARY}, {"quoted-printable", CTE_QP},
-	    {"base64", CTE_BASE64},
-	};
-	char tok[MIME7_TYPE_MAX];
-	const char *p = skip_cfws(v);
-	size_t o = 0;
-
-	while (is_token_char(*p) && o + 1 < sizeof tok) {
-		tok[o++] = lower(*p);
-		p++;
-	}
-	tok[o] = '\0';
-	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-		if (strcmp(tok, names[i].name) == 0)
-			return names[i].cte;
-	return CTE_OTHER;
-}
-
-/* Reads the header section of the entity s[0..n) into h. */
-static void
-parse_head(const char *s, size_t n, struct head *h)
-{
-	const char *pos = s, *end = s + n, *field = NULL;
-	char v[MIME7_FIELD_MAX] = "";
-	bool is_first = true, has_cte = false;
-	struct line l = {NULL, 0, 0};
-
-	memset(h, 0, sizeof *h);
-	h->cte = CTE_NONE;
-	for (;;) {
-		const char *at = pos;
-		if (!line_next(&pos, end, &l) ||
-		    !is_header_line(&l, is_first)) {
-			h->len = (size_t)(at - s);
-			if (at < end && l.len == 0) {
-				h->has_blank = true;
-				h->blank_len = l.eol_len;
-			}
-			return;
-		}
-		is_first = false;
-		for (size_t i = 0; i < l.len; i++)
-			if ((unsigned char)l.p[i] >= 0x80)
-				h->has_8bit = true;
-		if (is_wsp(l.p[0]))
-			continue;
-		field = l.p;
-		if (field_is(&l, "mime-version")) {
-			h->has_mime_version = true;
-		} else if (field_is(&l, "content-type") && !h->has_type) {
-			h->has_type = true;
-			field_value(field, end, v, sizeof v);
-			parse_content_type(v, h);
-		} else if (field_is(&l, "content-transfer-encoding") &&
-			   !has_cte) {
-			has_cte = true;
-			field_value(field, end, v, sizeof v);
-			h->cte = parse_cte(v);
-		}
-	}
-}
-
-/*
- * One header line, folded so that no piece passes 998 octets: before the
- * last blank that leaves text on both sides, else after the last ',' or
- * ';' or at the limit with a space inserted.  Trailing blanks, which mean
- * nothing in a field, are dropped from a line that needs folding.
- */
-static void
-fold_line(struct m7 *x, const struct line *l)
-{
-	const char *c = l->p;
-	size_t len = l->len, pos = 0, lead = 0;
-
-	if (len <= MIME7_LINE_MAX) {
-		put_s(x, c, len);
-		put_eol(x, l);
-		return;
-	}
-	while (len > 0 && is_wsp(c[len - 1]))
-		len--;
-	while (lead + (len - pos) > MIME7_LINE_MAX) {
-		size_t room = MIME7_LINE_MAX - lead, first = pos, k, cut = 0;
-
-		while (first < len && is_wsp(c[first]))
-			first++;
-		if (first > pos + room) {
-			/* A run of blanks longer than a line: one is kept. */
-			pos = first - 1;
-			lead = 0;
-			continue;
-		}
-		for (k = pos + room; k > first; k--)
-			if (is_wsp(c[k]))
-				break;
-		if (k > first) {
-			/* c[k] is a blank with text before it and after it
-			 * (c[len - 1] is no blank). */
-			put_s(x, c + pos, k - pos);
-			put_s(x, "\r\n", 2);
-			pos = k;
-			lead = 0;
-			continue;
-		}
-		for (k = pos + room - 1; k > first; k--)
-			if (c[k] == ',' || c[k] == ';') {
-				cut = k + 1;
-				break;
-			}
-		if (cut == 0) {
-			cut = pos + room;
-			/* Not inside a UTF-8 sequence, if it can be helped. */
-			while (cut > first + 1 &&
-			       ((unsigned char)c[cut] & 0xc0) == 0x80)
-				cut--;
-		}
-		put_s(x, c + pos, cut - pos);
-		put_s(x, "\r\n ", 3);
-		pos = cut;
-		lead = 1;
-	}
-	put_s(x, c + pos, len - pos);
-	put_eol(x, l);
-}
-
-/*
- * The header section s[0..h->len), long lines folded; the
- * Content-Transfer-Encoding fields left out when cte is not NULL, and
- * then the fields of add, in order, and cte's.
- */
-static void
-put_head(struct m7 *x, const char *s, const struct head *h, const char *add,
-	 const char *cte)
-{
-	const char *pos = s, *end = s + h->len;
-	bool is_skipping = false, has_eol = true;
-	struct line l;
-
-	while (line_next(&pos, end, &l)) {
-		if (!is_wsp(l.p[0]))
-			is_skipping = cte != NULL &&
-				      field_is(&l, "content-transfer-encoding");
-		if (is_skipping)
-			continue;
-		fold_line(x, &l);
-		has_eol = l.eol_len > 0;
-	}
-	if (add == NULL && cte == NULL)
-		return;
-	if (!has_eol)
-		put_s(x, "\r\n", 2);
-	if (add != NULL)
-		put_str(x, add);
-	if (cte != NULL) {
-		put_str(x, "Content-Transfer-Encoding: ");
-		put_str(x, cte);
-		put_s(x, "\r\n", 2);
-	}
-}
-
 /* ---- leaves */
 
 /*
@@ -599,7 +178,7 @@ qp_encode(struct m7 *x, const char *s, size_t n)
 	const char *pos = s, *end = s + n;
 	struct line l;
 
-	while (line_next(&pos, end, &l)) {
+	while (m7_line_next(&pos, end, &l)) {
 		size_t col = 0;
 		bool is_soft = false;
 		for (size_t i = 0; i < l.len; i++) {
@@ -609,7 +188,7 @@ qp_encode(struct m7 *x, const char *s, size_t n)
 				      (is_wsp((char)c) && !is_last);
 			size_t tok = is_lit ? 1 : 3;
 			if (col + tok > MIME7_QP_LINE - (is_last ? 0 : 1)) {
-				put_s(x, "=\r\n", 3);
+				m7_put_s(x, "=\r\n", 3);
 				col = 0;
 				is_soft = true;
 			}
@@ -621,7 +200,7 @@ qp_encode(struct m7 *x, const char *s, size_t n)
 				put_hex(x, c);
 			col += tok;
 		}
-		put_eol(x, &l);
+		m7_put_eol(x, &l);
 	}
 }
 
@@ -638,7 +217,7 @@ qp_repair(struct m7 *x, const char *s, size_t n)
 	const char *pos = s, *end = s + n;
 	struct line l;
 
-	while (line_next(&pos, end, &l)) {
+	while (m7_line_next(&pos, end, &l)) {
 		size_t col = 0, i = 0;
 		bool is_soft = false;
 		while (i < l.len) {
@@ -665,7 +244,7 @@ qp_repair(struct m7 *x, const char *s, size_t n)
 			}
 			if (col + tok >
 			    MIME7_QP_LINE - (i + used == l.len ? 0 : 1)) {
-				put_s(x, "=\r\n", 3);
+				m7_put_s(x, "=\r\n", 3);
 				col = 0;
 				is_soft = true;
 			}
@@ -676,11 +255,11 @@ qp_repair(struct m7 *x, const char *s, size_t n)
 			if (is_escape)
 				put_hex(x, c);
 			else
-				put_s(x, l.p + i, is_tail ? 1 : tok);
+				m7_put_s(x, l.p + i, is_tail ? 1 : tok);
 			col += tok;
 			i += used;
 		}
-		put_eol(x, &l);
+		m7_put_eol(x, &l);
 	}
 }
 
@@ -705,13 +284,13 @@ b64_rewrap(struct m7 *x, const char *s, size_t n)
 		put_c(x, s[i]);
 		is_empty = false;
 		if (++col == MIME7_B64_LINE) {
-			put_s(x, "\r\n", 2);
+			m7_put_s(x, "\r\n", 2);
 			col = 0;
 		}
 	}
 	/* The last line end may be a delimiter's (RFC 2046 5.1.1). */
 	if ((col > 0 || is_empty) && n > 0 && s[n - 1] == '\n')
-		put_s(x, "\r\n", 2);
+		m7_put_s(x, "\r\n", 2);
 }
 
 /* The charset a non-MIME text gets when it has to become MIME. */
@@ -771,7 +350,7 @@ put_skipped(struct m7 *x, const char *s, size_t n)
 		put_span(x, s, n);
 		return;
 	}
-	while (line_next(&pos, end, &l)) {
+	while (m7_line_next(&pos, end, &l)) {
 		size_t from = 0;
 		while (from < l.len) {
 			size_t cut = l.len;
@@ -786,10 +365,10 @@ put_skipped(struct m7 *x, const char *s, size_t n)
 					  ? '?'
 					  : l.p[i]);
 			if (cut < l.len)
-				put_s(x, "\r\n", 2);
+				m7_put_s(x, "\r\n", 2);
 			from = cut;
 		}
-		put_eol(x, &l);
+		m7_put_eol(x, &l);
 	}
 }
 
@@ -826,7 +405,7 @@ multipart(struct m7 *x, const char *s, size_t n, const char *bd, bool is_digest,
 
 	while (x->err == MIME7_SAME) {
 		const char *at = pos;
-		if (!line_next(&pos, end, &l))
+		if (!m7_line_next(&pos, end, &l))
 			break;
 		if (!is_delimiter(&l, bd, bd_len, &is_close))
 			continue;
@@ -837,10 +416,10 @@ multipart(struct m7 *x, const char *s, size_t n, const char *bd, bool is_digest,
 			put_skipped(x, seg, (size_t)(at - seg));
 		has_parts = true;
 		if (l.len > MIME7_LINE_MAX) { /* blanks after it, cut */
-			put_s(x, "--", 2);
-			put_s(x, bd, bd_len);
-			put_s(x, is_close ? "--" : "", is_close ? 2 : 0);
-			put_eol(x, &l);
+			m7_put_s(x, "--", 2);
+			m7_put_s(x, bd, bd_len);
+			m7_put_s(x, is_close ? "--" : "", is_close ? 2 : 0);
+			m7_put_eol(x, &l);
 		} else {
 			put_span(x, l.p, l.len + l.eol_len);
 		}
@@ -898,7 +477,7 @@ entity(struct m7 *x, const char *s, size_t n, bool is_message,
 		fail(x, MIME7_ERR_DEPTH);
 		return;
 	}
-	parse_head(s, n, &h);
+	m7_parse_head(s, n, &h);
 	if (h.has_8bit && is_7bit) {
 		fail(x, MIME7_ERR_HEADER);
 		return;
@@ -910,7 +489,7 @@ entity(struct m7 *x, const char *s, size_t n, bool is_message,
 		snprintf(h.type, sizeof h.type, "%s",
 			 is_digest_child ? "message/rfc822" : "text/plain");
 	if (!is_body_needing) {
-		put_head(x, s, &h, NULL, NULL);
+		m7_put_head(x, s, &h, NULL, NULL);
 		put_span(x, s + h.len, h.blank_len + body_n);
 		return;
 	}
@@ -924,15 +503,15 @@ entity(struct m7 *x, const char *s, size_t n, bool is_message,
 		}
 		/* What is inside becomes 7 bit: say so, where it said
 		 * otherwise; and parts now encoded need MIME read. */
-		put_head(x, s, &h,
-			 is_message && !h.has_mime_version
-			     ? "MIME-Version: 1.0\r\n"
-			     : NULL,
-			 is_7bit && (h.cte == CTE_8BIT || h.cte == CTE_BINARY)
-			     ? "7bit"
-			     : NULL);
+		m7_put_head(
+		    x, s, &h,
+		    is_message && !h.has_mime_version ? "MIME-Version: 1.0\r\n"
+						      : NULL,
+		    is_7bit && (h.cte == CTE_8BIT || h.cte == CTE_BINARY)
+			? "7bit"
+			: NULL);
 		if (!h.has_blank)
-			put_s(x, "\r\n", 2);
+			m7_put_s(x, "\r\n", 2);
 		else
 			put_span(x, s + h.len, h.blank_len);
 		if (is_multi)
@@ -955,7 +534,7 @@ entity(struct m7 *x, const char *s, size_t n, bool is_message,
 		return;
 	}
 	if (h.cte == CTE_QP || h.cte == CTE_BASE64) {
-		put_head(x, s, &h, NULL, NULL);
+		m7_put_head(x, s, &h, NULL, NULL);
 	} else {
 		char add[MIME7_TYPE_MAX * 2] = "";
 		size_t o = 0;
@@ -966,10 +545,10 @@ entity(struct m7 *x, const char *s, size_t n, bool is_message,
 			snprintf(add + o, sizeof add - o,
 				 "Content-Type: text/plain; charset=%s\r\n",
 				 guess_charset(body, body_n));
-		put_head(x, s, &h, add[0] ? add : NULL, "quoted-printable");
+		m7_put_head(x, s, &h, add[0] ? add : NULL, "quoted-printable");
 	}
 	if (!h.has_blank)
-		put_s(x, "\r\n", 2);
+		m7_put_s(x, "\r\n", 2);
 	else
 		put_span(x, s + h.len, h.blank_len);
 	if (h.cte == CTE_QP)
