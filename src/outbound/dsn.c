@@ -44,43 +44,7 @@
 #include <strings.h>
 #include <time.h>
 
-#include "outbound/dsn.h"
-#include "proto/limits.h"
-
-/* RFC 5322 2.1.1: lines should stay within 78 columns, must within 998
- * octets; a longer run without a blank is broken to keep the latter. */
-#define DSN_FOLD_COLS 78
-#define DSN_WORD_MAX 900
-/* Lines of the text part wrap here, indentation included. */
-#define DSN_WRAP_COLS 72
-/* Caps on values taken from the input, in octets. */
-#define DSN_ADDR_MAX SMTP_PATH_MAX
-#define DSN_HOST_MAX SMTP_DOMAIN_MAX
-#define DSN_STATUS_MAX 16
-#define DSN_ENVID_MAX 100 /* RFC 3461 4.4 */
-#define DSN_DIAG_MAX 4096
-#define DSN_EXPLANATION_MAX 8192
-#define DSN_SUBJECT_MAX 120
-#define DSN_QID_MAX 16
-/* The output never grows past twice the original plus these. */
-#define DSN_BUDGET_BASE 16384
-#define DSN_BUDGET_RCPT 65536
-/* One formatted piece of our own (dates, a host name and ids), and the
- * first buffer. */
-#define DSN_FMT_MAX 512
-#define DSN_BUF_INIT 4096
-/* Boundaries tried before giving up (each has 64 pseudo-random bits). */
-#define DSN_BOUNDARY_TRIES 16
-#define DSN_BOUNDARY_MAX 80
-
-/* A growing output buffer with a ceiling; a failure sticks. */
-struct dsn_buf {
-	char *data;
-	size_t len;
-	size_t cap;
-	size_t max;
-	bool is_failed;
-};
+#include "outbound/dsn_int.h"
 
 static const char *const dsn_action_names[] = {
 	[DSN_FAILED] = "failed",       [DSN_DELAYED] = "delayed",
@@ -108,276 +72,6 @@ static const char *const dsn_action_words[] = {
 	[DSN_EXPANDED] = "Delivered, and passed on to the addresses this one "
 			 "forwards to (an alias or a mailing list).",
 };
-
-/* RFC 5322 3.3 names, three letters each, never the locale's. */
-static const char dsn_days[] = "SunMonTueWedThuFriSat";
-static const char dsn_months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
-
-static bool
-buf_grow(struct dsn_buf *b, size_t n)
-{
-	size_t want, cap;
-	char *p;
-
-	if (b->is_failed)
-		return false;
-	if (__builtin_add_overflow(b->len, n, &want) || want > b->max) {
-		b->is_failed = true;
-		return false;
-	}
-	if (want <= b->cap && b->data != NULL)
-		return true;
-	cap = b->cap ? b->cap : DSN_BUF_INIT;
-	while (cap < want)
-		cap = cap > b->max / 2 ? b->max : cap * 2;
-	if ((p = realloc(b->data, cap)) == NULL) {
-		b->is_failed = true;
-		return false;
-	}
-	b->data = p;
-	b->cap = cap;
-	return true;
-}
-
-static void
-buf_put(struct dsn_buf *b, const char *s, size_t n)
-{
-	if (n == 0 || !buf_grow(b, n) || b->data == NULL)
-		return;
-	memcpy(b->data + b->len, s, n);
-	b->len += n;
-}
-
-static void
-buf_str(struct dsn_buf *b, const char *s)
-{
-	buf_put(b, s, strlen(s));
-}
-
-/* Our own short pieces only; never a value from outside. */
-static void __attribute__((format(printf, 2, 3)))
-buf_fmt(struct dsn_buf *b, const char *fmt, ...)
-{
-	char piece[DSN_FMT_MAX];
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(piece, sizeof piece, fmt, ap);
-	va_end(ap);
-	if (n < 0 || (size_t)n >= sizeof piece) {
-		b->is_failed = true;
-		return;
-	}
-	buf_put(b, piece, (size_t)n);
-}
-
-/* Whether s[0..len) holds octets above 0x7f. */
-static bool
-has_8bit(const char *s, size_t len)
-{
-	for (size_t i = 0; i < len; i++)
-		if ((unsigned char)s[i] & 0x80)
-			return true;
-	return false;
-}
-
-/* What separates words: a space, or any control character (so CR and LF
- * never reach the output from a value). */
-static bool
-is_sep(char ch)
-{
-	unsigned char c = (unsigned char)ch;
-
-	return c <= 0x20 || c == 0x7f;
-}
-
-/* The longest prefix of s[0..len) of at most max octets that does not end
- * inside a UTF-8 sequence. */
-static size_t
-utf8_cut(const char *s, size_t len, size_t max)
-{
-	if (len <= max)
-		return len;
-	while (max > 0 && ((unsigned char)s[max] & 0xc0) == 0x80)
-		max--;
-	return max;
-}
-
-/* Columns s[0..len) takes, counting a UTF-8 sequence as one. */
-static size_t
-cols(const char *s, size_t len)
-{
-	size_t c = 0;
-
-	for (size_t i = 0; i < len; i++)
-		if (((unsigned char)s[i] & 0xc0) != 0x80)
-			c++;
-	return c;
-}
-
-/*
- * Words flowed into lines: a word that would pass width starts a new line
- * with cont before it; a word wider than hard columns (or longer than
- * DSN_WORD_MAX octets) is cut at a character.  Separators (is_sep) between
- * words become one space, so a value can never add a line of its own.
- */
-struct dsn_flow {
-	const char *cont; /* starts each continuation line */
-	size_t width;
-	size_t hard;
-	size_t col;
-	bool is_first;
-};
-
-static void
-flow_word(struct dsn_buf *b, struct dsn_flow *f, const char *w, size_t n)
-{
-	size_t wc = cols(w, n);
-
-	if (!f->is_first && f->col + 1 + wc > f->width) {
-		buf_fmt(b, "\r\n%s", f->cont);
-		f->col = strlen(f->cont);
-	} else if (!f->is_first) {
-		buf_put(b, " ", 1);
-		f->col++;
-	}
-	f->is_first = false;
-	while (wc > f->hard || n > DSN_WORD_MAX) {
-		size_t cut = utf8_cut(w, n, f->hard);
-
-		cut = cut ? cut : f->hard;
-		buf_put(b, w, cut);
-		buf_fmt(b, "\r\n%s", f->cont);
-		f->col = strlen(f->cont);
-		w += cut;
-		n -= cut;
-		wc = cols(w, n);
-	}
-	buf_put(b, w, n);
-	f->col += wc;
-}
-
-/* Flows the words of s[0..len), cut to max octets ("..." marks a cut). */
-static void
-flow(struct dsn_buf *b, struct dsn_flow *f, const char *s, size_t len,
-     size_t max)
-{
-	size_t n = utf8_cut(s, len, max), i = 0;
-
-	while (i < n) {
-		size_t w = 0;
-
-		while (i < n && is_sep(s[i]))
-			i++;
-		while (i + w < n && !is_sep(s[i + w]))
-			w++;
-		if (w > 0)
-			flow_word(b, f, s + i, w);
-		i += w;
-	}
-	if (n < len)
-		flow_word(b, f, "...", 3);
-}
-
-/*
- * Appends "name: prefix value", value (at most max octets of raw[0..len))
- * cleaned and the whole folded before column 78 (RFC 5322 2.2.3).  Only a
- * run of over DSN_WORD_MAX octets without a blank is broken inside, which
- * adds a space to it but keeps every line under 998.
- */
-static void
-put_field(struct dsn_buf *b, const char *name, const char *prefix,
-	  const char *raw, size_t len, size_t max)
-{
-	struct dsn_flow f = { " ", DSN_FOLD_COLS, DSN_WORD_MAX,
-			      strlen(name) + 2, true };
-
-	buf_fmt(b, "%s: ", name);
-	flow(b, &f, prefix, strlen(prefix), DSN_FMT_MAX);
-	if (raw != NULL)
-		flow(b, &f, raw, len, max);
-	buf_str(b, "\r\n");
-}
-
-/* put_field for a NUL-terminated value or NULL. */
-static void
-put_str_field(struct dsn_buf *b, const char *name, const char *prefix,
-	      const char *raw, size_t max)
-{
-	put_field(b, name, prefix, raw, raw ? strlen(raw) : 0, max);
-}
-
-/*
- * The line of s[0..len) that starts at i: returns where its text ends and
- * sets *next to the start of the line after it.  CRLF, a bare LF or a bare
- * CR ends a line, as orig_part() will write them all as CRLF.
- */
-static size_t
-line_at(const char *s, size_t len, size_t i, size_t *next)
-{
-	size_t end = i;
-
-	while (end < len && s[end] != '\r' && s[end] != '\n')
-		end++;
-	*next = end;
-	if (end < len && s[end] == '\r' && end + 1 < len && s[end + 1] == '\n')
-		*next = end + 2;
-	else if (end < len)
-		*next = end + 1;
-	return end;
-}
-
-/*
- * Appends text (at most max octets) for people: each of its lines
- * cleaned and wrapped at DSN_WRAP_COLS with indent before every piece; a
- * line with no words stays empty.
- */
-static void
-put_text(struct dsn_buf *b, const char *indent, const char *text, size_t max)
-{
-	size_t len = utf8_cut(text, strlen(text), max), i = 0, end, next;
-
-	while (i < len) {
-		struct dsn_flow f = { indent, DSN_WRAP_COLS,
-				      DSN_WRAP_COLS - strlen(indent),
-				      strlen(indent), true };
-		size_t k;
-
-		end = line_at(text, len, i, &next);
-		for (k = i; k < end && is_sep(text[k]); k++)
-			;
-		if (k < end) {
-			buf_str(b, indent);
-			flow(b, &f, text + i, end - i, end - i);
-		}
-		buf_str(b, "\r\n");
-		i = next;
-	}
-}
-
-/* before, the RFC 5322 3.3 date-time in UTC ("Tue, 25 Nov 2025 14:02:11
- * +0000"), after. */
-static void
-put_date(struct dsn_buf *b, const char *before, int64_t when, const char *after)
-{
-	time_t t = (time_t)when;
-	size_t wday, mon;
-	struct tm tm;
-
-	if ((int64_t)t != when || gmtime_r(&t, &tm) == NULL) {
-		t = 0; /* out of range: the epoch, rather than no date */
-		if (gmtime_r(&t, &tm) == NULL) {
-			b->is_failed = true;
-			return;
-		}
-	}
-	wday = (size_t)(tm.tm_wday % 7);
-	mon = (size_t)(tm.tm_mon % 12);
-	buf_fmt(b, "%s%.3s, %02d %.3s %04d %02d:%02d:%02d +0000%s", before,
-		dsn_days + 3 * wday, tm.tm_mday, dsn_months + 3 * mon,
-		tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec, after);
-}
 
 /*
  * Copies s keeping letters, digits and the characters of extra only (a
@@ -476,7 +170,7 @@ header_len(const char *s, size_t len)
 	size_t i = 0, next;
 
 	while (i < len) {
-		if (line_at(s, len, i, &next) == i)
+		if (dsn_line_at(s, len, i, &next) == i)
 			return i;
 		i = next;
 	}
@@ -492,14 +186,14 @@ find_subject(const char *s, size_t len, size_t *n_out)
 	size_t i = 0, n = sizeof name - 1, end, next;
 
 	while (i < len && !(len - i > n && strncasecmp(s + i, name, n) == 0)) {
-		line_at(s, len, i, &next);
+		dsn_line_at(s, len, i, &next);
 		i = next;
 	}
 	if (i >= len)
 		return NULL;
 	end = i += n;
 	do {
-		end = line_at(s, len, end, &next);
+		end = dsn_line_at(s, len, end, &next);
 		if (next < len && (s[next] == ' ' || s[next] == '\t'))
 			end = next;
 		else
@@ -569,7 +263,7 @@ expired_words(struct dsn_buf *b, int64_t lifetime)
 			 "keep a message for no time at all, so it did not "
 			 "try again.");
 	}
-	put_text(b, "  ", words, sizeof words);
+	dsn_put_text(b, "  ", words, sizeof words);
 }
 
 static void
@@ -580,40 +274,40 @@ text_rcpt(struct dsn_buf *b, const struct dsn_rcpt *r, int64_t lifetime)
 	char line[DSN_ADDR_MAX + DSN_FMT_MAX];
 	int fwd_len;
 
-	buf_str(b, "\r\n");
-	put_str_field(b, "Recipient", "", r->final_rcpt, DSN_ADDR_MAX);
+	dsn_buf_str(b, "\r\n");
+	dsn_put_str_field(b, "Recipient", "", r->final_rcpt, DSN_ADDR_MAX);
 	if (is_expired)
 		expired_words(b, lifetime);
 	else
-		put_text(b, "  ", dsn_action_words[a], DSN_FMT_MAX);
+		dsn_put_text(b, "  ", dsn_action_words[a], DSN_FMT_MAX);
 	if (a == DSN_DELAYED && r->will_retry_until != 0) {
-		put_date(b, "  It will keep trying until ", r->will_retry_until,
+		dsn_put_date(b, "  It will keep trying until ", r->will_retry_until,
 			 ".\r\n");
 	}
 	if (r->remote_mta != NULL)
-		put_str_field(b, "  Remote server", "", r->remote_mta,
+		dsn_put_str_field(b, "  Remote server", "", r->remote_mta,
 			      DSN_HOST_MAX);
 	if (r->diagnostic != NULL) {
-		buf_str(b, is_expired ? "  Its last reply, a temporary "
+		dsn_buf_str(b, is_expired ? "  Its last reply, a temporary "
 					"failure:\r\n"
 				      : "  It replied:\r\n");
-		put_text(b, "    ", r->diagnostic, DSN_DIAG_MAX);
+		dsn_put_text(b, "    ", r->diagnostic, DSN_DIAG_MAX);
 	}
 	if (r->explanation != NULL) {
-		buf_str(b, r->diagnostic != NULL ? "  In plain words:\r\n"
+		dsn_buf_str(b, r->diagnostic != NULL ? "  In plain words:\r\n"
 			   : is_expired	       ? "  The last try failed for "
 						 "this temporary reason:\r\n"
 					       : "  The reason:\r\n");
-		put_text(b, "    ", r->explanation, DSN_EXPLANATION_MAX);
+		dsn_put_text(b, "    ", r->explanation, DSN_EXPLANATION_MAX);
 	}
 	if (r->forward != NULL) {
-		fwd_len = (int)utf8_cut(r->forward, strlen(r->forward),
+		fwd_len = (int)dsn_utf8_cut(r->forward, strlen(r->forward),
 					DSN_ADDR_MAX);
 		snprintf(line, sizeof line,
 			 "The remote server says this person has moved to "
 			 "<%.*s>; update your address book and resend.",
 			 fwd_len, r->forward);
-		put_text(b, "  ", line, sizeof line);
+		dsn_put_text(b, "  ", line, sizeof line);
 	}
 }
 
@@ -625,15 +319,15 @@ text_part(struct dsn_buf *b, const struct dsn_input *in, const char *host,
 	const char *subj = NULL;
 	size_t n = 0;
 
-	buf_fmt(b, "This is the mail system at %s.\r\n\r\n", host);
-	put_text(b, "", intro(in), DSN_BUF_INIT);
-	put_date(b, "\r\nYour message\r\n  Received: ", in->arrival, "\r\n");
+	dsn_buf_fmt(b, "This is the mail system at %s.\r\n\r\n", host);
+	dsn_put_text(b, "", intro(in), DSN_BUF_INIT);
+	dsn_put_date(b, "\r\nYour message\r\n  Received: ", in->arrival, "\r\n");
 	if (in->orig != NULL)
 		subj = find_subject(in->orig,
 				    header_len(in->orig, in->orig_len), &n);
 	if (subj != NULL)
-		put_field(b, "  Subject", "", subj, n, DSN_SUBJECT_MAX);
-	buf_fmt(b, "  Queue ID: %s\r\n", qid);
+		dsn_put_field(b, "  Subject", "", subj, n, DSN_SUBJECT_MAX);
+	dsn_buf_fmt(b, "  Queue ID: %s\r\n", qid);
 	for (size_t i = 0; i < in->n_rcpts; i++)
 		text_rcpt(b, &in->rcpts[i], in->lifetime);
 }
@@ -645,7 +339,7 @@ put_addr_field(struct dsn_buf *b, const char *name, const char *addr)
 {
 	const char *a = addr ? addr : "";
 
-	put_str_field(b, name, has_8bit(a, strlen(a)) ? "utf-8;" : "rfc822;", a,
+	dsn_put_str_field(b, name, dsn_has_8bit(a, strlen(a)) ? "utf-8;" : "rfc822;", a,
 		      DSN_ADDR_MAX);
 }
 
@@ -654,29 +348,29 @@ status_rcpt(struct dsn_buf *b, const struct dsn_rcpt *r)
 {
 	enum dsn_action a = r->action <= DSN_EXPANDED ? r->action : DSN_FAILED;
 
-	buf_str(b, "\r\n");
+	dsn_buf_str(b, "\r\n");
 	if (r->orcpt != NULL && strchr(r->orcpt, ';') != NULL)
-		put_str_field(b, "Original-Recipient", "", r->orcpt,
+		dsn_put_str_field(b, "Original-Recipient", "", r->orcpt,
 			      DSN_ADDR_MAX + DSN_STATUS_MAX);
 	else if (r->orcpt != NULL)
 		put_addr_field(b, "Original-Recipient", r->orcpt);
 	put_addr_field(b, "Final-Recipient", r->final_rcpt);
-	buf_fmt(b, "Action: %s\r\n", dsn_action_names[a]);
-	put_str_field(b, "Status", "",
+	dsn_buf_fmt(b, "Action: %s\r\n", dsn_action_names[a]);
+	dsn_put_str_field(b, "Status", "",
 		      r->status			      ? r->status
 		      : a == DSN_FAILED && r->is_expired ? "4.4.7"
 							 : dsn_action_status[a],
 		      DSN_STATUS_MAX);
 	if (r->remote_mta != NULL)
-		put_str_field(b, "Remote-MTA", "dns;", r->remote_mta,
+		dsn_put_str_field(b, "Remote-MTA", "dns;", r->remote_mta,
 			      DSN_HOST_MAX);
 	if (r->diagnostic != NULL)
-		put_str_field(b, "Diagnostic-Code", "smtp;", r->diagnostic,
+		dsn_put_str_field(b, "Diagnostic-Code", "smtp;", r->diagnostic,
 			      DSN_DIAG_MAX);
 	if (r->last_attempt != 0)
-		put_date(b, "Last-Attempt-Date: ", r->last_attempt, "\r\n");
+		dsn_put_date(b, "Last-Attempt-Date: ", r->last_attempt, "\r\n");
 	if (a == DSN_DELAYED && r->will_retry_until != 0)
-		put_date(b, "Will-Retry-Until: ", r->will_retry_until, "\r\n");
+		dsn_put_date(b, "Will-Retry-Until: ", r->will_retry_until, "\r\n");
 }
 
 /* Part 2: RFC 3464 2.2 per-message fields, 2.3 a group per recipient. */
@@ -684,12 +378,12 @@ static void
 status_part(struct dsn_buf *b, const struct dsn_input *in, const char *host,
 	    const char *qid)
 {
-	buf_fmt(b, "Reporting-MTA: dns; %s\r\n", host);
-	buf_fmt(b, "X-Postern-Queue-ID: %s\r\n", qid);
+	dsn_buf_fmt(b, "Reporting-MTA: dns; %s\r\n", host);
+	dsn_buf_fmt(b, "X-Postern-Queue-ID: %s\r\n", qid);
 	if (in->envid != NULL)
-		put_str_field(b, "Original-Envelope-Id", "", in->envid,
+		dsn_put_str_field(b, "Original-Envelope-Id", "", in->envid,
 			      DSN_ENVID_MAX);
-	put_date(b, "Arrival-Date: ", in->arrival, "\r\n");
+	dsn_put_date(b, "Arrival-Date: ", in->arrival, "\r\n");
 	for (size_t i = 0; i < in->n_rcpts; i++)
 		status_rcpt(b, &in->rcpts[i]);
 }
@@ -702,9 +396,9 @@ orig_part(struct dsn_buf *b, const char *s, size_t len)
 	size_t i = 0, end, next;
 
 	while (i < len) {
-		end = line_at(s, len, i, &next);
-		buf_put(b, s + i, end - i);
-		buf_str(b, "\r\n");
+		end = dsn_line_at(s, len, i, &next);
+		dsn_buf_put(b, s + i, end - i);
+		dsn_buf_str(b, "\r\n");
 		i = next;
 	}
 }
@@ -739,21 +433,21 @@ put_header(struct dsn_buf *b, const struct dsn_input *in, const char *host,
 {
 	char to[DSN_ADDR_MAX + DSN_FMT_MAX];
 
-	buf_fmt(b, "From: \"Mail Delivery System\" <MAILER-DAEMON@%s>\r\n",
+	dsn_buf_fmt(b, "From: \"Mail Delivery System\" <MAILER-DAEMON@%s>\r\n",
 		host);
 	snprintf(to, sizeof to, "<%.*s>",
-		 (int)utf8_cut(in->to, strlen(in->to), DSN_ADDR_MAX), in->to);
-	put_str_field(b, "To", "", to, sizeof to);
-	buf_fmt(b, "Subject: %s\r\n", dsn_subject(in->rcpts, in->n_rcpts));
-	put_date(b, "Date: ", in->now, "\r\n");
-	buf_fmt(b, "Message-ID: <%" PRId64 ".%s.%08" PRIx64 ".dsn@%s>\r\n",
+		 (int)dsn_utf8_cut(in->to, strlen(in->to), DSN_ADDR_MAX), in->to);
+	dsn_put_str_field(b, "To", "", to, sizeof to);
+	dsn_buf_fmt(b, "Subject: %s\r\n", dsn_subject(in->rcpts, in->n_rcpts));
+	dsn_put_date(b, "Date: ", in->now, "\r\n");
+	dsn_buf_fmt(b, "Message-ID: <%" PRId64 ".%s.%08" PRIx64 ".dsn@%s>\r\n",
 		in->now, qid, input_hash(in) & 0xffffffffU, host);
-	buf_str(b, "Auto-Submitted: auto-replied\r\n");
-	buf_str(b, "MIME-Version: 1.0\r\n");
-	buf_str(b, "Content-Type: multipart/report; "
+	dsn_buf_str(b, "Auto-Submitted: auto-replied\r\n");
+	dsn_buf_str(b, "MIME-Version: 1.0\r\n");
+	dsn_buf_str(b, "Content-Type: multipart/report; "
 		   "report-type=delivery-status;\r\n");
-	buf_fmt(b, "\tboundary=\"%s\"\r\n", bd);
-	buf_str(b, "\r\nThis is a MIME-encapsulated message.\r\n");
+	dsn_buf_fmt(b, "\tboundary=\"%s\"\r\n", bd);
+	dsn_buf_str(b, "\r\nThis is a MIME-encapsulated message.\r\n");
 }
 
 /* One body part: its boundary line, header, and content. */
@@ -761,12 +455,12 @@ static void
 put_part(struct dsn_buf *b, const char *bd, const char *type, const char *desc,
 	 const struct dsn_buf *content)
 {
-	buf_fmt(b, "\r\n--%s\r\nContent-Type: %s\r\n", bd, type);
-	buf_fmt(b, "Content-Description: %s\r\n", desc);
-	if (has_8bit(content->data, content->len))
-		buf_str(b, "Content-Transfer-Encoding: 8bit\r\n");
-	buf_str(b, "\r\n");
-	buf_put(b, content->data, content->len);
+	dsn_buf_fmt(b, "\r\n--%s\r\nContent-Type: %s\r\n", bd, type);
+	dsn_buf_fmt(b, "Content-Description: %s\r\n", desc);
+	if (dsn_has_8bit(content->data, content->len))
+		dsn_buf_str(b, "Content-Transfer-Encoding: 8bit\r\n");
+	dsn_buf_str(b, "\r\n");
+	dsn_buf_put(b, content->data, content->len);
 }
 
 /* The output's ceiling: twice the original (bare LFs may double) plus a
@@ -790,7 +484,7 @@ assemble(const struct dsn_input *in, struct dsn_buf *parts, const char *host,
 	 const char *qid, size_t *len_out)
 {
 	char bd[DSN_BOUNDARY_MAX];
-	bool is_global = has_8bit(parts[1].data, parts[1].len);
+	bool is_global = dsn_has_8bit(parts[1].data, parts[1].len);
 	struct dsn_buf out;
 
 	if (!pick_boundary(bd, sizeof bd, qid, in->now, parts, 3)) {
@@ -810,8 +504,8 @@ assemble(const struct dsn_input *in, struct dsn_buf *parts, const char *host,
 		 in->is_full ? "message/rfc822" : "text/rfc822-headers",
 		 in->is_full ? "Undelivered message" : "Message headers",
 		 &parts[2]);
-	buf_fmt(&out, "\r\n--%s--\r\n", bd);
-	buf_put(&out, "", 1); /* a NUL after the text, for C callers */
+	dsn_buf_fmt(&out, "\r\n--%s--\r\n", bd);
+	dsn_buf_put(&out, "", 1); /* a NUL after the text, for C callers */
 	if (out.is_failed) {
 		free(out.data);
 		errno = ENOMEM;
