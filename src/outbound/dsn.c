@@ -281,28 +281,28 @@ text_rcpt(struct dsn_buf *b, const struct dsn_rcpt *r, int64_t lifetime)
 	else
 		dsn_put_text(b, "  ", dsn_action_words[a], DSN_FMT_MAX);
 	if (a == DSN_DELAYED && r->will_retry_until != 0) {
-		dsn_put_date(b, "  It will keep trying until ", r->will_retry_until,
-			 ".\r\n");
+		dsn_put_date(b, "  It will keep trying until ",
+			     r->will_retry_until, ".\r\n");
 	}
 	if (r->remote_mta != NULL)
 		dsn_put_str_field(b, "  Remote server", "", r->remote_mta,
-			      DSN_HOST_MAX);
+				  DSN_HOST_MAX);
 	if (r->diagnostic != NULL) {
 		dsn_buf_str(b, is_expired ? "  Its last reply, a temporary "
-					"failure:\r\n"
-				      : "  It replied:\r\n");
+					    "failure:\r\n"
+					  : "  It replied:\r\n");
 		dsn_put_text(b, "    ", r->diagnostic, DSN_DIAG_MAX);
 	}
 	if (r->explanation != NULL) {
 		dsn_buf_str(b, r->diagnostic != NULL ? "  In plain words:\r\n"
-			   : is_expired	       ? "  The last try failed for "
-						 "this temporary reason:\r\n"
-					       : "  The reason:\r\n");
+			       : is_expired ? "  The last try failed for "
+					      "this temporary reason:\r\n"
+					    : "  The reason:\r\n");
 		dsn_put_text(b, "    ", r->explanation, DSN_EXPLANATION_MAX);
 	}
 	if (r->forward != NULL) {
 		fwd_len = (int)dsn_utf8_cut(r->forward, strlen(r->forward),
-					DSN_ADDR_MAX);
+					    DSN_ADDR_MAX);
 		snprintf(line, sizeof line,
 			 "The remote server says this person has moved to "
 			 "<%.*s>; update your address book and resend.",
@@ -321,7 +321,8 @@ text_part(struct dsn_buf *b, const struct dsn_input *in, const char *host,
 
 	dsn_buf_fmt(b, "This is the mail system at %s.\r\n\r\n", host);
 	dsn_put_text(b, "", intro(in), DSN_BUF_INIT);
-	dsn_put_date(b, "\r\nYour message\r\n  Received: ", in->arrival, "\r\n");
+	dsn_put_date(b, "\r\nYour message\r\n  Received: ", in->arrival,
+		     "\r\n");
 	if (in->orig != NULL)
 		subj = find_subject(in->orig,
 				    header_len(in->orig, in->orig_len), &n);
@@ -339,8 +340,9 @@ put_addr_field(struct dsn_buf *b, const char *name, const char *addr)
 {
 	const char *a = addr ? addr : "";
 
-	dsn_put_str_field(b, name, dsn_has_8bit(a, strlen(a)) ? "utf-8;" : "rfc822;", a,
-		      DSN_ADDR_MAX);
+	dsn_put_str_field(b, name,
+			  dsn_has_8bit(a, strlen(a)) ? "utf-8;" : "rfc822;", a,
+			  DSN_ADDR_MAX);
 }
 
 static void
@@ -351,26 +353,28 @@ status_rcpt(struct dsn_buf *b, const struct dsn_rcpt *r)
 	dsn_buf_str(b, "\r\n");
 	if (r->orcpt != NULL && strchr(r->orcpt, ';') != NULL)
 		dsn_put_str_field(b, "Original-Recipient", "", r->orcpt,
-			      DSN_ADDR_MAX + DSN_STATUS_MAX);
+				  DSN_ADDR_MAX + DSN_STATUS_MAX);
 	else if (r->orcpt != NULL)
 		put_addr_field(b, "Original-Recipient", r->orcpt);
 	put_addr_field(b, "Final-Recipient", r->final_rcpt);
 	dsn_buf_fmt(b, "Action: %s\r\n", dsn_action_names[a]);
 	dsn_put_str_field(b, "Status", "",
-		      r->status			      ? r->status
-		      : a == DSN_FAILED && r->is_expired ? "4.4.7"
-							 : dsn_action_status[a],
-		      DSN_STATUS_MAX);
+			  r->status ? r->status
+			  : a == DSN_FAILED && r->is_expired
+			      ? "4.4.7"
+			      : dsn_action_status[a],
+			  DSN_STATUS_MAX);
 	if (r->remote_mta != NULL)
 		dsn_put_str_field(b, "Remote-MTA", "dns;", r->remote_mta,
-			      DSN_HOST_MAX);
+				  DSN_HOST_MAX);
 	if (r->diagnostic != NULL)
 		dsn_put_str_field(b, "Diagnostic-Code", "smtp;", r->diagnostic,
-			      DSN_DIAG_MAX);
+				  DSN_DIAG_MAX);
 	if (r->last_attempt != 0)
 		dsn_put_date(b, "Last-Attempt-Date: ", r->last_attempt, "\r\n");
 	if (a == DSN_DELAYED && r->will_retry_until != 0)
-		dsn_put_date(b, "Will-Retry-Until: ", r->will_retry_until, "\r\n");
+		dsn_put_date(b, "Will-Retry-Until: ", r->will_retry_until,
+			     "\r\n");
 }
 
 /* Part 2: RFC 3464 2.2 per-message fields, 2.3 a group per recipient. */
@@ -382,7 +386,7 @@ status_part(struct dsn_buf *b, const struct dsn_input *in, const char *host,
 	dsn_buf_fmt(b, "X-Postern-Queue-ID: %s\r\n", qid);
 	if (in->envid != NULL)
 		dsn_put_str_field(b, "Original-Envelope-Id", "", in->envid,
-			      DSN_ENVID_MAX);
+				  DSN_ENVID_MAX);
 	dsn_put_date(b, "Arrival-Date: ", in->arrival, "\r\n");
 	for (size_t i = 0; i < in->n_rcpts; i++)
 		status_rcpt(b, &in->rcpts[i]);
@@ -434,18 +438,19 @@ put_header(struct dsn_buf *b, const struct dsn_input *in, const char *host,
 	char to[DSN_ADDR_MAX + DSN_FMT_MAX];
 
 	dsn_buf_fmt(b, "From: \"Mail Delivery System\" <MAILER-DAEMON@%s>\r\n",
-		host);
+		    host);
 	snprintf(to, sizeof to, "<%.*s>",
-		 (int)dsn_utf8_cut(in->to, strlen(in->to), DSN_ADDR_MAX), in->to);
+		 (int)dsn_utf8_cut(in->to, strlen(in->to), DSN_ADDR_MAX),
+		 in->to);
 	dsn_put_str_field(b, "To", "", to, sizeof to);
 	dsn_buf_fmt(b, "Subject: %s\r\n", dsn_subject(in->rcpts, in->n_rcpts));
 	dsn_put_date(b, "Date: ", in->now, "\r\n");
 	dsn_buf_fmt(b, "Message-ID: <%" PRId64 ".%s.%08" PRIx64 ".dsn@%s>\r\n",
-		in->now, qid, input_hash(in) & 0xffffffffU, host);
+		    in->now, qid, input_hash(in) & 0xffffffffU, host);
 	dsn_buf_str(b, "Auto-Submitted: auto-replied\r\n");
 	dsn_buf_str(b, "MIME-Version: 1.0\r\n");
 	dsn_buf_str(b, "Content-Type: multipart/report; "
-		   "report-type=delivery-status;\r\n");
+		       "report-type=delivery-status;\r\n");
 	dsn_buf_fmt(b, "\tboundary=\"%s\"\r\n", bd);
 	dsn_buf_str(b, "\r\nThis is a MIME-encapsulated message.\r\n");
 }
