@@ -80,18 +80,9 @@ xtext(const char *s, char *buf, size_t size)
 }
 
 static bool
-has_8bit_n(const char *p, size_t len)
-{
-	for (size_t i = 0; i < len; i++)
-		if ((unsigned char)p[i] >= 0x80)
-			return true;
-	return false;
-}
-
-static bool
 has_8bit(const char *s)
 {
-	return has_8bit_n(s, strlen(s));
+	return str_has_8bit(s, strlen(s));
 }
 
 /* True when the header section (up to the empty line) has 8-bit octets. */
@@ -196,7 +187,7 @@ send_rcpt(struct conn *c, size_t k)
 static bool
 must_convert(const struct conn *c, const struct msg *m)
 {
-	return !(c->caps.ext & EHLO_8BITMIME) && has_8bit_n(m->data, m->data_len);
+	return !(c->caps.ext & EHLO_8BITMIME) && str_has_8bit(m->data, m->data_len);
 }
 
 /* What the text must become for this peer (proto/mime7.h). */

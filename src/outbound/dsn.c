@@ -341,7 +341,7 @@ put_addr_field(struct dsn_buf *b, const char *name, const char *addr)
 	const char *a = addr ? addr : "";
 
 	dsn_put_str_field(b, name,
-			  dsn_has_8bit(a, strlen(a)) ? "utf-8;" : "rfc822;", a,
+			  str_has_8bit(a, strlen(a)) ? "utf-8;" : "rfc822;", a,
 			  DSN_ADDR_MAX);
 }
 
@@ -462,7 +462,7 @@ put_part(struct dsn_buf *b, const char *bd, const char *type, const char *desc,
 {
 	dsn_buf_fmt(b, "\r\n--%s\r\nContent-Type: %s\r\n", bd, type);
 	dsn_buf_fmt(b, "Content-Description: %s\r\n", desc);
-	if (dsn_has_8bit(content->data, content->len))
+	if (str_has_8bit(content->data, content->len))
 		dsn_buf_str(b, "Content-Transfer-Encoding: 8bit\r\n");
 	dsn_buf_str(b, "\r\n");
 	dsn_buf_put(b, content->data, content->len);
@@ -489,7 +489,7 @@ assemble(const struct dsn_input *in, struct dsn_buf *parts, const char *host,
 	 const char *qid, size_t *len_out)
 {
 	char bd[DSN_BOUNDARY_MAX];
-	bool is_global = dsn_has_8bit(parts[1].data, parts[1].len);
+	bool is_global = str_has_8bit(parts[1].data, parts[1].len);
 	struct dsn_buf out;
 
 	if (!pick_boundary(bd, sizeof bd, qid, in->now, parts, 3)) {

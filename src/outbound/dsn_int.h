@@ -12,6 +12,7 @@
 
 #include "outbound/dsn.h"
 #include "proto/limits.h"
+#include "util/str.h"
 
 /* RFC 5322 2.1.1: lines should stay within 78 columns, must within 998
  * octets; a longer run without a blank is broken to keep the latter. */
@@ -55,9 +56,6 @@ void dsn_buf_str(struct dsn_buf *b, const char *s);
 /* Our own short pieces only; never a value from outside. */
 void __attribute__((format(printf, 2, 3)))
 dsn_buf_fmt(struct dsn_buf *b, const char *fmt, ...);
-
-/* Whether s[0..len) holds octets above 0x7f. */
-bool dsn_has_8bit(const char *s, size_t len);
 
 /* The longest prefix of s[0..len) of at most max octets that does not end
  * inside a UTF-8 sequence. */

@@ -75,16 +75,6 @@ dsn_buf_fmt(struct dsn_buf *b, const char *fmt, ...)
 	dsn_buf_put(b, piece, (size_t)n);
 }
 
-/* Whether s[0..len) holds octets above 0x7f. */
-bool
-dsn_has_8bit(const char *s, size_t len)
-{
-	for (size_t i = 0; i < len; i++)
-		if ((unsigned char)s[i] & 0x80)
-			return true;
-	return false;
-}
-
 /* What separates words: a space, or any control character (so CR and LF
  * never reach the output from a value). */
 static bool

@@ -77,3 +77,12 @@ str_to_u64(const char *s, uint64_t *out)
 	*out = v;
 	return true;
 }
+
+bool
+str_has_8bit(const char *s, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		if ((unsigned char)s[i] >= 0x80)
+			return true;
+	return false;
+}

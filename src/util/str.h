@@ -47,4 +47,7 @@ str_mul_u64(uint64_t a, uint64_t b, uint64_t *out)
  */
 bool str_to_u64(const char *s, uint64_t *out);
 
+/* True when s[0..len) holds an octet above 0x7f (8-bit text). */
+bool str_has_8bit(const char *s, size_t len);
+
 #endif
