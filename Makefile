@@ -9,7 +9,8 @@ CFLAGS     ?= -O2 -g
 # What every build needs; CFLAGS (optimisation, sanitizers) comes on top.
 ALL_CFLAGS := -std=c17 -D_GNU_SOURCE -Wall -Wextra -Isrc -Ibuild/gen \
               -DPOSTERN_VERSION='"$(VERSION)"' -MMD -MP $(CFLAGS)
-PKGS       := libevent libevent_pthreads libevent_openssl openssl inih libcares sqlite3 hiredis
+PKGS       := libevent libevent_pthreads libevent_openssl openssl inih libcares sqlite3 hiredis \
+              libseccomp
 LDLIBS      = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lcrypt -lpthread
 PYTHON     := /usr/bin/python3
 BUILD      ?= build
@@ -26,7 +27,7 @@ FUZZ_SECONDS ?= 600
 # Debian packages: to build, to run the tests.
 DEB_BUILD  := build-essential pkg-config openssl libevent-dev libssl-dev libinih-dev \
               libc-ares-dev libsqlite3-dev libhiredis-dev libcrypt-dev \
-              libcmocka-dev
+              libcmocka-dev libseccomp-dev
 DEB_TEST   := $(DEB_BUILD) python3 python3-pytest swaks postfix clang \
               libclang-rt-14-dev openssl dovecot-imapd dovecot-lmtpd chromium testssl.sh redis-server dnsmasq-base \
               opendkim opendkim-tools
