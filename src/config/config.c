@@ -458,6 +458,23 @@ derive_delivery(struct load *ld)
 	}
 }
 
+/* No [server] hostname: this machine's name, as Postfix's myhostname. */
+static void
+default_hostname(struct config *cfg)
+{
+	char name[HOST_NAME_MAX + 1] = "";
+	char *dup;
+
+	if (gethostname(name, sizeof name) != 0 || name[0] == '\0')
+		return;
+	name[sizeof name - 1] = '\0';
+	dup = strdup(name);
+	if (dup == NULL)
+		return;
+	free(cfg->server_hostname);
+	cfg->server_hostname = dup;
+}
+
 static void
 derive_checks(struct load *ld)
 {
@@ -483,6 +500,9 @@ derive_checks(struct load *ld)
 			   "[server] bare_newline = %s: use normalize (take "
 			   "lines ending in LF as if they ended in CRLF) or "
 			   "reject (554 5.6.0)", cfg->server_bare_newline);
+	if (cfg->server_hostname[0] == '\0' &&
+	    cfg->line[CONFIG_server_hostname] == 0)
+		default_hostname(cfg);
 	if (cfg->server_hostname[0] == '\0' ||
 	    strpbrk(cfg->server_hostname, " \t<>") != NULL)
 		load_error(ld, cfg->line[CONFIG_server_hostname],

@@ -22,6 +22,7 @@
 #include "policy/greylist.h"
 #include "policy/milter.h"
 #include "server/clients.h"
+#include "server/sandbox.h"
 #include "server/session.h"
 #include "util/fs.h"
 #include "util/log.h"
@@ -29,7 +30,6 @@
 
 #define SERVER_STOP_SECONDS 10
 #define SERVER_ERR_MAX 1024
-#define SERVER_DIR_MODE 0700
 
 /* Recovered messages wait here until the delivery agent exists. */
 struct recovered {
@@ -61,6 +61,7 @@ server_new(const struct config *cfg, char *err, size_t size)
 {
 	struct server *srv = calloc(1, sizeof *srv);
 	struct recovered rec = {0};
+	struct sandbox_user user;
 
 	if (srv == NULL) {
 		snprintf(err, size, "out of memory");
@@ -68,6 +69,8 @@ server_new(const struct config *cfg, char *err, size_t size)
 	}
 	srv->cfg = cfg;
 	srv->sid_next = ((uint64_t)time(NULL) << 20);
+	if (sandbox_user_resolve(cfg, &user, err, size) != 0)
+		goto fail;
 	evthread_use_pthreads();
 	srv->base = event_base_new();
 	if (srv->base == NULL) {
@@ -82,12 +85,18 @@ server_new(const struct config *cfg, char *err, size_t size)
 	    (srv->tls_ctx = tls_server_ctx_new(cfg->tls_cert, cfg->tls_key,
 					       err, size)) == NULL)
 		goto fail;
-	if (fs_mkdirs(cfg->spool_dir, SERVER_DIR_MODE) != 0) {
-		snprintf(err, size, "cannot create the spool directory %s: %s; "
-			 "create it or change [spool] dir", cfg->spool_dir,
-			 strerror(errno));
+	/* What needs root: directories, listeners, the control socket. */
+	if (sandbox_prepare_dirs(cfg, &user, err, size) != 0 ||
+	    listener_start(srv, err, size) != 0 ||
+	    ctl_start(srv, err, size) != 0 ||
+	    (srv->ctl_listener != NULL &&
+	     sandbox_give(cfg->control_socket, &user, err, size) != 0))
 		goto fail;
-	}
+	/* Then nothing of it: every thread starts after this. */
+	if (sandbox_drop(&user, err, size) != 0 ||
+	    sandbox_landlock(cfg, err, size) != 0)
+		goto fail;
+	sandbox_check_reload_files(cfg, &user);
 	srv->spool = spool_open(cfg->spool_dir, cfg->spool_segment_size,
 				srv->base, on_recovered, &rec, err, size);
 	if (srv->spool == NULL)
@@ -112,9 +121,8 @@ server_new(const struct config *cfg, char *err, size_t size)
 	rec.v = NULL;
 	rec.n = 0;
 	route_ready(&srv->router);
-	if (listener_start(srv, err, size) != 0 ||
-	    ctl_start(srv, err, size) != 0 ||
-	    route_pickup_start(&srv->router, err, size) != 0)
+	if (route_pickup_start(&srv->router, err, size) != 0 ||
+	    sandbox_seccomp(err, size) != 0)
 		goto fail;
 	return srv;
 fail:
@@ -163,6 +171,7 @@ server_stop(struct server *srv)
 		return;
 	}
 	srv->is_stopping = true;
+	sandbox_notify("STOPPING=1");
 	srv->router.is_stopping = true;
 	srv->stop_deadline = time(NULL) + SERVER_STOP_SECONDS;
 	log_msg(LOG_INFO, "ev=stopping sessions=%zu", srv->n_sessions);
@@ -222,8 +231,8 @@ log_config_errors(char *errors)
 			log_q(line));
 }
 
-int
-server_reload(struct server *srv)
+static int
+reload(struct server *srv)
 {
 	char err[SERVER_ERR_MAX], *errors = NULL;
 	struct config *cfg = config_load(srv->cfg->path, &errors);
@@ -280,6 +289,17 @@ server_reload(struct server *srv)
 	return 0;
 }
 
+int
+server_reload(struct server *srv)
+{
+	int r;
+
+	sandbox_notify("RELOADING=1");
+	r = reload(srv);
+	sandbox_notify("READY=1");
+	return r;
+}
+
 /*
  * SIGHUP (and postern ctl reload): read the config, the users and
  * forwards files and the TLS certificate and key again, without dropping
@@ -309,6 +329,7 @@ server_run(struct server *srv)
 	event_add(srv->ev_int, NULL);
 	log_msg(LOG_INFO, "ev=started version=%s hostname=%s", POSTERN_VERSION,
 		srv->cfg->server_hostname);
+	sandbox_notify("READY=1");
 	/* One turn of the loop at a time: the log lines of a turn go out in
 	 * one write when it ends, before the loop waits again. */
 	log_buffer(true);

@@ -121,6 +121,19 @@ fsync_dir(const char *dir)
 	return close(fd);
 }
 
+/* Root writing into a maildrop that belongs to the server's account (a
+ * server started as root runs as [server] user): the file becomes that
+ * account's, so the server can read it. */
+static int
+give_to_dir_owner(int fd, const char *dir)
+{
+	struct stat st;
+
+	if (geteuid() != 0 || stat(dir, &st) != 0 || st.st_uid == 0)
+		return 0;
+	return fchown(fd, st.st_uid, st.st_gid);
+}
+
 int
 maildrop_write(const char *dir, const struct msg *m, char *name_out,
 	       size_t name_size)
@@ -144,7 +157,8 @@ maildrop_write(const char *dir, const struct msg *m, char *name_out,
 	}
 	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
 		  MAILDROP_FILE_MODE);
-	if (fd < 0 || write_all(fd, head, hlen) != 0 ||
+	if (fd < 0 || give_to_dir_owner(fd, dir) != 0 ||
+	    write_all(fd, head, hlen) != 0 ||
 	    write_all(fd, m->data, m->data_len) != 0 || fsync(fd) != 0)
 		goto fail;
 	if (close(fd) != 0) {

@@ -10,7 +10,7 @@ import subprocess
 
 import pytest
 
-from postern_test import POSTERN, REPO, Server
+from postern_test import AS_ROOT, POSTERN, REPO, SERVICE_USER, Server
 
 USERS = "alice@example.test\n"
 
@@ -135,7 +135,8 @@ def test_serve_on_a_busy_port_exits_1_naming_the_address(tmp_path):
         s.bind(("127.0.0.1", 0))
         s.listen()
         port = s.getsockname()[1]
-        c = conf(tmp_path, f"[server]\nsmtp = 127.0.0.1:{port}\n[spool]\n"
+        user = f"user = {SERVICE_USER}\n" if AS_ROOT else ""
+        c = conf(tmp_path, f"[server]\n{user}smtp = 127.0.0.1:{port}\n[spool]\n"
                            "dir = spool\n[local]\nusers = users\n"
                            "maildir = mail/%d/%u\n")
         p = run("serve", "-c", str(c))

@@ -41,7 +41,37 @@ FORWARDS = [
 # Generous: the same tests run against an ASan+UBSan build.
 DEFAULT_TIMEOUT = 15.0
 SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
-                   "runtime error:", "SUMMARY: UndefinedBehaviorSanitizer")
+                   "runtime error:", "SUMMARY: UndefinedBehaviorSanitizer",
+                   "ev=seccomp_denied")
+
+# Run as root (as in CI), every server is started as root and drops to
+# this account ([server] user), with its seccomp filter and Landlock
+# rules: the whole suite is the test of the sandbox.  The Makefile's
+# `service-user` step creates it.
+SERVICE_USER = "postern"
+AS_ROOT = os.geteuid() == 0
+
+
+def service_ids():
+    """(uid, gid) of SERVICE_USER."""
+    import pwd
+    pw = pwd.getpwnam(SERVICE_USER)
+    return pw.pw_uid, pw.pw_gid
+
+
+def open_path_for_service(path):
+    """Lets the service user walk to path (pytest's directories are 0700):
+    o+x on every directory above it, as an administrator's /etc is."""
+    if not AS_ROOT:
+        return
+    p = Path(path).resolve()
+    for d in [p, *p.parents]:
+        try:
+            mode = d.stat().st_mode
+        except FileNotFoundError:
+            continue
+        if not mode & 0o001:
+            os.chmod(d, mode | 0o011)
 
 
 # The password the TLS/AUTH tests give their users (conftest's tls_files).
@@ -56,6 +86,12 @@ def make_cert(d, cn="mx.example.test", days=30):
          "ec_paramgen_curve:P-256", "-nodes", "-days", str(days), "-subj",
          f"/CN={cn}", "-keyout", str(d / "key.pem"), "-out",
          str(d / "cert.pem")], check=True, capture_output=True)
+    if AS_ROOT:
+        # As an administrator would: the key readable by the service
+        # user's group, so a reload after the drop can read it again.
+        os.chown(d / "key.pem", 0, service_ids()[1])
+        os.chmod(d / "key.pem", 0o640)
+        open_path_for_service(d)
     return d / "cert.pem", d / "key.pem"
 
 
@@ -301,6 +337,7 @@ class Server:
                  **sections):
         self.dir = Path(tmp_path)
         self.dir.mkdir(parents=True, exist_ok=True)
+        open_path_for_service(self.dir)
         self.host = "127.0.0.1"
         self.port = free_port()
         self.listen = listen  # None: 127.0.0.1:port
@@ -318,6 +355,7 @@ class Server:
         self.sections = {
             "server": {
                 "hostname": HOSTNAME,
+                "user": SERVICE_USER if AS_ROOT else None,
                 "smtp": None,
                 "idle_timeout": 60,
             },

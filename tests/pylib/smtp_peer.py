@@ -272,6 +272,11 @@ class Peer:
             except FileNotFoundError:
                 pass
             self.sock.bind(self.unix)
+            # As Dovecot's LMTP socket (mode 0666): a postern started as
+            # root talks to it as its service user.
+            from postern_test import open_path_for_service
+            os.chmod(self.unix, 0o666)
+            open_path_for_service(Path(self.unix).parent)
         else:
             family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
             self.sock = socket.socket(family, socket.SOCK_STREAM)
@@ -818,13 +823,10 @@ def tls_files():
     """(cert, key) of a self-signed pair made once per test process."""
     global _TLS_DIR
     if _TLS_DIR is None:
+        from postern_test import make_cert
         d = Path(tempfile.mkdtemp(prefix="postern-peer-tls-"))
         atexit.register(shutil.rmtree, d, True)
-        subprocess.run(
-            ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
-             "ec_paramgen_curve:P-256", "-nodes", "-days", "400", "-subj",
-             "/CN=mx.example.test", "-keyout", str(d / "key.pem"), "-out",
-             str(d / "cert.pem")], check=True, capture_output=True)
+        make_cert(d, days=400)
         _TLS_DIR = d
     return _TLS_DIR / "cert.pem", _TLS_DIR / "key.pem"
 

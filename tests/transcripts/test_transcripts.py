@@ -29,8 +29,9 @@ from pathlib import Path
 
 import pytest
 
-from postern_test import (POSTERN, REPO, SmtpClient, Server, free_port,
-                          insecure_tls_context, make_cert, postern_version)
+from postern_test import (AS_ROOT, POSTERN, REPO, SmtpClient, Server,
+                          free_port, insecure_tls_context, make_cert,
+                          postern_version, service_ids)
 
 HERE = Path(__file__).resolve().parent
 FILES = sorted(HERE.glob("*.smtp"))
@@ -231,6 +232,8 @@ class Locks:
         p = self.base / rel
         p.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(p, os.O_RDWR | os.O_CREAT, 0o600)
+        if AS_ROOT:  # the mailbox is the server's, as if it had made it
+            os.fchown(fd, *service_ids())
         fcntl.lockf(fd, fcntl.LOCK_EX)
         self.fds[rel] = fd
 
