@@ -18,7 +18,13 @@ static const char usage[] =
 	"\n"
 	"Runs the mail server in the foreground, logging to stderr, until\n"
 	"SIGTERM or Ctrl-C.  FILE defaults to etc/postern.conf; see\n"
-	"postern.conf(5) and README.md.\n";
+	"postern.conf(5) and README.md.\n"
+	"\n"
+	"Started as root (for port 25) it needs [server] user: it binds,\n"
+	"reads its key, makes its directories that user's, then runs as\n"
+	"that user with no capabilities, Landlock and a seccomp filter.\n"
+	"Started as anyone else it runs as that user.  See postern(8),\n"
+	"PRIVILEGES.\n";
 
 int
 cli_serve(int argc, char **argv)

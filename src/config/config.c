@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <event2/util.h>
 #include <limits.h>
+#include <pwd.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -500,6 +501,13 @@ derive_checks(struct load *ld)
 			   "[server] bare_newline = %s: use normalize (take "
 			   "lines ending in LF as if they ended in CRLF) or "
 			   "reject (554 5.6.0)", cfg->server_bare_newline);
+	/* Only root switches to it (src/server/sandbox.c). */
+	if (geteuid() == 0 && cfg->server_user[0] != '\0' &&
+	    getpwnam(cfg->server_user) == NULL)
+		load_error(ld, cfg->line[CONFIG_server_user],
+			   "[server] user = %s: no such account; create it "
+			   "(useradd --system --user-group %s) or name another",
+			   cfg->server_user, cfg->server_user);
 	if (cfg->server_hostname[0] == '\0' &&
 	    cfg->line[CONFIG_server_hostname] == 0)
 		default_hostname(cfg);

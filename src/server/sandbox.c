@@ -310,7 +310,7 @@ check_readable(const char *path, const char *key, const char *user)
 	log_msg(LOG_WARN,
 		"ev=reload_cannot_read file=%s key=%s user=%s error=%s "
 		"fix=%s",
-		log_q(path), key, log_q(user), log_q(strerror(errno)),
+		log_q(path), log_q(key), log_q(user), log_q(strerror(errno)),
 		log_q("make it readable by the user, e.g. chgrp it to the "
 		      "user's group and chmod 640"));
 }
