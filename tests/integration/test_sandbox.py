@@ -191,3 +191,20 @@ def test_unreadable_key_is_named_at_start(make_server, tmp_path):
             if "ev=reload_cannot_read" in x]
     assert line and "key.pem" in line[0] and SERVICE_USER in line[0]
     assert "chmod 640" in line[0]
+
+
+def test_greylist_state_belongs_to_the_user(make_server):
+    """The state directory (an SQLite greylist store) is the user's, and
+    so is the database postern creates in it after the drop."""
+    uid, gid = service_ids()
+    srv = make_server(greylist={"enabled": "true", "delay": 60,
+                                "store": "sqlite:state/greylist.db"})
+    with srv.client() as c:
+        c.ehlo()
+        assert c.cmd("MAIL FROM:<x@client.test>").code == 250
+        r = c.cmd("RCPT TO:<alice@example.test>")
+        assert r.code == 450, r
+    state = srv.dir / "state"
+    assert (state / "greylist.db").exists()
+    for path, u, g in owners(state):
+        assert (u, g) == (uid, gid), f"{path} is {u}:{g}"
