@@ -97,11 +97,13 @@ sandbox_user_resolve(const struct config *cfg, struct sandbox_user *u,
 static const struct sandbox_user *walk_user;
 static bool walk_prune;
 static int walk_errno;
+static char walk_at[PATH_MAX]; /* the entry that stopped the walk */
 
 static int
 give_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
 {
 	(void)ftw;
+	str_set(walk_at, sizeof walk_at, path);
 	if (type == FTW_NS || type == FTW_DNR) {
 		walk_errno = EACCES;
 		return FTW_STOP;
@@ -110,6 +112,12 @@ give_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
 		return walk_prune && type == FTW_D && ftw->level > 0
 			   ? FTW_SKIP_SUBTREE
 			   : FTW_CONTINUE;
+	/* A second name of someone else's file (a hard link the user made
+	 * to /etc/shadow, say) is not given away. */
+	if (type == FTW_F && st->st_nlink > 1) {
+		walk_errno = EMLINK;
+		return FTW_STOP;
+	}
 	if (lchown(path, walk_user->uid, walk_user->gid) != 0) {
 		walk_errno = errno;
 		return FTW_STOP;
@@ -126,18 +134,25 @@ give_tree(const char *path, const struct sandbox_user *u, bool prune, char *err,
 	walk_user = u;
 	walk_prune = prune;
 	walk_errno = 0;
+	walk_at[0] = '\0';
 	if (nftw(path, give_entry, SANDBOX_FTW_FDS,
-		 FTW_PHYS | FTW_ACTIONRETVAL) != 0 ||
-	    walk_errno != 0) {
+		 FTW_PHYS | FTW_ACTIONRETVAL) == 0 &&
+	    walk_errno == 0)
+		return 0;
+	if (walk_errno == EMLINK)
+		snprintf(err, size,
+			 "%s has a second name (a hard link) and is not "
+			 "[server] user %s's: remove it from %s, or make it "
+			 "that user's yourself if it is mail",
+			 walk_at, u->name, path);
+	else
 		snprintf(err, size,
 			 "cannot give %s to [server] user %s: %s; fix its "
-			 "ownership (chown -R %s %s)",
-			 path, u->name,
+			 "ownership (chown -R %s: %s)",
+			 walk_at[0] ? walk_at : path, u->name,
 			 strerror(walk_errno ? walk_errno : errno), u->name,
 			 path);
-		return -1;
-	}
-	return 0;
+	return -1;
 }
 
 /* mkdir -p with parents 0755 and the last one mode; "" is nothing. */

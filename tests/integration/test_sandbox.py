@@ -208,3 +208,19 @@ def test_greylist_state_belongs_to_the_user(make_server):
     assert (state / "greylist.db").exists()
     for path, u, g in owners(state):
         assert (u, g) == (uid, gid), f"{path} is {u}:{g}"
+
+
+def test_a_hard_link_in_the_spool_is_not_given_away(make_server, tmp_path):
+    """A second name of a root file planted in the spool (by a compromised
+    service user) must not make a root start chown the file."""
+    secret = tmp_path / "secret"
+    secret.write_text("root's\n")
+    os.chmod(secret, 0o600)
+    srv = make_server(start=False)
+    srv.spool.mkdir(parents=True)
+    os.link(secret, srv.spool / "planted")
+    r = subprocess.run([POSTERN, "serve", "-c", str(srv.conf)],
+                       capture_output=True, text=True, timeout=15)
+    assert r.returncode == 1
+    assert "planted has a second name" in r.stderr, r.stderr
+    assert secret.stat().st_uid == 0
