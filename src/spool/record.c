@@ -82,6 +82,8 @@ spool_rec_scan(const char *buf, size_t len, spool_rec_fn fn, void *arg,
 		off += total;
 	}
 	if (is_torn_out != NULL)
-		*is_torn_out = !spool_rec_is_zero(buf + off, len - off);
+		/* An empty segment may come as a NULL buffer: no buf + 0. */
+		*is_torn_out =
+			off < len && !spool_rec_is_zero(buf + off, len - off);
 	return off;
 }

@@ -20,6 +20,7 @@
 #include <event2/event.h>
 #include <event2/thread.h>
 
+#include "spool/record.h"
 #include "spool/spool.h"
 #include "util/log.h"
 
@@ -445,6 +446,32 @@ test_copies_into_a_fresh_segment_survive_later_commits(void **state)
 	event_base_free(base);
 }
 
+static void
+count_record(void *arg, const char *buf, size_t off, size_t len,
+	     const struct spool_rec_hdr *h)
+{
+	(void)buf;
+	(void)off;
+	(void)len;
+	(void)h;
+	(*(int *)arg)++;
+}
+
+/* A segment of length 0 (a kill -9 right after it was made) is mapped as
+ * no buffer at all: nothing in it, and not torn. */
+static void
+test_empty_segment_scans_to_nothing(void **state)
+{
+	bool is_torn = true;
+	int n = 0;
+
+	(void)state;
+	assert_int_equal(spool_rec_scan(NULL, 0, count_record, &n, &is_torn),
+			 0);
+	assert_int_equal(n, 0);
+	assert_false(is_torn);
+}
+
 int
 main(void)
 {
@@ -452,6 +479,7 @@ main(void)
 	    cmocka_unit_test(
 		test_one_waiting_message_does_not_pin_its_segment),
 	    cmocka_unit_test(test_message_in_two_segments_is_recovered_once),
+	    cmocka_unit_test(test_empty_segment_scans_to_nothing),
 	    cmocka_unit_test(
 		test_copies_into_a_fresh_segment_survive_later_commits),
 	};
