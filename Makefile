@@ -136,7 +136,7 @@ run: deps service-user cert
 	@mkdir -p var
 	./$(BUILD)/postern serve -c etc/postern.conf
 
-unit: $(UNIT_BIN)
+unit: $(BUILD)/.test-deps $(UNIT_BIN)
 	@fail=0; for t in $(UNIT_BIN); do echo "== $$t"; ./$$t || fail=1; done; \
 	exit $$fail
 

@@ -95,4 +95,4 @@ comma := ,
 package-check:
 	@t0=$$(date +%s%N); $(MAKE) --no-print-directory deb >/dev/null || exit 1; \
 	echo "package: make deb: ok, $(DEB_FILE) ($$(( ($$(date +%s%N) - t0) / 1000000 )) ms)"
-	POSTERN_DEB=$(abspath $(DEB_FILE)) $(PYTHON) -m pytest -q -s -p no:cacheprovider tests/package
+	@POSTERN_DEB=$(abspath $(DEB_FILE)) $(PYTHON) -m pytest -q -s -p no:cacheprovider tests/package

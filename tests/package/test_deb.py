@@ -1,0 +1,288 @@
+"""The Debian package: what `make deb` built, checked as a user gets it.
+
+`make package-check` builds the deb and passes it in POSTERN_DEB; alone,
+this file builds it with `make deb`.  Each check prints one line with its
+time.  The install test needs root (CI runs as root): the package goes
+into a throw-away overlay of this machine's root (throwaway_root.py), so
+the Postfix installed here is neither removed nor stopped.
+"""
+import gzip
+import io
+import json
+import os
+import re
+import subprocess
+import tarfile
+import time
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent
+MAX_EXPOSURE = 2.0
+
+
+def makefile_var(name):
+    m = re.search(rf"^{name}\s*:?=\s*(.*)$", (REPO / "Makefile").read_text(),
+                  re.M)
+    return m.group(1).strip()
+
+
+VERSION = makefile_var("VERSION")
+ARCH = subprocess.run(["dpkg", "--print-architecture"], capture_output=True,
+                      text=True, check=True).stdout.strip()
+
+
+def report(what, t0, detail="ok"):
+    print(f"\npackage: {what}: {detail} ({time.monotonic() - t0:.1f} s)",
+          end="")
+
+
+@pytest.fixture(scope="module")
+def deb():
+    path = os.environ.get("POSTERN_DEB")
+    if not path:
+        subprocess.run(["make", "--no-print-directory", "deb"], cwd=REPO,
+                       check=True, capture_output=True)
+        path = REPO / "build" / f"postern_{VERSION}_{ARCH}.deb"
+    path = Path(path)
+    assert path.name == f"postern_{VERSION}_{ARCH}.deb"
+    assert path.is_file()
+    return path
+
+
+@pytest.fixture(scope="module")
+def members(deb):
+    """name -> TarInfo of the data archive, names without the leading ./"""
+    data = subprocess.run(["dpkg-deb", "--fsys-tarfile", str(deb)],
+                          check=True, capture_output=True).stdout
+    tar = tarfile.open(fileobj=io.BytesIO(data))
+    out = {}
+    for ti in tar.getmembers():
+        name = ti.name[2:] if ti.name.startswith("./") else ti.name
+        if name:
+            f = tar.extractfile(ti) if ti.isfile() else None
+            out[name.rstrip("/")] = (ti, f.read() if f else None)
+    return out
+
+
+@pytest.fixture(scope="module")
+def unpacked(deb, tmp_path_factory):
+    d = tmp_path_factory.mktemp("deb")
+    subprocess.run(["dpkg-deb", "-x", str(deb), str(d)], check=True)
+    return d
+
+
+def unit_path(members):
+    units = [n for n in members if n.endswith("systemd/system/postern.service")]
+    assert len(units) == 1, units
+    return units[0]
+
+
+def test_control_fields(deb):
+    t0 = time.monotonic()
+    f = {}
+    for field in ("Package", "Version", "Architecture", "Section", "Provides",
+                  "Conflicts", "Replaces", "Depends", "Maintainer"):
+        f[field] = subprocess.run(["dpkg-deb", "-f", str(deb), field],
+                                  check=True, capture_output=True,
+                                  text=True).stdout.strip()
+    assert f["Package"] == "postern"
+    assert f["Version"] == VERSION
+    assert f["Architecture"] == ARCH
+    assert f["Section"] == "mail"
+    for rel in ("Provides", "Conflicts", "Replaces"):
+        assert f[rel] == "mail-transport-agent", (rel, f[rel])
+    depends = {d.split()[0] for d in f["Depends"].split(", ")}
+    # the postinst's tools, and the libraries dpkg-shlibdeps found
+    assert {"adduser", "openssl", "libc6", "libssl3"} <= depends, depends
+    assert any(d.startswith("libevent") for d in depends), depends
+    assert f["Maintainer"]
+    ctl = subprocess.run(["dpkg-deb", "-I", str(deb), "conffiles"],
+                         check=True, capture_output=True, text=True).stdout
+    assert sorted(ctl.split()) == ["/etc/postern/forwards",
+                                   "/etc/postern/postern.conf",
+                                   "/etc/postern/users"]
+    postinst = subprocess.run(["dpkg-deb", "-I", str(deb), "postinst"],
+                              check=True, capture_output=True,
+                              text=True).stdout
+    assert "adduser --system --group" in postinst
+    assert "deb-systemd-helper enable 'postern.service'" in postinst
+    report("control fields and conffiles", t0,
+           f"ok, {f['Package']} {f['Version']} {f['Architecture']}, "
+           f"Provides/Conflicts/Replaces: mail-transport-agent")
+
+
+def test_file_list(members):
+    t0 = time.monotonic()
+    files = {n: ti for n, (ti, _) in members.items() if not ti.isdir()}
+    man = {f"usr/share/man/man{p.suffix[1:]}/{p.name}.gz"
+           for p in (REPO / "docs" / "man").iterdir()
+           if re.fullmatch(r"\.[1-8]", p.suffix)}
+    expected = {
+        "usr/sbin/postern", "usr/sbin/sendmail", "usr/lib/sendmail",
+        "etc/postern/postern.conf", "etc/postern/users",
+        "etc/postern/forwards", unit_path(members),
+        "usr/share/man/man8/sendmail.8.gz",
+        "usr/share/doc/postern/copyright", "usr/share/doc/postern/changelog.gz",
+    } | man
+    assert set(files) == expected, (
+        f"missing: {sorted(expected - set(files))}, "
+        f"unexpected: {sorted(set(files) - expected)}")
+    assert files["usr/sbin/postern"].mode & 0o7777 == 0o755
+    assert files["usr/sbin/sendmail"].linkname == "postern"
+    assert files["usr/lib/sendmail"].linkname == "../sbin/sendmail"
+    assert files["usr/share/man/man8/sendmail.8.gz"].linkname == \
+        "../man1/postern-send.1.gz"
+    for n, ti in files.items():
+        assert (ti.uname, ti.gname) == ("root", "root"), n
+    # gzip -9n: no file name, no time stamp, maximum compression
+    for n in man:
+        data = members[n][1]
+        assert data[:2] == b"\x1f\x8b", n
+        assert data[3] & 0x08 == 0 and data[4:8] == b"\0\0\0\0", n
+        assert data[8] == 2, n
+        source = (REPO / "docs" / "man" / Path(n).name[:-3]).read_bytes()
+        assert gzip.decompress(data) == source, n
+    # the installed binary reads /etc/postern/postern.conf without -c
+    assert b"/etc/postern/postern.conf" in members["usr/sbin/postern"][1]
+    report("file list", t0, f"ok, {len(files)} files, {len(man)} man pages "
+           "gzip -9n, sendmail links")
+
+
+def test_lintian(deb):
+    t0 = time.monotonic()
+    p = subprocess.run(["lintian", "--allow-root", str(deb)],
+                       capture_output=True, text=True)
+    lines = [ln for ln in p.stdout.splitlines() if ln.strip()]
+    errors = [ln for ln in lines if ln.startswith("E:")]
+    warnings = [ln for ln in lines if ln.startswith("W:")]
+    assert not errors, "\n".join(lines) + p.stderr
+    assert p.returncode == 0, p.stdout + p.stderr
+    report("lintian", t0, f"ok, 0 errors, {len(warnings)} warnings"
+           + "".join(f"\n  {w}" for w in warnings))
+
+
+def test_unit_security(members, unpacked):
+    t0 = time.monotonic()
+    unit = unpacked / unit_path(members)
+    text = unit.read_text()
+    for line in ("Type=notify",
+                 "ExecStart=/usr/sbin/postern serve -c /etc/postern/postern.conf",
+                 "ExecReload=/usr/sbin/postern ctl reload -c "
+                 "/etc/postern/postern.conf",
+                 "Restart=on-failure", "User=postern",
+                 "ProtectSystem=strict", "SyslogIdentifier=postern"):
+        assert re.search(rf"^{re.escape(line)}$", text, re.M), line
+    # every directory the config writes is writable under ProtectSystem
+    conf = (unpacked / "etc/postern/postern.conf").read_text()
+    for d in ("/var/spool/postern", "/var/mail/vhosts"):
+        assert d in conf and re.search(rf"^ReadWritePaths=.*{d}", text, re.M)
+    assert "/var/lib/postern/" in conf and "StateDirectory=postern" in text
+    assert "/run/postern/" in conf and "RuntimeDirectory=postern" in text
+    p = subprocess.run(["systemd-analyze", "security", "--offline=yes",
+                        str(unit)], capture_output=True, text=True)
+    m = re.search(r"Overall exposure level for postern.service: ([0-9.]+)",
+                  p.stdout)
+    assert m, p.stdout + p.stderr
+    exposure = float(m.group(1))
+    assert exposure <= MAX_EXPOSURE, p.stdout
+    report("unit exposure", t0, f"ok, {exposure} (at most {MAX_EXPOSURE}; "
+           "systemd-analyze security --offline=yes)")
+
+
+def test_installed_config_check(members, unpacked, tmp_path):
+    """`postern check` on the installed default config, as it stands in
+    the package: its absolute paths are rewritten to the unpacked tree,
+    and the certificate the postinst would make is made the same way."""
+    t0 = time.monotonic()
+    etc = unpacked / "etc/postern"
+    tls = tmp_path / "tls"
+    tls.mkdir()
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:P-256", "-nodes", "-days", "30",
+                    "-subj", "/CN=mx.example.test", "-keyout",
+                    str(tls / "key.pem"), "-out", str(tls / "cert.pem")],
+                   check=True, capture_output=True)
+    text = (etc / "postern.conf").read_text()
+    text = text.replace("/etc/postern/tls/", f"{tls}/")
+    text = text.replace("/etc/postern/", f"{etc}/")
+    for d in ("/var/spool/postern", "/var/lib/postern", "/var/mail/vhosts",
+              "/run/postern"):
+        text = text.replace(d, str(tmp_path) + d)
+    for line in text.splitlines():
+        value = line.split(";")[0]
+        assert not re.search(r"(^|[\s:=,])/(etc|var|run)/", value), line
+    conf = tmp_path / "postern.conf"
+    conf.write_text(text)
+    p = subprocess.run([str(unpacked / "usr/sbin/postern"), "check", "-c",
+                        str(conf)], capture_output=True, text=True)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "listening on 6 addresses" in p.stdout, p.stdout
+    report("postern check (installed config, paths into the unpacked deb)",
+           t0, "ok")
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the throw-away root needs "
+                    "root (mount namespaces, overlayfs, chroot)")
+def test_install_in_throwaway_root(deb):
+    t0 = time.monotonic()
+    work = REPO / "build" / "pkgroot"
+    work.mkdir(parents=True, exist_ok=True)
+    p = subprocess.run(["unshare", "--mount", "--pid", "--fork", "--net",
+                        "--propagation", "private", "/usr/bin/python3",
+                        str(HERE / "throwaway_root.py"), str(deb), str(work)],
+                       capture_output=True, text=True, timeout=300)
+    assert p.stdout.strip(), p.stderr
+    f = json.loads(p.stdout)
+    log = f.get("serve_log", "")
+    assert f["install"][0] == 0, f["install"][1]
+    name, _, uid, gid, _, home, shell = f["passwd"].split(":")
+    assert int(uid) < 1000 and home in ("/var/lib/postern", "/nonexistent") \
+        and shell == "/usr/sbin/nologin", f["passwd"]
+    st = f["stat"]
+    for d in ("/var/spool/postern", "/var/lib/postern", "/var/mail/vhosts"):
+        owner, mode = st[d].split()
+        assert owner == "postern:postern" and int(mode, 8) & 0o777 == 0o750, \
+            (d, st[d])
+    assert st["/etc/postern/users"] == "root:postern 640"
+    assert st["/etc/postern/tls/key.pem"] == "root:postern 640"
+    assert st["/etc/postern/tls/cert.pem"] == "root:root 644"
+    assert st["/etc/postern/postern.conf"] == "root:root 644"
+    assert f["enabled"].endswith("systemd/system/postern.service")
+    assert len(f["conffiles"].split("\n")) == 3, f["conffiles"]
+    assert f["check"][0] == 0, f["check"][1]
+    assert f["sendmail"] == "/usr/sbin/postern"
+    assert f["verify"][0] == 0 and f["verify"][1] == "", f["verify"]
+    # the server as the unit starts it: user postern, CAP_NET_BIND_SERVICE
+    assert f["serve_exited_early"] is None, log
+    assert any("READY=1" in m for m in f["notify_after_start"]), \
+        ("no READY=1 on NOTIFY_SOCKET", f["notify_after_start"], log)
+    for addr, b in f["banners"].items():
+        assert b.startswith("220 "), (addr, b, log)
+    assert f["smtps_connect"] is True, f["smtps_connect"]
+    s = f["serve_status"]
+    assert s["Uid"].split() == [uid] * 4 and s["Gid"].split() == [gid] * 4, s
+    for cap in ("CapEff", "CapPrm", "CapAmb"):
+        assert int(s[cap], 16) == 0, (cap, s)
+    assert s["NoNewPrivs"] == "1" and s["Seccomp"] == "2", s
+    assert f["sent"] is True, (f["sent"], log)
+    assert f["delivered"] and all(x == "postern:postern 600"
+                                  for x in f["delivered"]), f["delivered"]
+    assert all(x.startswith("postern:postern ") for x in f["spool_files"]), \
+        f["spool_files"]
+    assert f["ctl_reload"][0] == 0, (f["ctl_reload"], log)
+    assert f["ctl_stop"][0] == 0 and f["serve_exit"] == 0, (f["ctl_stop"], log)
+    assert any("STOPPING=1" in m for m in f["notify_all"]), f["notify_all"]
+    # purge: config, queue, state and certificate go; mail and user stay
+    assert f["purge"][0] == 0, f["purge"][1]
+    assert f["after_purge"] == {"/etc/postern": False,
+                                "/var/spool/postern": False,
+                                "/var/lib/postern": False,
+                                "/var/mail/vhosts": True,
+                                "/usr/sbin/postern": False}, f["after_purge"]
+    assert f["passwd_after_purge"].startswith("postern:")
+    report("install in a throw-away root", t0,
+           "ok, dpkg -i, postern check, systemd-analyze verify, served as "
+           "postern (READY=1, 25/587/465, delivered, reload, stop), purge")
