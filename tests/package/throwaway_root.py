@@ -172,6 +172,13 @@ def serve(root, facts):
         poll(lambda: list(new.glob("*")) if new.is_dir() else None)
     facts["delivered"] = [stat_of(root, "/" + str(f.relative_to(root)))
                           for f in files or []]
+    # sendmail as root (cron, mail(1)): the maildrop file it leaves must
+    # reach the server, which runs as postern
+    facts["sendmail_run"] = sh(root, "printf 'Subject: cron\\n\\nfrom "
+                               "sendmail\\n' | /usr/sbin/sendmail "
+                               "postmaster@localhost")[:2]
+    facts["sendmail_delivered"] = bool(facts["sent"] is True and poll(
+        lambda: len(list(new.glob("*"))) >= 2, timeout=5))
     facts["spool_files"] = sorted({stat_of(root, "/" + str(f.relative_to(root)))
                                    for f in (root / "var/spool/postern").rglob("*")})
     facts["ctl_reload"] = sh(root, "setpriv --reuid=postern --regid=postern "
