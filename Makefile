@@ -34,8 +34,9 @@ FUZZ_SECONDS ?= 600
 DEB_BUILD  := build-essential pkg-config openssl libevent-dev libssl-dev libinih-dev \
               libc-ares-dev libsqlite3-dev libhiredis-dev libcrypt-dev \
               libcmocka-dev libseccomp-dev
-# To make and check the Debian package (make deb, make package-check).
-DEB_PKG    := debhelper lintian dpkg-dev
+# To make and check the Debian package (make deb, make package-check;
+# systemd-nspawn boots the installed unit in a throw-away root).
+DEB_PKG    := debhelper lintian dpkg-dev systemd-container
 DEB_TEST   := $(DEB_BUILD) $(DEB_PKG) python3 python3-pytest swaks postfix clang \
               libclang-rt-14-dev openssl dovecot-imapd dovecot-lmtpd chromium testssl.sh redis-server dnsmasq-base \
               opendkim opendkim-tools

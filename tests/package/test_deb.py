@@ -2,15 +2,18 @@
 
 `make package-check` builds the deb and passes it in POSTERN_DEB; alone,
 this file builds it with `make deb`.  Each check prints one line with its
-time.  The install test needs root (CI runs as root): the package goes
-into a throw-away overlay of this machine's root (throwaway_root.py), so
-the Postfix installed here is neither removed nor stopped.
+time.  The install tests need root (CI runs as root): the package goes
+into a throw-away overlay of this machine's root, so the Postfix installed
+here is neither removed nor stopped; throwaway_root.py installs, runs the
+server as the unit would and purges, nspawn_root.py boots the overlay
+with systemd-nspawn and runs the installed unit itself.
 """
 import gzip
 import io
 import json
 import os
 import re
+import shutil
 import subprocess
 import tarfile
 import time
@@ -328,3 +331,57 @@ def test_purge(installed):
                                 "/usr/sbin/postern": False}, f["after_purge"]
     assert f["passwd_after_purge"].startswith("postern:")
     report("purge: config, queue, state, certificate gone; mail kept", t0)
+
+
+@pytest.fixture(scope="module")
+def under_systemd(deb):
+    """The facts nspawn_root.py gathered: the installed unit started,
+    used, reloaded and stopped by a real systemd in a throw-away root."""
+    t0 = time.monotonic()
+    assert shutil.which("systemd-nspawn"), \
+        "systemd-nspawn missing: make deps-test installs systemd-container"
+    work = REPO / "build" / "nsproot"
+    work.mkdir(parents=True, exist_ok=True)
+    p = subprocess.run(["unshare", "--mount", "--propagation", "private",
+                        "/usr/bin/python3", str(HERE / "nspawn_root.py"),
+                        str(deb), str(work)],
+                       capture_output=True, text=True, timeout=300)
+    assert p.stdout.strip(), p.stderr
+    f = json.loads(p.stdout)
+    assert f["install"][0] == 0, f["install"][1]
+    assert "start" in f, f.get("nspawn")
+    report("boot the throw-away root with systemd-nspawn", t0,
+           "done, checks follow")
+    return f
+
+
+@needs_root
+def test_unit_under_systemd(under_systemd, installed):
+    """Type=notify: active only after READY=1; the sandbox lets postern
+    bind, queue, deliver into /var/mail/vhosts and answer on its control
+    socket; reload and stop work through systemctl."""
+    t0 = time.monotonic()
+    f = under_systemd
+    log = f["journal"]
+    assert f["start"]["ActiveState"] == "active" and \
+        f["start"]["Result"] == "success", (f["start"], log)
+    _, _, uid, gid = installed["passwd"].split(":")[:4]
+    s = f["status"]
+    assert s["Uid"].split() == [uid] * 4 and s["Gid"].split() == [gid] * 4, s
+    for cap in ("CapEff", "CapPrm", "CapAmb"):
+        assert int(s[cap], 16) == 0, (cap, s)
+    assert s["NoNewPrivs"] == "1" and s["Seccomp"] == "2", s
+    assert f["sent"] is True, (f["sent"], log)
+    assert f["delivered"] == [f"{uid} 0o600"], (f["delivered"], log)
+    assert f["reload"][0] == 0, (f["reload"], log)
+    assert f["after_reload"] == {"ActiveState": "active",
+                                 "MainPID": f["start"]["MainPID"]}, log
+    assert "ev=reload" in log, log
+    assert f["stop"][0] == 0, f["stop"]
+    assert f["after_stop"] == {"ActiveState": "inactive", "Result": "success",
+                               "ExecMainStatus": "0"}, (f["after_stop"], log)
+    m = re.search(r"exposure level for postern.service: ([0-9.]+)",
+                  f["security"])
+    assert m and float(m.group(1)) <= MAX_EXPOSURE, f["security"]
+    report("the unit under systemd: READY=1, user postern, no capabilities, "
+           f"seccomp, delivered, reload, stop; exposure {m.group(1)}", t0)
