@@ -7,8 +7,14 @@ VERSION    := 0.1.0
 CC         ?= cc
 CFLAGS     ?= -O2 -g
 # What every build needs; CFLAGS (optimisation, sanitizers) comes on top.
+# DEFAULT_CONFIG: the config read without -c (make install sets
+# /etc/postern/postern.conf; the development build reads etc/postern.conf).
+# CPPFLAGS and LDFLAGS come from the environment (the Debian build's
+# hardening flags).
 ALL_CFLAGS := -std=c17 -D_GNU_SOURCE -Wall -Wextra -Isrc -Ibuild/gen \
-              -DPOSTERN_VERSION='"$(VERSION)"' -MMD -MP $(CFLAGS)
+              -DPOSTERN_VERSION='"$(VERSION)"' -MMD -MP \
+              $(if $(DEFAULT_CONFIG),-DCLI_DEFAULT_CONFIG='"$(DEFAULT_CONFIG)"') \
+              $(CPPFLAGS) $(CFLAGS)
 PKGS       := libevent libevent_pthreads libevent_openssl openssl inih libcares sqlite3 hiredis \
               libseccomp
 LDLIBS      = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lcrypt -lpthread
@@ -28,12 +34,15 @@ FUZZ_SECONDS ?= 600
 DEB_BUILD  := build-essential pkg-config openssl libevent-dev libssl-dev libinih-dev \
               libc-ares-dev libsqlite3-dev libhiredis-dev libcrypt-dev \
               libcmocka-dev libseccomp-dev
-DEB_TEST   := $(DEB_BUILD) python3 python3-pytest swaks postfix clang \
+# To make and check the Debian package (make deb, make package-check;
+# systemd-nspawn boots the installed unit in a throw-away root).
+DEB_PKG    := debhelper lintian dpkg-dev systemd-container
+DEB_TEST   := $(DEB_BUILD) $(DEB_PKG) python3 python3-pytest swaks postfix clang \
               libclang-rt-14-dev openssl dovecot-imapd dovecot-lmtpd chromium testssl.sh redis-server dnsmasq-base \
               opendkim opendkim-tools
 
 .PHONY: cert all build run test unit integration transcripts asan fuzz fuzz-smoke fuzz-seeds \
-        lint format clean help deps deps-test bench man
+        lint format clean help deps deps-test bench man service-user
 
 all build: $(BUILD)/postern
 
@@ -42,6 +51,8 @@ help:
 	@echo "make run        install what is missing, build, serve etc/postern.conf"
 	@echo "make test       install what is missing, build, run every test"
 	@echo "make soak       50 rounds of kill -9 under load; reports acked/delivered/lost/duplicated"
+	@echo "make install    DESTDIR=D: /usr/sbin/postern, sendmail links, /etc/postern, the unit, man pages"
+	@echo "make deb        build/postern_$(VERSION)_<arch>.deb (make package-check: lintian, unit score, install test)"
 	@echo "make unit | integration | asan | fuzz | lint | clean"
 
 -include mk/*.mk
@@ -69,27 +80,64 @@ deps:
 deps-test:
 	$(call install_debs,$(DEB_TEST))
 
+# As root, the system user the server runs as (etc/postern.conf's
+# [server] user; the package's postinst makes the same one).
+service-user:
+	@if [ "$$(id -u)" = 0 ] && ! getent passwd postern >/dev/null; then \
+	  useradd --system --user-group --no-create-home \
+	    --home-dir /nonexistent --shell /usr/sbin/nologin postern && \
+	  echo "made the system user postern"; fi
+
+# A build stops at once, with the line to run, when the compiler or a
+# library it needs is missing, rather than in the middle of the compiler.
+# Checked once per build directory (the stamp), so an incremental make
+# pays nothing.  $(1): pkg-config modules; $(2): the Debian packages.
+define check_build_deps
+	@if ! command -v $(firstword $(CC)) >/dev/null 2>&1; then \
+	  echo "postern: cannot build: no compiler '$(CC)'; run: make deps" \
+	    "(as root), or: sudo apt-get install build-essential" >&2; exit 1; fi; \
+	if ! pkg-config --exists $(1) >/dev/null 2>&1; then \
+	  missing=""; for p in $(2); do \
+	    dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	  if [ -z "$$missing" ]; then \
+	    for m in $(1); do pkg-config --exists $$m >/dev/null 2>&1 || \
+	      missing="$$missing $$m"; done; \
+	    echo "postern: cannot build: pkg-config finds no$$missing;" \
+	      "install their development files" >&2; \
+	  else \
+	    echo "postern: cannot build: missing$$missing; run: make deps" \
+	      "(as root), or: sudo apt-get install$$missing" >&2; \
+	  fi; exit 1; fi
+	@mkdir -p $(dir $@) && touch $@
+endef
+
+$(BUILD)/.build-deps:
+	$(call check_build_deps,$(PKGS) libcrypt,$(filter-out build-essential openssl libcmocka-dev,$(DEB_BUILD)))
+
+$(BUILD)/.test-deps:
+	$(call check_build_deps,cmocka,libcmocka-dev)
+
 $(BUILD)/postern: $(BUILD)/obj/src/main.o $(BUILD)/libpostern.a
-	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/libpostern.a: $(OBJ_LIB)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(BUILD)/obj/%.o: %.c
+$(BUILD)/obj/%.o: %.c | $(BUILD)/.build-deps
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
-$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libpostern.a
+$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libpostern.a | $(BUILD)/.test-deps
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -Itests/unit -o $@ $< $(BUILD)/libpostern.a $(LDLIBS) -lcmocka
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -Itests/unit -o $@ $< $(BUILD)/libpostern.a $(LDLIBS) -lcmocka
 
-run: deps cert
+run: deps service-user cert
 	$(MAKE) $(BUILD)/postern
 	@mkdir -p var
 	./$(BUILD)/postern serve -c etc/postern.conf
 
-unit: $(UNIT_BIN)
+unit: $(BUILD)/.test-deps $(UNIT_BIN)
 	@fail=0; for t in $(UNIT_BIN); do echo "== $$t"; ./$$t || fail=1; done; \
 	exit $$fail
 
@@ -163,10 +211,11 @@ asan:
 	  CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
 	  build-asan/postern unit integration
 
-test: deps-test cert
+test: deps-test service-user cert
 	$(MAKE) $(BUILD)/postern
 	$(MAKE) unit
 	$(MAKE) integration
+	$(MAKE) package-check
 	$(MAKE) fuzz-smoke
 	$(MAKE) asan
 
@@ -191,8 +240,12 @@ clean:
 -include $(OBJ_LIB:.o=.d) $(BUILD)/obj/src/main.d
 
 # A self-signed certificate for the embedded default (etc/postern.conf's
-# [tls]), so make run offers STARTTLS, smtps and submission at once.
+# [tls]), so make run offers STARTTLS, smtps and submission at once.  As
+# root, the key is left readable by the group postern: the server reads it
+# again on a reload, after it has become that user.
 cert: etc/tls/cert.pem
+	@if [ "$$(id -u)" = 0 ] && getent group postern >/dev/null; then \
+	  chgrp postern etc/tls/key.pem && chmod 640 etc/tls/key.pem; fi
 
 etc/tls/cert.pem:
 	@mkdir -p etc/tls

@@ -7,7 +7,14 @@
 
 #include "config/config.h"
 
+/*
+ * The config read without -c.  The development build reads the embedded
+ * default beside the tree; `make install` and the Debian package build
+ * with -DCLI_DEFAULT_CONFIG='"/etc/postern/postern.conf"'.
+ */
+#ifndef CLI_DEFAULT_CONFIG
 #define CLI_DEFAULT_CONFIG "etc/postern.conf"
+#endif
 
 /*
  * Reads "[-c FILE]" and "--help" from argv (argv[0] is the subcommand).
