@@ -72,7 +72,11 @@ listener_start(struct server *srv, char *err, size_t size)
 		sl->l = evconnlistener_new_bind(
 			srv->base, on_accept, sl,
 			LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE |
-				LEV_OPT_CLOSE_ON_EXEC,
+				LEV_OPT_CLOSE_ON_EXEC |
+				/* [::]:25 beside 0.0.0.0:25 */
+				(a->ss.ss_family == AF_INET6
+					 ? LEV_OPT_BIND_IPV6ONLY
+					 : 0),
 			LISTEN_BACKLOG, (const struct sockaddr *)&a->ss,
 			a->sslen);
 		if (sl->l == NULL) {
