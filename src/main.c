@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli/cli_int.h"
 
 static const struct {
 	const char *name;
@@ -39,7 +40,7 @@ usage(FILE *fp)
 			commands[i].what);
 	fprintf(fp, "\n  postern COMMAND --help   details of one command\n"
 		    "  postern --version\n\n"
-		    "Without -c, the config is etc/postern.conf.  Start with "
+		    "Without -c, the config is " CLI_DEFAULT_CONFIG ".  Start with "
 		    "`make run`\n(SMTP on 127.0.0.1:2525, domain example.test) "
 		    "and see README.md.\n");
 }

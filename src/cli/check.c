@@ -15,8 +15,8 @@
 static const char usage[] =
 	"usage: postern check [-c FILE]\n"
 	"\n"
-	"Validates the config (default etc/postern.conf) and the users and\n"
-	"forwards files it names.  Prints each problem with its file, line\n"
+	"Validates the config (default " CLI_DEFAULT_CONFIG ") and the\n"
+	"users and forwards files it names.  Prints each problem with its file, line\n"
 	"and fix and exits 1; prints \"FILE: ok\" and exits 0 when all is "
 	"well.\n";
 

@@ -25,7 +25,7 @@ static const char usage[] =
 	"       postern ctl stop [-c FILE]\n"
 	"\n"
 	"Steers the running server through its control socket ([control]\n"
-	"socket in FILE, default etc/postern.conf):\n"
+	"socket in FILE, default " CLI_DEFAULT_CONFIG "):\n"
 	"  maintenance on    new connections get 421 4.3.2 instead of the banner\n"
 	"  maintenance off   back to normal\n"
 	"  reload            re-read users, forwards and the TLS certificate\n"

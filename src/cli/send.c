@@ -57,7 +57,7 @@ static const char usage[] =
 	"  -t        also send to the To:, Cc: and Bcc: addresses of the message\n"
 	"  -i, -oi   a line holding only \".\" does not end the message;\n"
 	"            without it, such a line ends the input (sendmail's way)\n"
-	"  -c FILE   the config (also -C); default etc/postern.conf\n"
+	"  -c FILE   the config (also -C); default " CLI_DEFAULT_CONFIG "\n"
 	"  -v        say what was done\n"
 	"\n"
 	"A RCPT without \"@\" is at the first [local] domain.  Recipients in a\n"

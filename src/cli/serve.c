@@ -17,7 +17,7 @@ static const char usage[] =
 	"usage: postern serve [-c FILE]\n"
 	"\n"
 	"Runs the mail server in the foreground, logging to stderr, until\n"
-	"SIGTERM or Ctrl-C.  FILE defaults to etc/postern.conf; see\n"
+	"SIGTERM or Ctrl-C.  FILE defaults to " CLI_DEFAULT_CONFIG "; see\n"
 	"postern.conf(5) and README.md.\n"
 	"\n"
 	"Started as root (for port 25) it needs [server] user: it binds,\n"

@@ -562,7 +562,8 @@ config_load(const char *path, char **errors_out)
 	if (ld.fp == NULL || cfg->dir == NULL) {
 		load_error(&ld, 0, "cannot read the config: %s; give an "
 			   "existing file with -c FILE (the default is "
-			   "etc/postern.conf in the source tree)",
+			   "etc/postern.conf in the source tree, "
+			   "/etc/postern/postern.conf when installed)",
 			   strerror(errno));
 		goto fail;
 	}
