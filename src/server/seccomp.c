@@ -10,9 +10,11 @@
  *
  * Not on the list, on purpose: execve and execveat, fork (clone without
  * CLONE_THREAD), ptrace, mount, setuid and friends (the drop is done),
- * kernel modules, keyrings, bpf, and sockets other than AF_UNIX, AF_INET
- * and AF_INET6.  clone3 answers ENOSYS: its flags live in memory where a
- * filter cannot read them, and glibc falls back to clone.
+ * prctl, bind and listen (every listener exists before the filter),
+ * kernel modules, keyrings, bpf, ioctl other than the five below, and
+ * sockets other than AF_UNIX, AF_INET and AF_INET6.  clone3 answers ENOSYS: its
+ * flags live in memory where a filter cannot read them, and glibc falls back to
+ * clone.
  */
 #include <errno.h>
 #include <sched.h>
@@ -20,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <ucontext.h>
 #include <unistd.h>
@@ -124,8 +127,6 @@ static const char *const allowed[] = {
     "connect",
     "accept",
     "accept4",
-    "bind",
-    "listen",
     "getsockname",
     "getpeername",
     "setsockopt",
@@ -166,7 +167,6 @@ static const char *const allowed[] = {
     "getpid",
     "gettid",
     "getppid",
-    "prctl",
     "sched_getaffinity",
     "membarrier",
     /* who and where */
@@ -188,8 +188,12 @@ static const char *const allowed[] = {
     "gettimeofday",
     "time",
     "getrandom",
-    "ioctl",
 };
+
+/* ioctl(2) reaches every driver: only what libevent and the C library ask
+ * of sockets and descriptors. */
+static const unsigned long ioctls[] = {FIONREAD, FIONBIO, FIOCLEX, FIONCLEX,
+				       TCGETS};
 
 /* Names by number for the SIGSYS handler, which may not allocate. */
 #define SECCOMP_NR_MAX 512
@@ -274,6 +278,11 @@ add_rules(scmp_filter_ctx f)
 			f, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1,
 			SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)families[i])) != 0)
 			return -1;
+	for (size_t i = 0; i < sizeof ioctls / sizeof *ioctls; i++)
+		if (seccomp_rule_add(
+			f, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1,
+			SCMP_A1(SCMP_CMP_EQ, (scmp_datum_t)ioctls[i])) != 0)
+			return -1;
 	/* Threads, not processes. */
 	if (seccomp_rule_add(
 		f, SCMP_ACT_ALLOW, SCMP_SYS(clone), 1,
@@ -332,8 +341,9 @@ sandbox_seccomp(char *err, size_t size)
 			 strerror(r < 0 ? -r : errno));
 		return -1;
 	}
+	/* + socket, ioctl and clone, allowed with their arguments */
 	log_msg(LOG_INFO, "ev=seccomp calls=%zu",
-		sizeof allowed / sizeof *allowed + 2);
+		sizeof allowed / sizeof *allowed + 3);
 	return 0;
 #endif
 }

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -105,6 +106,7 @@ seccomp_child(void)
 {
 	static int token;
 	char err[256];
+	int fds[2], n = -1;
 	pthread_t t;
 	void *ret = NULL;
 
@@ -123,6 +125,11 @@ seccomp_child(void)
 		_exit(95);
 	if (syscall(SYS_setuid, 0) != -1 || errno != ENOSYS)
 		_exit(96);
+	/* ioctl: FIONREAD yes, a terminal's input queue no. */
+	if (pipe(fds) != 0 || ioctl(fds[0], FIONREAD, &n) != 0 || n != 0)
+		_exit(97);
+	if (ioctl(fds[0], TIOCSTI, "x") != -1 || errno != ENOSYS)
+		_exit(98);
 	_exit(0);
 }
 
@@ -144,6 +151,7 @@ test_seccomp_allows_threads_and_names_what_it_refuses(void **state)
 	assert_non_null(strstr(out, "ev=seccomp_denied syscall=setuid"));
 	/* fork() is clone without CLONE_THREAD */
 	assert_non_null(strstr(out, "ev=seccomp_denied syscall=clone "));
+	assert_non_null(strstr(out, "ev=seccomp_denied syscall=ioctl"));
 }
 
 static struct config *child_cfg;
