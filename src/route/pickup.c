@@ -146,7 +146,7 @@ file_bad(const struct route_pickup *p, const char *name, const char *why)
 		to[0] = '\0';
 	}
 	if (to[0] == '\0' ||
-	    (mkdir(bad, MAILDROP_DIR_MODE) != 0 && errno != EEXIST) ||
+	    (mkdir(bad, MAILDROP_BAD_MODE) != 0 && errno != EEXIST) ||
 	    rename(from, to) != 0) {
 		log_msg(LOG_ERR, "ev=pickup_bad file=%s reason=%s moved=no "
 			"error=%s", name, log_q(why), log_q(strerror(errno)));

@@ -35,7 +35,9 @@
 #include "util/str.h"
 
 #define SANDBOX_PARENT_MODE 0755
-#define SANDBOX_SPOOL_MODE 0700
+/* Searchable by all: `sendmail` of any local user reaches maildrop/;
+ * what is in the spool is 0600. */
+#define SANDBOX_SPOOL_MODE 0711
 #define SANDBOX_FTW_FDS 32
 
 int
@@ -179,6 +181,26 @@ fail:
 	return -1;
 }
 
+/* Adds search permission for all (an older spool was 0700; mkdir's
+ * mode is cut by the umask). */
+static int
+searchable(const char *path, char *err, size_t size)
+{
+	struct stat st;
+
+	if (stat(path, &st) != 0)
+		goto fail;
+	if ((st.st_mode & 0011) == 0011 ||
+	    (st.st_uid != geteuid() && geteuid() != 0))
+		return 0;
+	if (chmod(path, (st.st_mode & 07777) | 0011) == 0)
+		return 0;
+fail:
+	snprintf(err, size, "cannot make %s searchable: %s; chmod 711 it",
+		 path, strerror(errno));
+	return -1;
+}
+
 /* The directory part of a %-template: up to the last '/' before the
  * first '%' ("/var/mail/vhosts/%d/%u" -> "/var/mail/vhosts"). */
 static bool
@@ -226,6 +248,7 @@ sandbox_prepare_dirs(const struct config *cfg, const struct sandbox_user *u,
 	state_dir(cfg, state, sizeof state);
 	if (make_dir(cfg->spool_dir, SANDBOX_SPOOL_MODE, "[spool] dir", err,
 		     size) != 0 ||
+	    searchable(cfg->spool_dir, err, size) != 0 ||
 	    make_dir(state, SANDBOX_PARENT_MODE, "[greylist] store", err,
 		     size) != 0)
 		return -1;

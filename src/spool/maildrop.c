@@ -29,6 +29,7 @@
 #include "util/str.h"
 
 #define MAILDROP_FILE_MODE 0600
+#define MAILDROP_SPOOL_MODE 0711
 #define MAILDROP_TEXT_CHUNK 65536
 /* The envelope lines: keyword, space, an address (or the magic). */
 #define MAILDROP_LINE_MAX (SMTP_PATH_MAX + 16)
@@ -41,17 +42,42 @@ maildrop_dir_format(const char *spool_dir, char *out, size_t size)
 	return n > 0 && (size_t)n < size;
 }
 
+/* mkdir, then the mode itself (mkdir's is cut by the umask) when the
+ * directory is ours. */
+static int
+drop_dir_make(const char *path)
+{
+	struct stat st;
+
+	if (mkdir(path, MAILDROP_DIR_MODE) != 0 && errno != EEXIST)
+		return -1;
+	if (stat(path, &st) != 0)
+		return -1;
+	if (st.st_uid == geteuid() &&
+	    (st.st_mode & 07777) != MAILDROP_DIR_MODE &&
+	    chmod(path, MAILDROP_DIR_MODE) != 0)
+		return -1;
+	return 0;
+}
+
 int
 maildrop_dir_make(const char *dir)
 {
-	char tmp[PATH_MAX];
+	char tmp[PATH_MAX], spool[PATH_MAX];
+	const char *slash = strrchr(dir, '/');
 	int n = snprintf(tmp, sizeof tmp, "%s/%s", dir, MAILDROP_TMP);
 
 	if (n < 0 || (size_t)n >= sizeof tmp) {
 		errno = ENAMETOOLONG;
 		return -1;
 	}
-	return fs_mkdirs(tmp, MAILDROP_DIR_MODE);
+	/* The spool itself, when `postern send` comes before the server
+	 * ever ran (the server gives it to its user at start). */
+	if (slash != NULL && slash != dir &&
+	    str_copy(spool, sizeof spool, dir, (size_t)(slash - dir)) &&
+	    fs_mkdirs(spool, MAILDROP_SPOOL_MODE) != 0)
+		return -1;
+	return drop_dir_make(dir) == 0 && drop_dir_make(tmp) == 0 ? 0 : -1;
 }
 
 /* The envelope lines; malloc'd, NULL when out of memory. */
@@ -121,17 +147,20 @@ fsync_dir(const char *dir)
 	return close(fd);
 }
 
-/* Root writing into a maildrop that belongs to the server's account (a
- * server started as root runs as [server] user): the file becomes that
- * account's, so the server can read it. */
+/* A file written into a maildrop of another account (the server's:
+ * [server] user) must be readable by it: root gives it away, anyone
+ * else makes it 0644 (the directory cannot be listed, and the name is
+ * random). */
 static int
 give_to_dir_owner(int fd, const char *dir)
 {
 	struct stat st;
 
-	if (geteuid() != 0 || stat(dir, &st) != 0 || st.st_uid == 0)
+	if (stat(dir, &st) != 0 || st.st_uid == geteuid())
 		return 0;
-	return fchown(fd, st.st_uid, st.st_gid);
+	if (geteuid() == 0)
+		return fchown(fd, st.st_uid, st.st_gid);
+	return fchmod(fd, 0644);
 }
 
 int
@@ -142,6 +171,7 @@ maildrop_write(const char *dir, const struct msg *m, char *name_out,
 	size_t hlen = 0;
 	char *head = envelope_format(m, &hlen);
 	int fd = -1, e;
+	bool synced;
 
 	if (head == NULL)
 		return -1;
@@ -161,17 +191,20 @@ maildrop_write(const char *dir, const struct msg *m, char *name_out,
 	    write_all(fd, head, hlen) != 0 ||
 	    write_all(fd, m->data, m->data_len) != 0 || fsync(fd) != 0)
 		goto fail;
-	if (close(fd) != 0) {
-		fd = -1;
-		goto fail;
-	}
-	fd = -1;
 	free(head);
 	head = NULL;
 	if (rename(tmp, final) != 0)
 		goto fail;
-	if (fsync_dir(dir) != 0) {
+	/* The new name on disk too.  A local user may not open the
+	 * maildrop (it is not listable): syncfs on the file's own file
+	 * system commits the rename as well. */
+	synced = fsync_dir(dir) == 0 || (errno == EACCES && syncfs(fd) == 0);
+	e = errno;
+	if (close(fd) != 0 && synced) {
+		synced = false;
 		e = errno;
+	}
+	if (!synced) {
 		unlink(final);
 		errno = e;
 		return -1;
@@ -353,7 +386,10 @@ file_slurp(const char *path, uint64_t max, char **buf_out, size_t *len_out,
 	struct stat st;
 	size_t got = 0;
 	char *buf;
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW), e;
+	/* O_NONBLOCK: a FIFO renamed there by a local user must not stop
+	 * the server; it fails the S_ISREG test below. */
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+	int e;
 
 	if (fd < 0 || fstat(fd, &st) != 0)
 		goto io;

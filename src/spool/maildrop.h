@@ -28,7 +28,11 @@
 #define MAILDROP_BAD "bad"
 #define MAILDROP_MAGIC "postern-maildrop 1"
 #define MAILDROP_NAME_MAX 64
-#define MAILDROP_DIR_MODE 0700
+/* maildrop/ and maildrop/tmp/: anyone may add a file, no one but the
+ * owner may list or remove them (sticky, like /tmp without read), so
+ * `sendmail` works for every local user; bad/ is the server's alone. */
+#define MAILDROP_DIR_MODE 01733
+#define MAILDROP_BAD_MODE 0700
 
 /*
  * Writes "SPOOL_DIR/maildrop" into out (size bytes); false when it does
@@ -36,7 +40,8 @@
  */
 bool maildrop_dir_format(const char *spool_dir, char *out, size_t size);
 
-/* Creates dir and dir/tmp (mode 0700) when missing; 0, or -1 with errno. */
+/* Creates dir and dir/tmp (MAILDROP_DIR_MODE, whatever the umask, when
+ * this process owns them) when missing; 0, or -1 with errno. */
 int maildrop_dir_make(const char *dir);
 
 /*

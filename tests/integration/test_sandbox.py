@@ -231,3 +231,31 @@ def test_a_hard_link_in_the_spool_is_not_given_away(make_server, tmp_path):
     assert r.returncode == 1
     assert "planted has a second name" in r.stderr, r.stderr
     assert secret.stat().st_uid == 0
+
+
+def test_sendmail_of_an_ordinary_user_reaches_the_server(server):
+    """`sendmail` as any local user (a cron job, a web application) while
+    the server runs as its own account: the maildrop takes the file
+    (sticky, writable, not listable), the server reads and delivers it."""
+    nobody = 65534
+    maildrop = server.spool / "maildrop"
+    assert maildrop.stat().st_mode & 0o7777 == 0o1733
+    assert server.spool.stat().st_mode & 0o7777 == 0o711
+
+    def become_nobody():
+        os.setgroups([])
+        os.setgid(nobody)
+        os.setuid(nobody)
+    r = subprocess.run([POSTERN, "send", "-c", str(server.conf),
+                        "alice@example.test"],
+                       input=b"Subject: from cron\n\nhello\n",
+                       capture_output=True, timeout=30,
+                       preexec_fn=become_nobody)
+    assert r.returncode == 0, r.stderr
+    server.wait_messages("alice@example.test", 1)
+    poll(lambda: not any(p.is_file() for p in maildrop.iterdir()),
+         what="the maildrop file taken")
+    # Others cannot list the maildrop, nor what the spool holds.
+    r = subprocess.run(["ls", str(maildrop)], capture_output=True,
+                       preexec_fn=become_nobody)
+    assert r.returncode != 0
