@@ -45,8 +45,11 @@ def _skip_reason():
     return None
 
 
-pytestmark = pytest.mark.skipif(_skip_reason() is not None,
-                                reason=_skip_reason() or "")
+# One private Postfix serves the whole module: under pytest-xdist
+# (--dist loadgroup) its tests stay in one worker.
+pytestmark = [pytest.mark.skipif(_skip_reason() is not None,
+                                 reason=_skip_reason() or ""),
+              pytest.mark.xdist_group("compat_postfix")]
 
 MAIN_CF = """\
 # A private Postfix for test_compat_postfix.py: Debian's defaults except
