@@ -6,6 +6,12 @@ directories under /tmp/pytest-of-root, and every pytest session that
 starts sets that directory back to 0700, including one started in
 parallel.  A root session therefore gets a base directory of its own,
 which nothing else touches.
+
+`make integration` runs the suites with pytest-xdist (-n N --dist
+loadgroup), which hands the tests to its workers in collection order.  A
+test marked `long` (it takes a minute or more on its own, e.g. testssl.sh)
+goes first, so that it runs beside the short ones instead of alone at the
+end; the others keep their order.
 """
 import glob
 import os
@@ -17,6 +23,8 @@ KEEP_SECONDS = 6 * 3600  # older sessions' directories are removed
 
 
 def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "long: takes a minute or more; scheduled first")
     if os.geteuid() != 0 or config.option.basetemp:
         return
     if hasattr(config, "workerinput"):  # an xdist worker: the controller's
@@ -30,3 +38,7 @@ def pytest_configure(config):
             pass
     config.option.basetemp = tempfile.mkdtemp(prefix="postern-pytest-",
                                               dir=base)
+
+
+def pytest_collection_modifyitems(config, items):
+    items.sort(key=lambda item: item.get_closest_marker("long") is None)

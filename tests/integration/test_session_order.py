@@ -195,8 +195,10 @@ def test_every_verb_in_every_state_without_tls(server):
     check_golden("plain_log", log_events(server, start))
 
 
-@pytest.mark.parametrize("listener",
-                         ["smtp", "submission", "smtps", "starttls"])
+@pytest.mark.parametrize("listener", [
+    "smtp", "submission",
+    pytest.param("smtps", marks=pytest.mark.long),
+    pytest.param("starttls", marks=pytest.mark.long)])
 def test_every_verb_in_every_state_with_tls(tls_server, listener):
     srv = tls_server
     port = {"smtp": srv.port, "submission": srv.sub_port,

@@ -288,6 +288,7 @@ def test_tls_close_in_the_middle_of_data_stores_nothing(tls_server):
 @pytest.mark.skipif(shutil.which("testssl.sh") is None and
                     shutil.which("testssl") is None,
                     reason="testssl.sh is not installed")
+@pytest.mark.long
 def test_testssl_finds_nothing_high_or_critical_on_smtps(tls_server,
                                                          tmp_path):
     srv = tls_server()
