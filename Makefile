@@ -39,7 +39,7 @@ DEB_BUILD  := build-essential pkg-config openssl libevent-dev libssl-dev libinih
 DEB_PKG    := debhelper lintian dpkg-dev systemd-container
 DEB_TEST   := $(DEB_BUILD) $(DEB_PKG) python3 python3-pytest swaks postfix clang \
               libclang-rt-14-dev openssl dovecot-imapd dovecot-lmtpd chromium testssl.sh redis-server dnsmasq-base \
-              opendkim opendkim-tools
+              opendkim opendkim-tools python3-pytest-xdist
 
 .PHONY: cert all build run test unit integration transcripts asan fuzz fuzz-smoke fuzz-seeds \
         lint format clean help deps deps-test bench man service-user
@@ -141,8 +141,12 @@ unit: $(BUILD)/.test-deps $(UNIT_BIN)
 	@fail=0; for t in $(UNIT_BIN); do echo "== $$t"; ./$$t || fail=1; done; \
 	exit $$fail
 
+# pytest-xdist: most tests wait (timeouts, retries, polls) rather than
+# compute, so 4 workers on 2 cores; loadgroup keeps a module marked
+# xdist_group (one shared fixture, e.g. a private Postfix) in one worker.
+XDIST      ?= -n 4 --dist loadgroup
 integration: $(BUILD)/postern
-	POSTERN=$(abspath $(BUILD)/postern) $(PYTHON) -m pytest -q tests/integration tests/transcripts tests/peer
+	POSTERN=$(abspath $(BUILD)/postern) $(PYTHON) -m pytest -q $(XDIST) tests/integration tests/transcripts tests/peer
 
 # The fuzz targets (libFuzzer + ASan + UBSan).  Those over src/proto/ link
 # the pure parsers; fuzz_segment and fuzz_maildrop add the spool files they
