@@ -12,12 +12,18 @@ loadgroup), which hands the tests to its workers in collection order.  A
 test marked `long` (it takes a minute or more on its own, e.g. testssl.sh)
 goes first, so that it runs beside the short ones instead of alone at the
 end; the others keep their order.
+
+It also has `dead_port`, for the tests that need a destination where
+every connection is refused.
 """
 import glob
 import os
 import shutil
+import socket
 import tempfile
 import time
+
+import pytest
 
 KEEP_SECONDS = 6 * 3600  # older sessions' directories are removed
 
@@ -42,3 +48,14 @@ def pytest_configure(config):
 
 def pytest_collection_modifyitems(config, items):
     items.sort(key=lambda item: item.get_closest_marker("long") is None)
+
+
+@pytest.fixture
+def dead_port():
+    """A loopback port where nothing listens.  A port that was merely
+    free a moment ago may be taken meanwhile by another worker's server
+    or peer; this one stays bound (never listening) for the whole test,
+    so every connection to it is refused."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        yield s.getsockname()[1]

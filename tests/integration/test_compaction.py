@@ -9,7 +9,7 @@ restart, once.
 """
 import re
 
-from postern_test import free_port, poll, spool_octets
+from postern_test import poll, spool_octets
 from smtp_peer import outbound_server, queue, queue_list, submit
 
 SEGMENT = 65536  # the smallest [spool] segment_size
@@ -29,10 +29,10 @@ def stats(srv):
     return {k: int(v) for k, v in got.items()}
 
 
-def test_one_deferred_message_does_not_keep_delivered_mail(make_server):
-    dead = free_port()  # nothing listens: every connection is refused
-    srv = outbound_server(make_server,
-                          routes={"remote.test": f"127.0.0.1:{dead}"},
+def test_one_deferred_message_does_not_keep_delivered_mail(make_server,
+                                                          dead_port):
+    srv = outbound_server(make_server,  # every connection is refused
+                          routes={"remote.test": f"127.0.0.1:{dead_port}"},
                           delivery={"retry": "3600"},
                           spool={"segment_size": SEGMENT})
     submit(srv, "far@remote.test")

@@ -139,9 +139,8 @@ def test_failing_filter_gives_451_4_7_1_and_stores_nothing(make_server,
 
 
 def test_unreachable_filter_with_on_failure_accept_stores_unfiltered(
-        make_server):
-    port = free_port()  # nothing listens there
-    srv = make_server(filter={"milter": f"inet:127.0.0.1:{port}",
+        make_server, dead_port):
+    srv = make_server(filter={"milter": f"inet:127.0.0.1:{dead_port}",
                               "timeout": 1, "on_failure": "accept"})
     r = send(srv)
     assert r.code == 250, r

@@ -6,7 +6,7 @@ routes stay in use.
 import subprocess
 
 from smtp_peer import Peer, outbound_server, queue, queue_list, submit
-from postern_test import POSTERN, free_port, poll
+from postern_test import POSTERN, poll
 
 T = 40.0
 BOB = "bob@remote.test"
@@ -17,10 +17,9 @@ def ctl(srv, *words):
                           capture_output=True, text=True, timeout=30)
 
 
-def test_reload_reads_routes_again(make_server):
-    dead = free_port()
+def test_reload_reads_routes_again(make_server, dead_port):
     snd = outbound_server(make_server, routes={"remote.test":
-                                               f"127.0.0.1:{dead}"},
+                                               f"127.0.0.1:{dead_port}"},
                           delivery={"retry": "3600"})
     qid = submit(snd, BOB)
     poll(lambda: queue_list(snd).get(qid, {}).get("rcpts", {})
