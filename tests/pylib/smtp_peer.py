@@ -78,6 +78,35 @@ DEFAULT_CAPS = ["PIPELINING", "SIZE 52428800", "8BITMIME", "SMTPUTF8",
                 "DSN", "ENHANCEDSTATUSCODES"]
 
 
+# Peers listen on ports no other peer of this run has had.  A kernel-chosen
+# port can be one a peer of another test (another xdist worker) just
+# closed, and that test's server, retrying its deferred mail, would then
+# deliver into this peer.  Each worker takes its own block of ports below
+# the kernel's ephemeral range (32768-60999), in order, never twice.
+_PORT_BLOCK = 1500
+_PORT_BASE = 20000
+_port_next = None
+
+
+def _bind_fresh_port(sock, host):
+    global _port_next
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    n = int(worker[2:]) if worker[2:].isdigit() else 0
+    first = _PORT_BASE + (n % 8) * _PORT_BLOCK
+    if _port_next is None:
+        _port_next = first
+    for _ in range(_PORT_BLOCK):
+        port = _port_next
+        _port_next = first + (_port_next + 1 - first) % _PORT_BLOCK
+        try:
+            sock.bind((host, port))
+            return port
+        except OSError:
+            continue
+    sock.bind((host, 0))
+    return sock.getsockname()[1]
+
+
 class Delay:
     """A reply sent after a pause (a slow peer)."""
 
@@ -281,8 +310,10 @@ class Peer:
             family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
             self.sock = socket.socket(family, socket.SOCK_STREAM)
             self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            self.sock.bind((self.host, self.port))
-            self.port = self.sock.getsockname()[1]
+            if self.port:
+                self.sock.bind((self.host, self.port))
+            else:
+                self.port = _bind_fresh_port(self.sock, self.host)
         self.sock.listen(64)
         self.sock.settimeout(0.2)
         t = threading.Thread(target=self._accept_loop, daemon=True,
