@@ -56,8 +56,8 @@ on_recovered(void *arg, struct msg *m)
 	r->v[r->n++] = m;
 }
 
-struct server *
-server_new(const struct config *cfg, char *err, size_t size)
+static struct server *
+server_build(const struct config *cfg, bool sandbox, char *err, size_t size)
 {
 	struct server *srv = calloc(1, sizeof *srv);
 	struct recovered rec = {0};
@@ -69,7 +69,8 @@ server_new(const struct config *cfg, char *err, size_t size)
 	}
 	srv->cfg = cfg;
 	srv->sid_next = ((uint64_t)time(NULL) << 20);
-	if (sandbox_user_resolve(cfg, &user, err, size) != 0)
+	memset(&user, 0, sizeof user);
+	if (sandbox && sandbox_user_resolve(cfg, &user, err, size) != 0)
 		goto fail;
 	evthread_use_pthreads();
 	srv->base = event_base_new();
@@ -93,8 +94,8 @@ server_new(const struct config *cfg, char *err, size_t size)
 	     sandbox_give(cfg->control_socket, &user, err, size) != 0))
 		goto fail;
 	/* Then nothing of it: every thread starts after this. */
-	if (sandbox_drop(&user, err, size) != 0 ||
-	    sandbox_landlock(cfg, err, size) != 0)
+	if (sandbox && (sandbox_drop(&user, err, size) != 0 ||
+			sandbox_landlock(cfg, err, size) != 0))
 		goto fail;
 	sandbox_check_reload_files(cfg, &user);
 	srv->spool = spool_open(cfg->spool_dir, cfg->spool_segment_size,
@@ -122,7 +123,7 @@ server_new(const struct config *cfg, char *err, size_t size)
 	rec.n = 0;
 	route_ready(&srv->router);
 	if (route_pickup_start(&srv->router, err, size) != 0 ||
-	    sandbox_seccomp(err, size) != 0)
+	    (sandbox && sandbox_seccomp(err, size) != 0))
 		goto fail;
 	return srv;
 fail:
@@ -131,6 +132,18 @@ fail:
 	free(rec.v);
 	server_free(srv);
 	return NULL;
+}
+
+struct server *
+server_new(const struct config *cfg, char *err, size_t size)
+{
+	return server_build(cfg, true, err, size);
+}
+
+struct server *
+server_new_embedded(const struct config *cfg, char *err, size_t size)
+{
+	return server_build(cfg, false, err, size);
 }
 
 #define SERVER_STOP_TICK_USEC 50000

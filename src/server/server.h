@@ -75,10 +75,18 @@ struct server {
 
 /*
  * Builds the server for cfg (borrowed, must outlive it): loads the users,
- * opens and recovers the spool, starts delivery, binds the listeners.
+ * opens and recovers the spool, starts delivery, binds the listeners,
+ * then gives up what it no longer needs (sandbox.h: [server] user,
+ * capabilities, Landlock, seccomp).
  * NULL with a message naming the fix in err on failure.
  */
 struct server *server_new(const struct config *cfg, char *err, size_t size);
+
+/* The same server inside a process that is not postern's own (the
+ * in-process fuzzer, tests/fuzz/fuzz_session.c): the process keeps its
+ * account, files and system calls - no drop, Landlock or filter. */
+struct server *server_new_embedded(const struct config *cfg, char *err,
+				   size_t size);
 
 /* Runs the loop until SIGTERM/SIGINT and a clean stop; returns 0. */
 int server_run(struct server *srv);

@@ -2,7 +2,7 @@
  * fuzz_session.c - libFuzzer target for the whole SMTP session: bytes in
  * from the client, replies out (src/server/ and everything below it).
  *
- * Once per process a real server is built (server_new) with a config in
+ * Once per process a real server is built (server_new_embedded) with a config in
  * a temporary directory (under /dev/shm when there is one): spool, users,
  * forwards, a Maildir, a fresh self-signed certificate; its listener is
  * closed again.  Per input, one end of a socketpair is handed to
@@ -293,7 +293,7 @@ fixture_make(void)
 	}
 	log_set_level((enum log_level)config_log_level(cfg));
 	signal(SIGPIPE, SIG_IGN);
-	srv = server_new(cfg, err, sizeof err);
+	srv = server_new_embedded(cfg, err, sizeof err);
 	if (srv == NULL) {
 		fprintf(stderr, "fuzz_session: server_new: %s\n", err);
 		abort();
