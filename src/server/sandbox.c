@@ -157,18 +157,29 @@ give_tree(const char *path, const struct sandbox_user *u, bool prune, char *err,
 	return -1;
 }
 
+/* The directory part of path: "." for a bare name, "" for "/x" or "". */
+static void
+dir_of(const char *path, char *out, size_t size)
+{
+	const char *slash = strrchr(path, '/');
+
+	out[0] = '\0';
+	if (slash != NULL && slash != path)
+		str_copy(out, size, path, (size_t)(slash - path));
+	else if (slash == NULL && path[0] != '\0')
+		str_set(out, size, ".");
+}
+
 /* mkdir -p with parents 0755 and the last one mode; "" is nothing. */
 static int
 make_dir(const char *path, mode_t mode, const char *key, char *err, size_t size)
 {
 	char parent[PATH_MAX];
-	const char *slash = strrchr(path, '/');
 
 	if (path[0] == '\0')
 		return 0;
-	if (slash != NULL && slash != path &&
-	    str_copy(parent, sizeof parent, path, (size_t)(slash - path)) &&
-	    fs_mkdirs(parent, SANDBOX_PARENT_MODE) != 0)
+	dir_of(path, parent, sizeof parent);
+	if (parent[0] != '\0' && fs_mkdirs(parent, SANDBOX_PARENT_MODE) != 0)
 		goto fail;
 	if (mkdir(path, mode) != 0 && errno != EEXIST)
 		goto fail;
@@ -222,7 +233,6 @@ state_dir(const struct config *cfg, char *out, size_t size)
 {
 	const char *spec = cfg->greylist_store;
 	char path[PATH_MAX];
-	const char *slash;
 
 	out[0] = '\0';
 	if (!cfg->greylist_enabled || strncmp(spec, "sqlite:", 7) != 0)
@@ -234,9 +244,7 @@ state_dir(const struct config *cfg, char *out, size_t size)
 		str_set(path, sizeof path, spec);
 	else
 		snprintf(path, sizeof path, "%s/%s", cfg->dir, spec);
-	slash = strrchr(path, '/');
-	if (slash != NULL && slash != path)
-		str_copy(out, size, path, (size_t)(slash - path));
+	dir_of(path, out, size);
 }
 
 int
@@ -409,19 +417,6 @@ ll_add(int ruleset, const char *path, __u64 access, __u64 handled)
 			 LANDLOCK_RULE_PATH_BENEATH, &pb, 0);
 	close(fd);
 	return r;
-}
-
-/* The directory of a file, for a read rule on it ("" for none). */
-static void
-dir_of(const char *path, char *out, size_t size)
-{
-	const char *slash = strrchr(path, '/');
-
-	out[0] = '\0';
-	if (slash != NULL && slash != path)
-		str_copy(out, size, path, (size_t)(slash - path));
-	else if (slash == NULL && path[0] != '\0')
-		str_set(out, size, ".");
 }
 
 int

@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from throwaway_root import make_root, sh  # noqa: E402
+from throwaway_root import make_root, report, sh  # noqa: E402
 
 # Runs inside the container, after postern.service has started or failed.
 CHECK = r'''
@@ -88,12 +88,7 @@ ExecStopPost=/bin/systemctl --no-block poweroff
 
 
 def main():
-    deb, workdir = Path(sys.argv[1]).resolve(), Path(sys.argv[2]).resolve()
-    facts = {}
-    try:
-        steps(deb, workdir, facts)
-    finally:
-        print(json.dumps(facts))
+    report(steps)
 
 
 def steps(deb, workdir, facts):

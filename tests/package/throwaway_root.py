@@ -193,13 +193,19 @@ def serve(root, facts):
         if log.exists() else ""
 
 
-def main():
+def report(steps):
+    """Runs steps(deb, workdir, facts) on argv's deb and work directory and
+    prints the facts gathered as JSON, also when a step fails."""
     deb, workdir = Path(sys.argv[1]).resolve(), Path(sys.argv[2]).resolve()
     facts = {}
     try:
         steps(deb, workdir, facts)
     finally:
         print(json.dumps(facts))
+
+
+def main():
+    report(steps)
 
 
 def steps(deb, workdir, facts):
