@@ -16,7 +16,7 @@ ALL_CFLAGS := -std=c17 -D_GNU_SOURCE -Wall -Wextra -Isrc -Ibuild/gen \
               $(if $(DEFAULT_CONFIG),-DCLI_DEFAULT_CONFIG='"$(DEFAULT_CONFIG)"') \
               $(CPPFLAGS) $(CFLAGS)
 PKGS       := libevent libevent_pthreads libevent_openssl openssl inih libcares sqlite3 hiredis \
-              libseccomp
+              libseccomp libpsl
 LDLIBS      = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lcrypt -lpthread
 PYTHON     := /usr/bin/python3
 BUILD      ?= build
@@ -33,13 +33,13 @@ FUZZ_SECONDS ?= 600
 # Debian packages: to build, to run the tests.
 DEB_BUILD  := build-essential pkg-config openssl libevent-dev libssl-dev libinih-dev \
               libc-ares-dev libsqlite3-dev libhiredis-dev libcrypt-dev \
-              libcmocka-dev libseccomp-dev
+              libcmocka-dev libseccomp-dev libpsl-dev
 # To make and check the Debian package (make deb, make package-check;
 # systemd-nspawn boots the installed unit in a throw-away root).
 DEB_PKG    := debhelper lintian dpkg-dev systemd-container
 DEB_TEST   := $(DEB_BUILD) $(DEB_PKG) python3 python3-pytest swaks postfix clang \
               libclang-rt-14-dev openssl dovecot-imapd dovecot-lmtpd chromium testssl.sh redis-server dnsmasq-base \
-              opendkim opendkim-tools python3-pytest-xdist
+              opendkim opendkim-tools python3-pytest-xdist python3-spf python3-dkim python3-nacl
 
 .PHONY: cert all build run test unit integration transcripts asan fuzz fuzz-smoke fuzz-seeds \
         lint format clean help deps deps-test bench man service-user
@@ -172,6 +172,13 @@ build/fuzz/fuzz_segment: tests/fuzz/fuzz_segment.c $(FUZZ_SPOOL_SRC) $(wildcard 
 build/fuzz/fuzz_maildrop: tests/fuzz/fuzz_maildrop.c $(FUZZ_DROP_SRC) $(wildcard src/spool/*.h src/util/*.h)
 	@mkdir -p build/fuzz
 	clang $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_DROP_SRC)
+
+# fuzz_auth_*: the pure checks of src/auth/ (SPF, DKIM, DMARC, SRS), with
+# OpenSSL and libpsl.
+FUZZ_AUTH_SRC := $(wildcard src/auth/*.c) src/util/str.c
+build/fuzz/fuzz_auth_%: tests/fuzz/fuzz_auth_%.c $(FUZZ_AUTH_SRC) $(wildcard src/auth/*.h)
+	@mkdir -p build/fuzz
+	clang $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_AUTH_SRC) $$(pkg-config --libs openssl libpsl)
 
 build/fuzz/fuzz_session: tests/fuzz/fuzz_session.c $(SRC_LIB) $(wildcard src/*/*.h src/*/*.def)
 	@mkdir -p build/fuzz

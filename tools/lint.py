@@ -4,7 +4,7 @@
 1. Include direction (STYLE.md): a file includes headers of its own
    directory or of a layer to its right:
        cli -> server -> route -> policy, spool, deliver, outbound, explain
-           -> proto, reply, config, tls -> util
+           -> proto, reply, config, tls, auth -> util
    One exception, named here so it stays one: deliver/ and outbound/ may
    include spool/ headers, because the spool is the hand-off between
    stages (the message type lives there); and proto/limits.h, the RFC's
@@ -23,7 +23,7 @@ LAYERS = {
     "main.c": -1, "cli": 0,
     "server": 1, "route": 2,
     "policy": 3, "spool": 3, "deliver": 3, "outbound": 3, "explain": 3,
-    "proto": 4, "reply": 4, "config": 4, "tls": 4,
+    "proto": 4, "reply": 4, "config": 4, "tls": 4, "auth": 4,
     "util": 5,
 }
 HANDOFF = {("deliver", "spool"), ("outbound", "spool")}
