@@ -23,6 +23,9 @@ static const struct {
 	 "the outgoing queue: what waits, why, and what to do with it"},
 	{"send", cli_send, "send    [-f FROM] [-t] [-i] [-F NAME] [-c FILE] RCPT...",
 	 "read a message on stdin and queue it (also as `sendmail`)"},
+	{"auth", cli_auth,
+	 "auth    check --ip IP [--helo NAME] [--from ADDR] [-c FILE] < MESSAGE",
+	 "print the Authentication-Results (SPF, DKIM, DMARC) postern would add"},
 	{"explain", cli_explain,
 	 "explain CODE [CODE2] [--lang en|id|tr|fr|ko] [--format text|json|html]\n"
 	 "  postern explain --site DIR | --list",

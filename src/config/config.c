@@ -501,6 +501,17 @@ derive_checks(struct load *ld)
 			   "[server] bare_newline = %s: use normalize (take "
 			   "lines ending in LF as if they ended in CRLF) or "
 			   "reject (554 5.6.0)", cfg->server_bare_newline);
+	if (strcmp(cfg->auth_spf_fail, "header") != 0 &&
+	    strcmp(cfg->auth_spf_fail, "reject") != 0)
+		load_error(ld, cfg->line[CONFIG_auth_spf_fail],
+			   "[auth] spf_fail = %s: use header (accept, the "
+			   "result in Authentication-Results) or reject "
+			   "(550 5.7.23)", cfg->auth_spf_fail);
+	if (cfg->srs_secret[0] != '\0' && strlen(cfg->srs_secret) < 16)
+		load_error(ld, cfg->line[CONFIG_srs_secret],
+			   "[srs] secret is too short: use at least 16 "
+			   "random characters, e.g. the output of "
+			   "`openssl rand -base64 24`");
 	/* Only root switches to it (src/server/sandbox.c). */
 	if (geteuid() == 0 && cfg->server_user[0] != '\0' &&
 	    getpwnam(cfg->server_user) == NULL)

@@ -120,6 +120,7 @@ send_mail(struct conn *c, size_t text_len)
 {
 	const struct msg *m = c->job->q->m;
 	char params[CLIENT_CMD_MAX] = "", x[CLIENT_XTEXT_MAX];
+	char sender[SMTP_PATH_MAX + 1];
 	size_t o = 0;
 
 	if (c->caps.ext & EHLO_SIZE)
@@ -141,7 +142,9 @@ send_mail(struct conn *c, size_t text_len)
 		xtext(m->envid, x, sizeof x);
 		snprintf(params + o, sizeof params - o, " ENVID=%s", x);
 	}
-	client_send_line(c, "MAIL FROM:<%s>%s", m->sender, params);
+	client_send_line(c, "MAIL FROM:<%s>%s",
+			 outbound_sender(c->ob->cfg, m, sender, sizeof sender),
+			 params);
 	c->cmds[c->n_cmds++] = CMD_MAIL;
 }
 

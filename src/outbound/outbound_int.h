@@ -164,6 +164,12 @@ unsigned ob_hash(const char *s, unsigned n);
 int64_t ob_now(void);
 /* Asks for a dispatch at the end of this loop turn (once ready). */
 void ob_wake(struct outbound *ob);
+/* The MAIL FROM of m: with [srs] secret, a sender of a domain that is not
+ * ours is rewritten (SRS0), so that forwarded mail passes the receiver's
+ * SPF and its bounces come back through us; else m->sender.  Returns buf
+ * or m->sender. */
+const char *outbound_sender(const struct config *cfg, const struct msg *m,
+			    char *buf, size_t size);
 
 /* queue.c: the messages in memory. */
 /* Adds m (taken) with every recipient QR_NOT_MINE; NULL (m freed, the

@@ -13,7 +13,9 @@
  * holding "@", "%" or "!" is refused like the unquoted forms.
  */
 #include <string.h>
+#include <time.h>
 
+#include "auth/srs.h"
 #include "policy/rcpt.h"
 #include "util/str.h"
 
@@ -110,6 +112,40 @@ unquote(const char *local, char *out, size_t size)
 	out[o] = '\0';
 }
 
+/*
+ * A bounce to an address we rewrote (SRS0=HASH=TT=domain=local@ours):
+ * back to the original sender when the hash and the time stamp verify,
+ * 550 5.1.1 when they do not; REPLY_COUNT when local is no SRS address.
+ * The original is then checked as any recipient would be (a local one
+ * goes to its mailbox; a remote one is sent on: the hash is what allows
+ * this relay, and only we can make it).
+ */
+static enum reply_id
+check_srs(const struct config *cfg, const struct users *users,
+	  const char *local, struct rcpt_verdict *out)
+{
+	char orig[SMTP_PATH_MAX + 1];
+	struct addr a;
+	enum srs_status st = srs_reverse(cfg->srs_secret, local,
+					 (int64_t)time(NULL),
+					 (unsigned)cfg->srs_max_age, orig,
+					 sizeof orig);
+
+	if (st == SRS_NOT_SRS)
+		return REPLY_COUNT;
+	if (st != SRS_OK ||
+	    addr_parse_mailbox(orig, strlen(orig),
+			       ADDR_ALLOW_UTF8 | addr_envelope_flags(false),
+			       &a) != ADDR_OK)
+		return verdict(out, REPLY_SRS_INVALID, RCPT_ROUTE_NONE);
+	if (a.is_literal || !config_is_local_domain(cfg, a.domain)) {
+		str_set(out->mailbox, sizeof out->mailbox, a.mailbox);
+		str_set(out->domain, sizeof out->domain, a.domain);
+		return verdict(out, REPLY_RCPT_OK, RCPT_ROUTE_REMOTE);
+	}
+	return policy_rcpt_check(cfg, users, &a, false, out);
+}
+
 enum reply_id
 policy_rcpt_check(const struct config *cfg, const struct users *users,
 		  const struct addr *rcpt, bool is_authenticated,
@@ -134,6 +170,11 @@ policy_rcpt_check(const struct config *cfg, const struct users *users,
 			return verdict(out, REPLY_RELAY_DENIED,
 				       RCPT_ROUTE_NONE);
 		return verdict(out, REPLY_RCPT_OK, RCPT_ROUTE_REMOTE);
+	}
+	if (cfg->srs_secret[0] != '\0') {
+		enum reply_id srs = check_srs(cfg, users, local, out);
+		if (srs != REPLY_COUNT)
+			return srs;
 	}
 	if (strpbrk(local, "%!@") != NULL)
 		return verdict(out, REPLY_ROUTING_DENIED, RCPT_ROUTE_NONE);

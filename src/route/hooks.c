@@ -168,6 +168,11 @@ hook_inject(void *arg, struct msg *m, outbound_injected_fn done, void *done_arg)
 	in->r = r;
 	in->done = done;
 	in->done_arg = done_arg;
+	/* Our bounces and notices (the null sender) are signed; a 551
+	 * resend keeps the sender's message as it came. */
+	if (m->sender[0] == '\0' && route_sign_msg(r, m) != 0)
+		log_msg(LOG_WARN, "ev=dkim_unsigned qid=%s "
+			"reason=out_of_memory", m->qid_str);
 	r->commits_pending++;
 	spool_commit(r->spool, m, on_inject_committed, in);
 }

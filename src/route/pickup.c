@@ -208,6 +208,10 @@ msg_build(struct router *r, const char *name, struct msg *in)
 			m->flags |= MSG_F_8BITMIME;
 			break;
 		}
+	/* Local submission: signed as mail from the submission port is. */
+	if (route_sign_msg(r, m) != 0)
+		log_msg(LOG_WARN, "ev=dkim_unsigned file=%s "
+			"reason=out_of_memory", name);
 	return m;
 }
 

@@ -73,6 +73,8 @@ struct router {
 	unsigned commits_pending;    /* handed to the spool, not back yet */
 	uint64_t n_queued;	     /* picked up from the maildrop */
 	bool is_stopping;	     /* no new pickup */
+	struct route_signers *signers;	    /* [dkim] keys (sign.c) */
+	struct route_signers *signers_next; /* loaded by a reload */
 };
 
 /*
@@ -108,6 +110,18 @@ int route_reload(struct router *r, const struct config *cfg, char *err,
 /* After a reload: the config and users every later decision uses. */
 void route_set_config(struct router *r, const struct config *cfg,
 		      const struct users *users);
+
+/* route/sign.c: DKIM signatures on mail that leaves from us. */
+struct route_signers;
+/* The keys of [dkim] keys; NULL with err naming the file and the fix. */
+struct route_signers *route_signers_load(const struct config *cfg,
+					 char *err, size_t size);
+void route_signers_free(struct route_signers *s);
+/* A malloc'd DKIM-Signature field for text when its From: domain has a
+ * key; NULL when none has (or out of memory: sent unsigned). */
+char *route_sign(const struct router *r, const char *text, size_t len);
+/* Puts route_sign's field at the top of m->data; -1 out of memory. */
+int route_sign_msg(const struct router *r, struct msg *m);
 
 /* route/pickup.c: SPOOL/maildrop, where `postern send` leaves mail. */
 int route_pickup_start(struct router *r, char *err, size_t size);

@@ -91,6 +91,9 @@ route_start(struct router *r, const struct config *cfg,
 	r->users = users;
 	r->base = base;
 	r->spool = sp;
+	r->signers = route_signers_load(cfg, err, size);
+	if (r->signers == NULL)
+		return -1;
 	r->deliver = deliver_start(cfg, sp, err, size);
 	if (r->deliver == NULL || sending_start(r, err, size) != 0) {
 		route_stop(r);
@@ -108,6 +111,10 @@ route_ready(struct router *r)
 int
 route_reload(struct router *r, const struct config *cfg, char *err, size_t size)
 {
+	route_signers_free(r->signers_next);
+	r->signers_next = route_signers_load(cfg, err, size);
+	if (r->signers_next == NULL)
+		return -1;
 	if (r->outbound == NULL)
 		return 0;
 	return outbound_reload(r->outbound, cfg, err, size);
@@ -119,6 +126,11 @@ route_set_config(struct router *r, const struct config *cfg,
 {
 	r->cfg = cfg;
 	r->users = users;
+	if (r->signers_next != NULL) {
+		route_signers_free(r->signers);
+		r->signers = r->signers_next;
+		r->signers_next = NULL;
+	}
 }
 
 void
@@ -138,4 +150,7 @@ route_stop(struct router *r)
 	 * delivery agent and stays in the spool for the next start. */
 	deliver_stop(r->deliver);
 	r->deliver = NULL;
+	route_signers_free(r->signers);
+	route_signers_free(r->signers_next);
+	r->signers = r->signers_next = NULL;
 }

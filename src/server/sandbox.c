@@ -463,6 +463,7 @@ sandbox_landlock(const struct config *cfg, char *err, size_t size)
 		bad |= ll_add(rs, d, LL_READ, handled);
 	}
 	bad |= ll_add(rs, cfg->dir, LL_READ, handled);
+	bad |= ll_add(rs, cfg->dkim_keys, LL_READ, handled);
 	state_dir(cfg, state, sizeof state);
 	if (!template_base(cfg->maildir_path, mail, sizeof mail))
 		mail[0] = '\0';

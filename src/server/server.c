@@ -20,6 +20,7 @@
 
 #include "policy/dns.h"
 #include "policy/greylist.h"
+#include "policy/authcheck.h"
 #include "policy/milter.h"
 #include "server/clients.h"
 #include "server/sandbox.h"
@@ -105,9 +106,14 @@ server_build(const struct config *cfg, bool sandbox, char *err, size_t size)
 	if (cfg->filter_milter[0] != '\0' &&
 	    (srv->milter = milter_open(cfg, srv->base, err, size)) == NULL)
 		goto fail;
-	if (cfg->dns_check_sender_domain &&
+	if ((cfg->dns_check_sender_domain || authcheck_is_on(cfg)) &&
 	    (srv->dns = dns_open(cfg, srv->base, err, size)) == NULL)
 		goto fail;
+	if (authcheck_is_on(cfg) &&
+	    (srv->authcheck = authcheck_open(cfg, srv->dns)) == NULL) {
+		snprintf(err, size, "out of memory for [auth]");
+		goto fail;
+	}
 	if (cfg->greylist_enabled &&
 	    (srv->greylist = greylist_open(cfg, srv->base, err, size)) == NULL)
 		goto fail;
@@ -217,7 +223,8 @@ static const enum config_key restart_keys[] = {
 	CONFIG_greylist_enabled,     CONFIG_greylist_store,
 	CONFIG_dns_check_sender_domain, CONFIG_dns_servers,
 	CONFIG_filter_milter,	     CONFIG_local_lmtp,
-	CONFIG_delivery_tls,
+	CONFIG_delivery_tls,	     CONFIG_auth_spf,
+	CONFIG_auth_dkim,	     CONFIG_auth_dmarc,
 };
 
 static void
@@ -293,6 +300,7 @@ reload(struct server *srv)
 	users_free(srv->users);
 	srv->users = users;
 	route_set_config(&srv->router, cfg, users);
+	authcheck_set_config(srv->authcheck, cfg);
 	if (ctx != NULL) {
 		SSL_CTX_free(srv->tls_ctx);
 		srv->tls_ctx = ctx;
@@ -369,6 +377,7 @@ server_free(struct server *srv)
 	while (srv->sessions)
 		session_free(srv->sessions);
 	greylist_close(srv->greylist);
+	authcheck_close(srv->authcheck);
 	dns_close(srv->dns);
 	milter_close(srv->milter);
 	/* Pickup, sending and delivery stop before the spool closes.  The

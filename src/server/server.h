@@ -28,6 +28,7 @@ struct client_stat;
 struct greylist;
 struct dns;
 struct milter;
+struct authcheck;
 struct ctl_conn;
 
 /* A listening socket and what it speaks. */
@@ -49,7 +50,8 @@ struct server {
 	size_t n_listeners;
 	SSL_CTX *tls_ctx; /* NULL without [tls] cert and key */
 	struct greylist *greylist; /* NULL unless [greylist] enabled */
-	struct dns *dns;	   /* NULL unless check_sender_domain */
+	struct dns *dns;	   /* NULL unless check_sender_domain or [auth] */
+	struct authcheck *authcheck; /* NULL unless [auth] spf, dkim or dmarc */
 	struct milter *milter;	   /* NULL unless [filter] milter */
 	struct spool *spool;
 	/* Where committed mail goes: Maildir, LMTP, SMTP (route/). */

@@ -36,6 +36,7 @@
 #include <event2/bufferevent_ssl.h>
 #include <openssl/crypto.h>
 
+#include "policy/authcheck.h"
 #include "server/clients.h"
 #include "server/session_int.h"
 #include "util/log.h"
@@ -247,6 +248,8 @@ session_txn_reset(struct session *s)
 	if (t == NULL)
 		return;
 	msg_free(t->msg);
+	authcheck_cancel(t->auth);
+	free(t->auth_header);
 	if (t->text)
 		evbuffer_free(t->text);
 	free(t);

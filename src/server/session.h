@@ -58,6 +58,8 @@ struct txn {
 	struct msg *msg;       /* recipients gathered here */
 	struct evbuffer *text; /* message text so far */
 	struct data_reader reader;
+	struct authcheck_job *auth; /* SPF, DKIM, DMARC in flight, or NULL */
+	char *auth_header;	    /* the Authentication-Results to add */
 };
 
 /* The SASL exchange in progress. */
@@ -68,6 +70,7 @@ enum auth_step {
 };
 
 struct auth_job;
+struct authcheck_job;
 struct rcpt_pending;
 struct mail_pending;
 struct data_pending;

@@ -27,6 +27,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "auth/arh.h"
+#include "policy/authcheck.h"
 #include "policy/milter.h"
 #include "proto/esmtp.h"
 #include "server/session_int.h"
@@ -305,22 +307,45 @@ data_commit(struct session *s, const char *text, size_t len)
 	struct msg *m = t->msg;
 	char received[RECEIVED_MAX];
 	size_t rlen = received_format(s, received, sizeof received);
+	size_t alen = t->auth_header ? strlen(t->auth_header) : 0, slen = 0;
+	char *body, *sig = NULL;
+	bool is_outside = s->kind == LISTEN_SMTP && !s->is_auth;
 
 	if (text == NULL) /* straight from the text buffer: one copy */
 		len = evbuffer_get_length(t->text);
-	m->data = malloc(rlen + len + 1);
+	/* Mail that leaves from us (submission, smtps, a login) is signed
+	 * when its From: domain has a [dkim] key. */
+	if (!is_outside && len > 0)
+		sig = route_sign(&s->srv->router,
+				 text ? text
+				      : (const char *)evbuffer_pullup(t->text, -1),
+				 len);
+	slen = sig ? strlen(sig) : 0;
+	m->data = malloc(alen + slen + rlen + len + 1);
 	s->ticket = m->data ? malloc(sizeof *s->ticket) : NULL;
 	if (s->ticket == NULL) {
+		free(sig);
 		session_txn_reset(s);
 		session_reply(s, REPLY_NO_MEMORY);
 		return;
 	}
-	memcpy(m->data, received, rlen);
+	/* Our Authentication-Results or DKIM-Signature, then our
+	 * Received:, at the top. */
+	memcpy(m->data, t->auth_header ? t->auth_header : "", alen);
+	memcpy(m->data + alen, sig ? sig : "", slen);
+	free(sig);
+	alen += slen;
+	memcpy(m->data + alen, received, rlen);
+	body = m->data + alen + rlen;
 	if (text == NULL)
-		evbuffer_remove(t->text, m->data + rlen, len);
+		evbuffer_remove(t->text, body, len);
 	else
-		memcpy(m->data + rlen, text, len);
-	m->data_len = rlen + len;
+		memcpy(body, text, len);
+	/* Mail from outside cannot speak for us: any Authentication-Results
+	 * it carries under our name goes (RFC 8601 5). */
+	if (is_outside)
+		len = arh_strip(body, len, s->srv->cfg->server_hostname);
+	m->data_len = alen + rlen + len;
 	s->ticket->s = s;
 	s->ticket->srv = s->srv;
 	t->msg = NULL; /* the spool holds it now */
@@ -433,9 +458,92 @@ filter_start(struct session *s)
 void
 session_data_cancel(struct session *s)
 {
+	if (s->data_pending != NULL && s->state == SESSION_POLICY &&
+	    s->txn != NULL && s->txn->auth != NULL) {
+		/* the checks' callback will not run: its pending goes here */
+		authcheck_cancel(s->txn->auth);
+		s->txn->auth = NULL;
+		free(s->data_pending);
+		s->data_pending = NULL;
+		return;
+	}
 	if (s->data_pending != NULL)
 		s->data_pending->s = NULL;
 	s->data_pending = NULL;
+}
+
+/* The text is stored, or goes to the content filter first. */
+static void
+data_store(struct session *s)
+{
+	if (s->srv->milter != NULL) {
+		filter_start(s);
+		return;
+	}
+	data_commit(s, NULL, 0);
+}
+
+static void
+on_authchecked(void *arg, const struct authcheck_verdict *v)
+{
+	struct data_pending *p = arg;
+	struct session *s = p->s;
+
+	free(p);
+	if (s == NULL || s->state == SESSION_CLOSING)
+		return;
+	s->data_pending = NULL;
+	s->state = SESSION_CMD;
+	s->txn->auth = NULL; /* it frees itself after this call */
+	log_msg(LOG_INFO, "ev=authchecked sid=%s qid=%s %s action=%d%s%s",
+		s->sid, s->txn->msg->qid_str, v->summary, (int)v->action,
+		v->why[0] ? " why=" : "", v->why[0] ? log_q(v->why) : "");
+	switch (v->action) {
+	case AUTHCHECK_ACCEPT:
+		s->txn->auth_header = strdup(v->header);
+		if (s->txn->auth_header == NULL) {
+			session_txn_reset(s);
+			session_reply(s, REPLY_NO_MEMORY);
+			break;
+		}
+		data_store(s);
+		break;
+	case AUTHCHECK_REJECT_DMARC:
+		session_txn_reset(s);
+		session_reply(s, REPLY_DMARC_REJECT, v->why);
+		break;
+	case AUTHCHECK_REJECT_SPF:
+		session_txn_reset(s);
+		session_reply(s, REPLY_SPF_REJECT, v->why);
+		break;
+	default:
+		log_msg(LOG_ERR, "ev=local_error sid=%s part=dns check=auth "
+			"why=%s", s->sid, log_q(v->why));
+		session_txn_reset(s);
+		session_reply(s, REPLY_AUTHCHECK_TEMPFAIL, v->why);
+		break;
+	}
+	if (s->state == SESSION_CMD)
+		session_resume(s);
+}
+
+/* SPF, DKIM and DMARC before the text is stored. */
+static void
+auth_start(struct session *s)
+{
+	struct txn *t = s->txn;
+	struct data_pending *p = malloc(sizeof *p);
+
+	if (p == NULL) {
+		session_txn_reset(s);
+		session_reply(s, REPLY_NO_MEMORY);
+		return;
+	}
+	p->s = s;
+	s->data_pending = p;
+	s->state = SESSION_POLICY;
+	authcheck_finish(t->auth, (const char *)evbuffer_pullup(t->text, -1),
+			 evbuffer_get_length(t->text), on_authchecked, p);
 }
 
 /* Hands the finished text to the spool (end of DATA / BDAT LAST). */
@@ -462,11 +570,11 @@ data_finish(struct session *s)
 	m->arrival = (int64_t)time(NULL);
 	m->flags = (t->is_smtputf8 ? MSG_F_SMTPUTF8 : 0) |
 		   (t->is_8bitmime ? MSG_F_8BITMIME : 0);
-	if (s->srv->milter != NULL) {
-		filter_start(s);
+	if (t->auth != NULL) {
+		auth_start(s);
 		return;
 	}
-	data_commit(s, NULL, 0);
+	data_store(s);
 }
 
 /* Feeds up to n octets of input to the transaction's reader. */

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "policy/authcheck.h"
 #include "policy/dns.h"
 #include "proto/esmtp.h"
 #include "server/session.h"
@@ -190,6 +191,18 @@ mail_accept(struct session *s, const struct addr *from,
 		session_reply(s, REPLY_NO_MEMORY);
 		return;
 	}
+	/* SPF, DKIM and DMARC for mail from outside: the smtp port, no
+	 * login; SPF's lookups start now. */
+	if (s->srv->authcheck != NULL && s->kind == LISTEN_SMTP &&
+	    !s->is_auth) {
+		s->txn->auth = authcheck_start(s->srv->authcheck, s->ip,
+					       s->helo, from->mailbox);
+		if (s->txn->auth == NULL) {
+			session_txn_reset(s);
+			session_reply(s, REPLY_NO_MEMORY);
+			return;
+		}
+	}
 	s->txn->from = *from;
 	s->txn->is_smtputf8 = p->is_utf8;
 	s->txn->is_8bitmime = p->is_8bit;
@@ -313,7 +326,8 @@ cmd_mail(struct session *s, const struct cmd *c)
 		session_reply(s, REPLY_DSN_NO_ROOM);
 		return;
 	}
-	if (s->srv->dns != NULL && !from.is_null && !from.is_literal) {
+	if (s->srv->dns != NULL && s->srv->cfg->dns_check_sender_domain &&
+	    !from.is_null && !from.is_literal) {
 		dns_start(s, &from, &p);
 		return;
 	}
