@@ -9,6 +9,7 @@
 
 #include "cli/cli_int.h"
 #include "policy/users.h"
+#include "route/route.h"
 
 #define CHECK_ERR_MAX 1024
 
@@ -16,7 +17,7 @@ static const char usage[] =
 	"usage: postern check [-c FILE]\n"
 	"\n"
 	"Validates the config (default " CLI_DEFAULT_CONFIG ") and the\n"
-	"users and forwards files it names.  Prints each problem with its file, line\n"
+	"users and forwards files and the [dkim] keys it names.  Prints each problem with its file, line\n"
 	"and fix and exits 1; prints \"FILE: ok\" and exits 0 when all is "
 	"well.\n";
 
@@ -60,6 +61,7 @@ cli_check(int argc, char **argv)
 	char err[CHECK_ERR_MAX];
 	struct config *cfg;
 	struct users *users;
+	struct route_signers *signers;
 	int r = cli_config_arg(argc, argv, usage, &path);
 
 	if (r >= 0)
@@ -73,6 +75,14 @@ cli_check(int argc, char **argv)
 		config_free(cfg);
 		return 1;
 	}
+	signers = route_signers_load(cfg, err, sizeof err);
+	if (signers == NULL) {
+		fprintf(stderr, "%s\n", err);
+		users_free(users);
+		config_free(cfg);
+		return 1;
+	}
+	route_signers_free(signers);
 	config_notes(cfg, stdout);
 	printf("%s: ok (%zu users, %zu local domains, listening on %zu "
 	       "addresses)\n", path, users_count(users), cfg->n_domains,
