@@ -37,235 +37,202 @@
 #define R_TEMP SPF_TEMPERROR
 #define R_PERM SPF_PERMERROR
 
-/* clang-format off: one row a line */
-#define TXT(n, t)                                                              \
-	{                                                                      \
-		n, ADNS_TXT, ADNS_OK,                                          \
-		{                                                              \
-			t                                                      \
-		}                                                              \
-	}
-#define A(n, ...)                                                              \
-	{                                                                      \
-		n, ADNS_A, ADNS_OK,                                            \
-		{                                                              \
-			__VA_ARGS__                                            \
-		}                                                              \
-	}
-#define AAAA(n, ...)                                                           \
-	{                                                                      \
-		n, ADNS_AAAA, ADNS_OK,                                         \
-		{                                                              \
-			__VA_ARGS__                                            \
-		}                                                              \
-	}
-#define MX(n, ...)                                                             \
-	{                                                                      \
-		n, ADNS_MX, ADNS_OK,                                           \
-		{                                                              \
-			__VA_ARGS__                                            \
-		}                                                              \
-	}
-#define PTR(n, ...)                                                            \
-	{                                                                      \
-		n, ADNS_PTR, ADNS_OK,                                          \
-		{                                                              \
-			__VA_ARGS__                                            \
-		}                                                              \
-	}
-#define TEMP(n, type)                                                          \
-	{                                                                      \
-		n, type, ADNS_TEMPFAIL,                                        \
-		{                                                              \
-			0                                                      \
-		}                                                              \
-	}
+/* Rows of the zone, one a line. */
+/* clang-format off */
+#define TXT(n, t) {n, ADNS_TXT, ADNS_OK, {t}}
+#define A(n, ...) {n, ADNS_A, ADNS_OK, {__VA_ARGS__}}
+#define AAAA(n, ...) {n, ADNS_AAAA, ADNS_OK, {__VA_ARGS__}}
+#define MX(n, ...) {n, ADNS_MX, ADNS_OK, {__VA_ARGS__}}
+#define PTR(n, ...) {n, ADNS_PTR, ADNS_OK, {__VA_ARGS__}}
+#define TEMP(n, type) {n, type, ADNS_TEMPFAIL, {0}}
 /* clang-format on */
 
 #define REV4 "3.2.0.192.in-addr.arpa"
 
+/* clang-format off */
 static const struct adns_row zone[] = {
-    /* 4.5 record selection */
-    TXT("nospf.t.example", "google-site-verification=x"),
-    {"two.t.example", ADNS_TXT, ADNS_OK, {"v=spf1 +all", "v=spf1 -all"}},
-    {"other.t.example", ADNS_TXT, ADNS_OK, {"hello", "v=spf1 -all"}},
-    TXT("spf10.t.example", "v=spf10 +all"),
-    TXT("upper.t.example", "V=SpF1 +all"),
-    TXT("empty.t.example", "v=spf1"),
-    TXT("spaces.t.example", "v=spf1   ip4:192.0.2.3   -all  "),
-    A("aonly.t.example", "192.0.2.3"),
-    TEMP("slowtxt.t.example", ADNS_TXT),
-    /* 5.1 all and the qualifiers */
-    TXT("plus.t.example", "v=spf1 +all"),
-    TXT("bare.t.example", "v=spf1 all"),
-    TXT("minus.t.example", "v=spf1 -all"),
-    TXT("tilde.t.example", "v=spf1 ~all"),
-    TXT("quest.t.example", "v=spf1 ?all"),
-    TXT("order.t.example", "v=spf1 -ip4:192.0.2.3 +all"),
-    /* 5.6 ip4 ip6 */
-    TXT("ip4.t.example", "v=spf1 ip4:192.0.2.0/24 -all"),
-    TXT("ip4x.t.example", "v=spf1 ip4:192.0.3.0/24 -all"),
-    TXT("ip4h.t.example", "v=spf1 ip4:192.0.2.3 -all"),
-    TXT("ip40.t.example", "v=spf1 ip4:10.0.0.0/0 -all"),
-    TXT("ip4odd.t.example", "v=spf1 ip4:192.0.2.2/31 -all"),
-    TXT("ip6.t.example", "v=spf1 ip6:2001:db8::/32 -all"),
-    TXT("ip6h.t.example", "v=spf1 ip6:2001:db8::cb01 -all"),
-    TXT("ip6x.t.example", "v=spf1 ip6:2001:db9::/32 -all"),
-    /* 5.3 a */
-    TXT("a.t.example", "v=spf1 a -all"),
-    A("a.t.example", "198.51.100.1", "192.0.2.3"),
-    AAAA("a.t.example", "2001:db8::cb01"),
-    TXT("aother.t.example", "v=spf1 a:host.aother.t.example -all"),
-    A("host.aother.t.example", "192.0.2.3"),
-    TXT("a24.t.example", "v=spf1 a/24 -all"),
-    A("a24.t.example", "192.0.2.200"),
-    AAAA("a24.t.example", "2001:db8::1"),
-    TXT("a64.t.example", "v=spf1 a/32//64 -all"),
-    A("a64.t.example", "192.0.2.200"),
-    AAAA("a64.t.example", "2001:db8::1"),
-    TXT("anone.t.example", "v=spf1 a:nx.anone.t.example -all"),
-    TXT("atemp.t.example", "v=spf1 a:slow.atemp.t.example -all"),
-    TEMP("slow.atemp.t.example", ADNS_A),
-    TXT("atrail.t.example", "v=spf1 a:host.aother.t.example. -all"),
-    /* 5.4 mx */
-    TXT("mx.t.example", "v=spf1 mx -all"),
-    MX("mx.t.example", "mx1.mx.t.example", "mx2.mx.t.example"),
-    A("mx1.mx.t.example", "198.51.100.1"),
-    A("mx2.mx.t.example", "192.0.2.3"),
-    AAAA("mx2.mx.t.example", "2001:db8::cb01"),
-    TXT("mx24.t.example", "v=spf1 mx:mx.t.example/24 -all"),
-    TXT("mxnull.t.example", "v=spf1 mx -all"),
-    MX("mxnull.t.example", ""),
-    TXT("mxtemp.t.example", "v=spf1 mx -all"),
-    TEMP("mxtemp.t.example", ADNS_MX),
-    TXT("mxhtemp.t.example", "v=spf1 mx -all"),
-    MX("mxhtemp.t.example", "h.mxhtemp.t.example"),
-    TEMP("h.mxhtemp.t.example", ADNS_A),
-    /* 5.5 ptr; the client's PTR names */
-    PTR(REV4, "mail.ptr.t.example", "fake.ptrx.t.example", "other.example"),
-    A("mail.ptr.t.example", "192.0.2.3"),
-    A("fake.ptrx.t.example", "198.51.100.9"),
-    TXT("ptr.t.example", "v=spf1 ptr -all"),
-    TXT("ptrx.t.example", "v=spf1 ptr -all"),
-    TXT("ptrarg.t.example", "v=spf1 ptr:ptr.t.example -all"),
-    /* 5.7 exists */
-    TXT("ex.t.example", "v=spf1 exists:%{ir}.%{v}._spf.%{d} -all"),
-    A("3.2.0.192.in-addr._spf.ex.t.example", "127.0.0.2"),
-    TXT("exno.t.example", "v=spf1 exists:%{ir}.%{v}._spf.%{d} -all"),
-    TXT("extemp.t.example", "v=spf1 exists:slow.extemp.t.example -all"),
-    TEMP("slow.extemp.t.example", ADNS_A),
-    TXT("exp.t.example", "v=spf1 exists:%{p}.exp.t.example -all"),
-    A("mail.ptr.t.example.exp.t.example", "127.0.0.2"),
-    /* 5.2 include */
-    TXT("inc.t.example", "v=spf1 include:pass.i.example -all"),
-    TXT("pass.i.example", "v=spf1 ip4:192.0.2.3 -all"),
-    TXT("incf.t.example", "v=spf1 include:fail.i.example ?all"),
-    TXT("fail.i.example", "v=spf1 -all"),
-    TXT("incs.t.example", "v=spf1 include:soft.i.example ?all"),
-    TXT("soft.i.example", "v=spf1 ~all"),
-    TXT("incn.t.example", "v=spf1 include:neutral.i.example -all"),
-    TXT("neutral.i.example", "v=spf1 ?all"),
-    TXT("inct.t.example", "v=spf1 include:temp.i.example -all"),
-    TEMP("temp.i.example", ADNS_TXT),
-    TXT("incp.t.example", "v=spf1 include:perm.i.example -all"),
-    TXT("perm.i.example", "v=spf1 bogus"),
-    TXT("incnone.t.example", "v=spf1 include:none.i.example +all"),
-    A("none.i.example", "192.0.2.3"),
-    TXT("incnx.t.example", "v=spf1 include:nx.i.example +all"),
-    TXT("incexp.t.example", "v=spf1 include:expfail.i.example -all "
+	/* 4.5 record selection */
+	TXT("nospf.t.example", "google-site-verification=x"),
+	{"two.t.example", ADNS_TXT, ADNS_OK, {"v=spf1 +all", "v=spf1 -all"}},
+	{"other.t.example", ADNS_TXT, ADNS_OK, {"hello", "v=spf1 -all"}},
+	TXT("spf10.t.example", "v=spf10 +all"),
+	TXT("upper.t.example", "V=SpF1 +all"),
+	TXT("empty.t.example", "v=spf1"),
+	TXT("spaces.t.example", "v=spf1   ip4:192.0.2.3   -all  "),
+	A("aonly.t.example", "192.0.2.3"),
+	TEMP("slowtxt.t.example", ADNS_TXT),
+	/* 5.1 all and the qualifiers */
+	TXT("plus.t.example", "v=spf1 +all"),
+	TXT("bare.t.example", "v=spf1 all"),
+	TXT("minus.t.example", "v=spf1 -all"),
+	TXT("tilde.t.example", "v=spf1 ~all"),
+	TXT("quest.t.example", "v=spf1 ?all"),
+	TXT("order.t.example", "v=spf1 -ip4:192.0.2.3 +all"),
+	/* 5.6 ip4 ip6 */
+	TXT("ip4.t.example", "v=spf1 ip4:192.0.2.0/24 -all"),
+	TXT("ip4x.t.example", "v=spf1 ip4:192.0.3.0/24 -all"),
+	TXT("ip4h.t.example", "v=spf1 ip4:192.0.2.3 -all"),
+	TXT("ip40.t.example", "v=spf1 ip4:10.0.0.0/0 -all"),
+	TXT("ip4odd.t.example", "v=spf1 ip4:192.0.2.2/31 -all"),
+	TXT("ip6.t.example", "v=spf1 ip6:2001:db8::/32 -all"),
+	TXT("ip6h.t.example", "v=spf1 ip6:2001:db8::cb01 -all"),
+	TXT("ip6x.t.example", "v=spf1 ip6:2001:db9::/32 -all"),
+	/* 5.3 a */
+	TXT("a.t.example", "v=spf1 a -all"),
+	A("a.t.example", "198.51.100.1", "192.0.2.3"),
+	AAAA("a.t.example", "2001:db8::cb01"),
+	TXT("aother.t.example", "v=spf1 a:host.aother.t.example -all"),
+	A("host.aother.t.example", "192.0.2.3"),
+	TXT("a24.t.example", "v=spf1 a/24 -all"),
+	A("a24.t.example", "192.0.2.200"),
+	AAAA("a24.t.example", "2001:db8::1"),
+	TXT("a64.t.example", "v=spf1 a/32//64 -all"),
+	A("a64.t.example", "192.0.2.200"),
+	AAAA("a64.t.example", "2001:db8::1"),
+	TXT("anone.t.example", "v=spf1 a:nx.anone.t.example -all"),
+	TXT("atemp.t.example", "v=spf1 a:slow.atemp.t.example -all"),
+	TEMP("slow.atemp.t.example", ADNS_A),
+	TXT("atrail.t.example", "v=spf1 a:host.aother.t.example. -all"),
+	/* 5.4 mx */
+	TXT("mx.t.example", "v=spf1 mx -all"),
+	MX("mx.t.example", "mx1.mx.t.example", "mx2.mx.t.example"),
+	A("mx1.mx.t.example", "198.51.100.1"),
+	A("mx2.mx.t.example", "192.0.2.3"),
+	AAAA("mx2.mx.t.example", "2001:db8::cb01"),
+	TXT("mx24.t.example", "v=spf1 mx:mx.t.example/24 -all"),
+	TXT("mxnull.t.example", "v=spf1 mx -all"),
+	MX("mxnull.t.example", ""),
+	TXT("mxtemp.t.example", "v=spf1 mx -all"),
+	TEMP("mxtemp.t.example", ADNS_MX),
+	TXT("mxhtemp.t.example", "v=spf1 mx -all"),
+	MX("mxhtemp.t.example", "h.mxhtemp.t.example"),
+	TEMP("h.mxhtemp.t.example", ADNS_A),
+	/* 5.5 ptr; the client's PTR names */
+	PTR(REV4, "mail.ptr.t.example", "fake.ptrx.t.example", "other.example"),
+	A("mail.ptr.t.example", "192.0.2.3"),
+	A("fake.ptrx.t.example", "198.51.100.9"),
+	TXT("ptr.t.example", "v=spf1 ptr -all"),
+	TXT("ptrx.t.example", "v=spf1 ptr -all"),
+	TXT("ptrarg.t.example", "v=spf1 ptr:ptr.t.example -all"),
+	/* 5.7 exists */
+	TXT("ex.t.example", "v=spf1 exists:%{ir}.%{v}._spf.%{d} -all"),
+	A("3.2.0.192.in-addr._spf.ex.t.example", "127.0.0.2"),
+	TXT("exno.t.example", "v=spf1 exists:%{ir}.%{v}._spf.%{d} -all"),
+	TXT("extemp.t.example", "v=spf1 exists:slow.extemp.t.example -all"),
+	TEMP("slow.extemp.t.example", ADNS_A),
+	TXT("exp.t.example", "v=spf1 exists:%{p}.exp.t.example -all"),
+	A("mail.ptr.t.example.exp.t.example", "127.0.0.2"),
+	/* 5.2 include */
+	TXT("inc.t.example", "v=spf1 include:pass.i.example -all"),
+	TXT("pass.i.example", "v=spf1 ip4:192.0.2.3 -all"),
+	TXT("incf.t.example", "v=spf1 include:fail.i.example ?all"),
+	TXT("fail.i.example", "v=spf1 -all"),
+	TXT("incs.t.example", "v=spf1 include:soft.i.example ?all"),
+	TXT("soft.i.example", "v=spf1 ~all"),
+	TXT("incn.t.example", "v=spf1 include:neutral.i.example -all"),
+	TXT("neutral.i.example", "v=spf1 ?all"),
+	TXT("inct.t.example", "v=spf1 include:temp.i.example -all"),
+	TEMP("temp.i.example", ADNS_TXT),
+	TXT("incp.t.example", "v=spf1 include:perm.i.example -all"),
+	TXT("perm.i.example", "v=spf1 bogus"),
+	TXT("incnone.t.example", "v=spf1 include:none.i.example +all"),
+	A("none.i.example", "192.0.2.3"),
+	TXT("incnx.t.example", "v=spf1 include:nx.i.example +all"),
+	TXT("incexp.t.example", "v=spf1 include:expfail.i.example -all "
 			    "exp=e.incexp.t.example"),
-    TXT("expfail.i.example", "v=spf1 -all exp=e.i.example"),
-    TXT("e.i.example", "included record's text"),
-    TXT("e.incexp.t.example", "outer text"),
-    TXT("incloop.t.example", "v=spf1 include:incloop.t.example -all"),
-    /* 6.1 redirect */
-    TXT("red.t.example", "v=spf1 redirect=target.r.example"),
-    TXT("target.r.example", "v=spf1 ip4:192.0.2.3 -all exp=e.r.example"),
-    TXT("e.r.example", "target's text for %{d}"),
-    TXT("redm.t.example", "v=spf1 ip4:192.0.2.3 redirect=nx.r.example"),
-    TXT("redall.t.example", "v=spf1 ?all redirect=target.r.example"),
-    TXT("rednone.t.example", "v=spf1 redirect=nx.r.example"),
-    TXT("redexp.t.example", "v=spf1 redirect=target.r.example "
+	TXT("expfail.i.example", "v=spf1 -all exp=e.i.example"),
+	TXT("e.i.example", "included record's text"),
+	TXT("e.incexp.t.example", "outer text"),
+	TXT("incloop.t.example", "v=spf1 include:incloop.t.example -all"),
+	/* 6.1 redirect */
+	TXT("red.t.example", "v=spf1 redirect=target.r.example"),
+	TXT("target.r.example", "v=spf1 ip4:192.0.2.3 -all exp=e.r.example"),
+	TXT("e.r.example", "target's text for %{d}"),
+	TXT("redm.t.example", "v=spf1 ip4:192.0.2.3 redirect=nx.r.example"),
+	TXT("redall.t.example", "v=spf1 ?all redirect=target.r.example"),
+	TXT("rednone.t.example", "v=spf1 redirect=nx.r.example"),
+	TXT("redexp.t.example", "v=spf1 redirect=target.r.example "
 			    "exp=e.redexp.t.example"),
-    TXT("e.redexp.t.example", "original text"),
-    TXT("redloop.t.example", "v=spf1 redirect=redloop.t.example"),
-    /* 6.2 exp */
-    TXT("expl.t.example", "v=spf1 -all exp=e.expl.t.example"),
-    TXT("e.expl.t.example", "%{i} is not one of %{d}'s designated mail "
+	TXT("e.redexp.t.example", "original text"),
+	TXT("redloop.t.example", "v=spf1 redirect=redloop.t.example"),
+	/* 6.2 exp */
+	TXT("expl.t.example", "v=spf1 -all exp=e.expl.t.example"),
+	TXT("e.expl.t.example", "%{i} is not one of %{d}'s designated mail "
 			    "servers; see %{l}@%{o} %% %_%-"),
-    TXT("expcrt.t.example", "v=spf1 -all exp=e.expcrt.t.example"),
-    TXT("e.expcrt.t.example", "%{c} %{r} %{t}"),
-    TXT("expsoft.t.example", "v=spf1 ~all exp=e.expl.t.example"),
-    TXT("exptemp.t.example", "v=spf1 -all exp=slow.exptemp.t.example"),
-    TEMP("slow.exptemp.t.example", ADNS_TXT),
-    TXT("expnx.t.example", "v=spf1 -all exp=nx.expnx.t.example"),
-    TXT("exptwo.t.example", "v=spf1 -all exp=e.exptwo.t.example"),
-    {"e.exptwo.t.example", ADNS_TXT, ADNS_OK, {"one", "two"}},
-    TXT("expbad.t.example", "v=spf1 -all exp=e.expbad.t.example"),
-    TXT("e.expbad.t.example", "bad %{x} macro"),
-    /* 4.6 syntax */
-    TXT("syn1.t.example", "v=spf1 ip4:1.2.3 -all"),
-    TXT("syn2.t.example", "v=spf1 foo -all"),
-    TXT("syn3.t.example", "v=spf1 a:foo -all"),
-    TXT("syn4.t.example", "v=spf1 ip4:1.2.3.4/33 -all"),
-    TXT("syn5.t.example", "v=spf1 a/24//129 -all"),
-    TXT("syn6.t.example", "v=spf1 -all:x"),
-    TXT("syn7.t.example", "v=spf1 redirect=a.example redirect=b.example"),
-    TXT("syn8.t.example", "v=spf1 -all exp=a.example exp=b.example"),
-    TXT("syn9.t.example", "v=spf1 exists:%{x}.example -all"),
-    TXT("syn10.t.example", "v=spf1 exists:%{d0}.example -all"),
-    TXT("syn11.t.example", "v=spf1 exists:%{c}.example -all"),
-    TXT("syn12.t.example", "v=spf1 +all ip4:bad"),
-    TXT("syn13.t.example", "v=spf1 include -all"),
-    TXT("syn14.t.example", "v=spf1 ip6:2001:db8::/129 -all"),
-    TXT("syn15.t.example", "v=spf1 ptr/24 -all"),
-    TXT("syn16.t.example", "v=spf1 ip4:192.0.2.03 -all"),
-    TXT("syn17.t.example", "v=spf1 exists:a.example.123 -all"),
-    TXT("syn18.t.example", "v=spf1 a:1.2.3.4 -all"),
-    TXT("syn19.t.example", "v=spf1 -all exp="),
-    TXT("syn20.t.example", "v=spf1 ip4:192.0.2.3/024 -all"),
-    TXT("syn21.t.example", "v=spf1 -all foo=%{"),
-    TXT("syn22.t.example", "v=spf1 ip4:192.0.2.3\t-all"),
-    TXT("mod.t.example", "v=spf1 foo=bar x.y-z=%{d} ip4:192.0.2.3 -all"),
-    TXT("toplab.t.example", "v=spf1 a:host.aother.t.example -a:%{d}.x-1 "
+	TXT("expcrt.t.example", "v=spf1 -all exp=e.expcrt.t.example"),
+	TXT("e.expcrt.t.example", "%{c} %{r} %{t}"),
+	TXT("expsoft.t.example", "v=spf1 ~all exp=e.expl.t.example"),
+	TXT("exptemp.t.example", "v=spf1 -all exp=slow.exptemp.t.example"),
+	TEMP("slow.exptemp.t.example", ADNS_TXT),
+	TXT("expnx.t.example", "v=spf1 -all exp=nx.expnx.t.example"),
+	TXT("exptwo.t.example", "v=spf1 -all exp=e.exptwo.t.example"),
+	{"e.exptwo.t.example", ADNS_TXT, ADNS_OK, {"one", "two"}},
+	TXT("expbad.t.example", "v=spf1 -all exp=e.expbad.t.example"),
+	TXT("e.expbad.t.example", "bad %{x} macro"),
+	/* 4.6 syntax */
+	TXT("syn1.t.example", "v=spf1 ip4:1.2.3 -all"),
+	TXT("syn2.t.example", "v=spf1 foo -all"),
+	TXT("syn3.t.example", "v=spf1 a:foo -all"),
+	TXT("syn4.t.example", "v=spf1 ip4:1.2.3.4/33 -all"),
+	TXT("syn5.t.example", "v=spf1 a/24//129 -all"),
+	TXT("syn6.t.example", "v=spf1 -all:x"),
+	TXT("syn7.t.example", "v=spf1 redirect=a.example redirect=b.example"),
+	TXT("syn8.t.example", "v=spf1 -all exp=a.example exp=b.example"),
+	TXT("syn9.t.example", "v=spf1 exists:%{x}.example -all"),
+	TXT("syn10.t.example", "v=spf1 exists:%{d0}.example -all"),
+	TXT("syn11.t.example", "v=spf1 exists:%{c}.example -all"),
+	TXT("syn12.t.example", "v=spf1 +all ip4:bad"),
+	TXT("syn13.t.example", "v=spf1 include -all"),
+	TXT("syn14.t.example", "v=spf1 ip6:2001:db8::/129 -all"),
+	TXT("syn15.t.example", "v=spf1 ptr/24 -all"),
+	TXT("syn16.t.example", "v=spf1 ip4:192.0.2.03 -all"),
+	TXT("syn17.t.example", "v=spf1 exists:a.example.123 -all"),
+	TXT("syn18.t.example", "v=spf1 a:1.2.3.4 -all"),
+	TXT("syn19.t.example", "v=spf1 -all exp="),
+	TXT("syn20.t.example", "v=spf1 ip4:192.0.2.3/024 -all"),
+	TXT("syn21.t.example", "v=spf1 -all foo=%{"),
+	TXT("syn22.t.example", "v=spf1 ip4:192.0.2.3\t-all"),
+	TXT("mod.t.example", "v=spf1 foo=bar x.y-z=%{d} ip4:192.0.2.3 -all"),
+	TXT("toplab.t.example", "v=spf1 a:host.aother.t.example -a:%{d}.x-1 "
 			    "-a:x.1-x ~all"),
-    /* 4.6.4 limits */
-    TXT("ten.t.example", "v=spf1 a:h.l.example a:h.l.example "
+	/* 4.6.4 limits */
+	TXT("ten.t.example", "v=spf1 a:h.l.example a:h.l.example "
 			 "a:h.l.example a:h.l.example a:h.l.example "
 			 "a:h.l.example a:h.l.example a:h.l.example "
 			 "a:h.l.example a:h.l.example -all"),
-    TXT("eleven.t.example", "v=spf1 a:h.l.example a:h.l.example "
+	TXT("eleven.t.example", "v=spf1 a:h.l.example a:h.l.example "
 			    "a:h.l.example a:h.l.example a:h.l.example "
 			    "a:h.l.example a:h.l.example a:h.l.example "
 			    "a:h.l.example a:h.l.example a:h.l.example "
 			    "-all"),
-    TXT("elevenm.t.example", "v=spf1 a:h.l.example a:h.l.example "
+	TXT("elevenm.t.example", "v=spf1 a:h.l.example a:h.l.example "
 			     "a:h.l.example a:h.l.example a:h.l.example "
 			     "a:h.l.example a:h.l.example a:h.l.example "
 			     "a:h.l.example ip4:192.0.2.3 a:h.l.example "
 			     "a:h.l.example -all"),
-    TXT("incten.t.example", "v=spf1 include:i5.l.example "
+	TXT("incten.t.example", "v=spf1 include:i5.l.example "
 			    "include:i5.l.example -all"),
-    TXT("i5.l.example", "v=spf1 a:h.l.example a:h.l.example "
+	TXT("i5.l.example", "v=spf1 a:h.l.example a:h.l.example "
 			"a:h.l.example a:h.l.example ?all"),
-    A("h.l.example", "198.51.100.1"),
-    TXT("void2.t.example", "v=spf1 a:nx1.l.example a:nx2.l.example -all"),
-    TXT("void3.t.example", "v=spf1 a:nx1.l.example mx:nx2.l.example "
+	A("h.l.example", "198.51.100.1"),
+	TXT("void2.t.example", "v=spf1 a:nx1.l.example a:nx2.l.example -all"),
+	TXT("void3.t.example", "v=spf1 a:nx1.l.example mx:nx2.l.example "
 			   "exists:nx3.l.example -all"),
-    TXT("voidnd.t.example", "v=spf1 a:h.l.example//128 "
+	TXT("voidnd.t.example", "v=spf1 a:h.l.example//128 "
 			    "a:nodata.l.example a:nodata.l.example "
 			    "a:nodata.l.example -all"),
-    TXT("nodata.l.example", "not spf"),
-    TXT("mx10.t.example", "v=spf1 mx:mx10.l.example -all"),
-    TXT("mx11.t.example", "v=spf1 mx:mx11.l.example -all"),
-    TXT("ptr11.t.example", "v=spf1 ptr:p.l.example -all"),
-    A("p10.p.l.example", "192.0.2.3"),
-    A("p11.p.l.example", "192.0.2.3"),
-    /* 2.4 HELO, 4.3 the initial domain */
-    TXT("helo.t.example", "v=spf1 a -all"),
-    A("helo.t.example", "192.0.2.3"),
-    {0},
+	TXT("nodata.l.example", "not spf"),
+	TXT("mx10.t.example", "v=spf1 mx:mx10.l.example -all"),
+	TXT("mx11.t.example", "v=spf1 mx:mx11.l.example -all"),
+	TXT("ptr11.t.example", "v=spf1 ptr:p.l.example -all"),
+	A("p10.p.l.example", "192.0.2.3"),
+	A("p11.p.l.example", "192.0.2.3"),
+	/* 2.4 HELO, 4.3 the initial domain */
+	TXT("helo.t.example", "v=spf1 a -all"),
+	A("helo.t.example", "192.0.2.3"),
+	{0},
 };
+/* clang-format on */
 
 struct spf_case {
 	const char *name;
