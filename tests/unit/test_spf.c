@@ -648,6 +648,32 @@ test_spf_address_type_follows_client(void **state)
 	assert_false(asked_type(&t, ADNS_AAAA));
 }
 
+/* 6.2: exp= is looked up on fail only; 5.5: ptr asks only names that
+ * could match. */
+static void
+test_spf_asks_only_what_it_needs(void **state)
+{
+	static struct adns_table t;
+	struct spf_outcome out;
+	struct spf_request rq = req("u@expsoft.t.example", IP4);
+
+	(void)state;
+	assert_int_equal(run(&rq, &t, true, &out), SPF_SOFTFAIL);
+	assert_false(asked(&t, "e.expl.t.example", ADNS_TXT));
+	rq = req("u@expl.t.example", IP4);
+	assert_int_equal(run(&rq, &t, true, &out), SPF_FAIL);
+	assert_true(asked(&t, "e.expl.t.example", ADNS_TXT));
+	rq = req("u@ptr.t.example", IP4);
+	assert_int_equal(run(&rq, &t, true, &out), SPF_PASS);
+	assert_true(asked(&t, "mail.ptr.t.example", ADNS_A));
+	assert_false(asked(&t, "other.example", ADNS_A));
+	assert_false(asked(&t, "fake.ptrx.t.example", ADNS_A));
+	/* a syntax error anywhere: nothing but the record is looked up */
+	rq = req("u@syn12.t.example", IP4);
+	assert_int_equal(run(&rq, &t, true, &out), SPF_PERMERROR);
+	assert_int_equal(t.n_asked, 1);
+}
+
 struct macro_case {
 	const char *ip;
 	const char *spec;
@@ -831,6 +857,7 @@ main(void)
 	    cmocka_unit_test(test_spf_mx_hosts_asked_in_one_round),
 	    cmocka_unit_test(test_spf_includes_asked_ahead),
 	    cmocka_unit_test(test_spf_address_type_follows_client),
+	    cmocka_unit_test(test_spf_asks_only_what_it_needs),
 	    cmocka_unit_test(test_spf_macro_examples),
 	    cmocka_unit_test(test_spf_macro_syntax),
 	    cmocka_unit_test(test_spf_macro_p),
