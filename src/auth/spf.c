@@ -55,6 +55,7 @@
 #define SPF_CIDR6_MAX 128
 #define SPF_REV_MAX 80	      /* "....ip6.arpa": 64 + 9 */
 #define SPF_LOCAL_MAX 520
+#define SPF_SHOWN_MAX 64 /* octets of a name or term in a problem */
 
 enum spf_mech {
 	SPF_M_ALL,
@@ -132,7 +133,7 @@ spf_problem(struct spf_ctx *c, const char *fmt, ...)
 static int
 spf_short(size_t len)
 {
-	return len > 64 ? 64 : (int)len;
+	return len > SPF_SHOWN_MAX ? SPF_SHOWN_MAX : (int)len;
 }
 
 static const struct adns_answer *
@@ -155,8 +156,8 @@ spf_is_void(const struct adns_answer *a)
 static enum spf_result
 spf_tempfail(struct spf_ctx *c, const char *name, enum adns_type type)
 {
-	spf_problem(c, "DNS error looking up %s %.64s", adns_type_name(type),
-		    name);
+	spf_problem(c, "DNS error looking up %s %.*s", adns_type_name(type),
+		    SPF_SHOWN_MAX, name);
 	return SPF_TEMPERROR;
 }
 
@@ -1019,7 +1020,8 @@ spf_eval_mx(struct spf_ctx *c, const char *name, unsigned cidr,
 	if (mx == NULL)
 		return step; /* pending, temperror, void or a bad name */
 	if (mx->n > SPF_MX_MAX) {
-		spf_problem(c, "more than 10 MX records for %.64s", name);
+		spf_problem(c, "more than %d MX records for %.*s", SPF_MX_MAX,
+			    SPF_SHOWN_MAX, name);
 		*res_out = SPF_PERMERROR;
 		return SPF_STOP;
 	}
@@ -1114,7 +1116,8 @@ spf_eval_include(struct spf_ctx *c, const char *target, unsigned depth,
 		return SPF_NOMATCH;
 	case SPF_NONE:
 		c->out->problem[0] = '\0';
-		spf_problem(c, "no SPF record at included %.64s", target);
+		spf_problem(c, "no SPF record at included %.*s", SPF_SHOWN_MAX,
+			    target);
 		*res_out = SPF_PERMERROR;
 		return SPF_STOP;
 	default:
@@ -1243,7 +1246,7 @@ spf_select(struct spf_ctx *c, const char *domain, const char **rec_out)
 	size_t found = 0;
 
 	if (!spf_name_valid(domain)) {
-		spf_problem(c, "invalid domain '%.64s'", domain);
+		spf_problem(c, "invalid domain '%.*s'", SPF_SHOWN_MAX, domain);
 		return SPF_NONE;
 	}
 	a = spf_get(c, domain, ADNS_TXT);
@@ -1258,14 +1261,15 @@ spf_select(struct spf_ctx *c, const char *domain, const char **rec_out)
 		found++;
 	}
 	if (found > 1) {
-		spf_problem(c, "several SPF records at %.64s", domain);
+		spf_problem(c, "several SPF records at %.*s", SPF_SHOWN_MAX,
+			    domain);
 		return SPF_PERMERROR;
 	}
 	if (found == 0) {
-		spf_problem(c, "%s %.64s",
+		spf_problem(c, "%s %.*s",
 			    a->status == ADNS_NXDOMAIN ? "no domain"
 						       : "no SPF record at",
-			    domain);
+			    SPF_SHOWN_MAX, domain);
 		return SPF_NONE;
 	}
 	return SPF_NEUTRAL; /* found one; the value only means "go on" */
@@ -1319,7 +1323,8 @@ spf_check_host(struct spf_ctx *c, const char *domain, unsigned depth,
 	r = spf_check_host(c, target, depth + 1, can_explain);
 	if (r == SPF_NONE) {
 		c->out->problem[0] = '\0';
-		spf_problem(c, "no SPF record at redirect %.64s", target);
+		spf_problem(c, "no SPF record at redirect %.*s", SPF_SHOWN_MAX,
+			    target);
 		return SPF_PERMERROR;
 	}
 	return r;
