@@ -45,15 +45,15 @@
 #include "auth/spf.h"
 #include "util/str.h"
 
-#define SPF_NAME_MAX 253      /* RFC 7208 4.8: longer is cut from the left */
-#define SPF_LABEL_MAX 63      /* RFC 1035 2.3.4 */
-#define SPF_DEPTH_MAX 12      /* include/redirect nesting; the lookup
-			       * limit stops well before */
-#define SPF_EXPAND_MAX 2048   /* a macro-expanded string before cutting */
-#define SPF_PARTS_MAX 1024    /* parts of a macro value split up */
+#define SPF_NAME_MAX 253 /* RFC 7208 4.8: longer is cut from the left */
+#define SPF_LABEL_MAX 63 /* RFC 1035 2.3.4 */
+/* include/redirect nesting; the lookup limit stops well before */
+#define SPF_DEPTH_MAX 12
+#define SPF_EXPAND_MAX 2048 /* a macro-expanded string before cutting */
+#define SPF_PARTS_MAX 1024  /* parts of a macro value split up */
 #define SPF_CIDR4_MAX 32
 #define SPF_CIDR6_MAX 128
-#define SPF_REV_MAX 80	      /* "....ip6.arpa": 64 + 9 */
+#define SPF_REV_MAX 80 /* "....ip6.arpa": 64 + 9 */
 #define SPF_LOCAL_MAX 520
 #define SPF_SHOWN_MAX 64 /* octets of a name or term in a problem */
 
@@ -92,8 +92,8 @@ struct spf_ctx {
 	const struct adns_view *dns;
 	struct spf_outcome *out;
 	struct spf_ip ip;
-	const char *local;  /* sender's local part, "postmaster" when none */
-	const char *sdom;   /* sender's domain */
+	const char *local; /* sender's local part, "postmaster" when none */
+	const char *sdom;  /* sender's domain */
 	char local_buf[SPF_LOCAL_MAX];
 	unsigned voids;
 	bool is_quiet; /* asking ahead: no need() for %{p} */
@@ -109,8 +109,8 @@ const char *
 spf_result_name(enum spf_result r)
 {
 	static const char *const names[] = {
-		"none",	     "neutral",	  "pass",      "fail",
-		"softfail",  "temperror", "permerror", "pending",
+	    "none",	"neutral",   "pass",	  "fail",
+	    "softfail", "temperror", "permerror", "pending",
 	};
 
 	return (unsigned)r < sizeof names / sizeof names[0] ? names[r] : "?";
@@ -252,8 +252,8 @@ spf_ip_dotted(const struct spf_ip *ip, char *out, size_t size)
 	size_t n = 0;
 
 	if (!ip->is_v6) {
-		snprintf(out, size, "%u.%u.%u.%u", ip->b[0], ip->b[1],
-			 ip->b[2], ip->b[3]);
+		snprintf(out, size, "%u.%u.%u.%u", ip->b[0], ip->b[1], ip->b[2],
+			 ip->b[3]);
 		return;
 	}
 	for (unsigned i = 0; i < 32 && n + 2 < size; i++) {
@@ -492,9 +492,8 @@ spf_validated_name(struct spf_ctx *c, const char *domain, char *out,
 	ptr = spf_get(c, rev, ADNS_PTR);
 	if (ptr == NULL)
 		return 1;
-	for (size_t i = 0; ptr->status == ADNS_OK && i < ptr->n &&
-			   i < SPF_PTR_MAX;
-	     i++) {
+	for (size_t i = 0;
+	     ptr->status == ADNS_OK && i < ptr->n && i < SPF_PTR_MAX; i++) {
 		const char *name = ptr->rr[i];
 		size_t nlen = strlen(name);
 		int rank;
@@ -527,8 +526,8 @@ spf_validated_name(struct spf_ctx *c, const char *domain, char *out,
 
 /* The value of a macro letter (lower case) before transformers. */
 static int
-spf_macro_value(struct spf_ctx *c, char letter, const char *domain,
-		char *buf, size_t size, const char **value_out)
+spf_macro_value(struct spf_ctx *c, char letter, const char *domain, char *buf,
+		size_t size, const char **value_out)
 {
 	*value_out = buf;
 	switch (letter) {
@@ -562,8 +561,8 @@ spf_macro_value(struct spf_ctx *c, char letter, const char *domain,
 		return 0;
 	case 'r':
 		*value_out = c->rq->receiver && c->rq->receiver[0]
-				     ? c->rq->receiver
-				     : "unknown";
+				 ? c->rq->receiver
+				 : "unknown";
 		return 0;
 	default: /* 't' */
 		snprintf(buf, size, "%" PRId64, c->rq->now);
@@ -611,8 +610,8 @@ spf_expand_one(struct spf_ctx *c, const char *m, size_t mlen,
 	char buf[SPF_LOCAL_MAX], delims[8] = "";
 	const char *value;
 	size_t i = 3, nparts = 0, start = 0, vlen, keep = 0, from, nd = 0;
-	bool is_reversed = false, is_escaped = spf_is_alpha(m[2]) &&
-					       m[2] >= 'A' && m[2] <= 'Z';
+	bool is_reversed = false,
+	     is_escaped = spf_is_alpha(m[2]) && m[2] >= 'A' && m[2] <= 'Z';
 	int rc;
 
 	rc = spf_macro_value(c, (char)(m[2] | 0x20), domain, buf, sizeof buf,
@@ -664,8 +663,8 @@ spf_expand_one(struct spf_ctx *c, const char *m, size_t mlen,
  * is_checked is false.  Returns 0, -1 (syntax), 1 (pending %{p}).
  */
 static int
-spf_expand_str(struct spf_ctx *c, const char *s, size_t len,
-	       const char *domain, bool is_exp, char *out, size_t size)
+spf_expand_str(struct spf_ctx *c, const char *s, size_t len, const char *domain,
+	       bool is_exp, char *out, size_t size)
 {
 	size_t i = 0, n = 0, end, m;
 	char letter;
@@ -688,8 +687,7 @@ spf_expand_str(struct spf_ctx *c, const char *s, size_t len,
 
 			spf_put(out, size, &n, lit, strlen(lit), false);
 		} else {
-			rc = spf_expand_one(c, s + i, m, domain, out, size,
-					    &n);
+			rc = spf_expand_one(c, s + i, m, domain, out, size, &n);
 			if (rc != 0)
 				return rc;
 		}
@@ -733,8 +731,7 @@ spf_dual_cidr(const char *s, size_t *len, struct spf_term *t)
 	if (i == *len || i == 0 || s[i - 1] != '/')
 		return true;
 	if (i >= 2 && s[i - 2] == '/') {
-		if (!spf_cidr_parse(s + i, *len - i, SPF_CIDR6_MAX,
-				    &t->cidr6))
+		if (!spf_cidr_parse(s + i, *len - i, SPF_CIDR6_MAX, &t->cidr6))
 			return false;
 		*len = i - 2;
 		i = *len;
@@ -778,8 +775,8 @@ spf_parse_modifier(const char *s, size_t len, struct spf_term *t)
 
 	if (len == 0 || !spf_is_alpha(s[0]))
 		return false;
-	while (i < len && (spf_is_alnum(s[i]) || s[i] == '-' ||
-			   s[i] == '_' || s[i] == '.'))
+	while (i < len && (spf_is_alnum(s[i]) || s[i] == '-' || s[i] == '_' ||
+			   s[i] == '.'))
 		i++;
 	if (i >= len || s[i] != '=')
 		return false;
@@ -806,10 +803,9 @@ spf_parse_term(const char *s, size_t len, struct spf_term *t)
 		const char *name;
 		enum spf_mech mech;
 	} mechs[] = {
-		{"all", SPF_M_ALL}, {"include", SPF_M_INCLUDE},
-		{"a", SPF_M_A},	    {"mx", SPF_M_MX},
-		{"ptr", SPF_M_PTR}, {"ip4", SPF_M_IP4},
-		{"ip6", SPF_M_IP6}, {"exists", SPF_M_EXISTS},
+	    {"all", SPF_M_ALL}, {"include", SPF_M_INCLUDE}, {"a", SPF_M_A},
+	    {"mx", SPF_M_MX},	{"ptr", SPF_M_PTR},	    {"ip4", SPF_M_IP4},
+	    {"ip6", SPF_M_IP6}, {"exists", SPF_M_EXISTS},
 	};
 	size_t nlen = 0, k;
 
@@ -916,16 +912,16 @@ spf_record_check(struct spf_ctx *c, const char *rec, struct spf_term *redir,
 
 	while (spf_next_term(rec, &pos, &s, &len)) {
 		if (!spf_parse_term(s, len, &t)) {
-			spf_problem(c, "syntax error near '%.*s'", spf_short(len),
-				    s);
+			spf_problem(c, "syntax error near '%.*s'",
+				    spf_short(len), s);
 			return false;
 		}
 		if (!t.is_modifier || t.mod == SPF_MOD_OTHER)
 			continue;
 		if ((t.mod == SPF_MOD_REDIRECT && has_redir) ||
 		    (t.mod == SPF_MOD_EXP && has_exp)) {
-			spf_problem(c, "repeated modifier '%.*s'", spf_short(len),
-				    s);
+			spf_problem(c, "repeated modifier '%.*s'",
+				    spf_short(len), s);
 			return false;
 		}
 		if (t.mod == SPF_MOD_REDIRECT) {
@@ -1036,8 +1032,7 @@ spf_eval_mx(struct spf_ctx *c, const char *name, unsigned cidr,
 		if (is_pending)
 			continue;
 		if (a->status == ADNS_TEMPFAIL) {
-			*res_out = spf_tempfail(c, mx->rr[i],
-						spf_addr_type(c));
+			*res_out = spf_tempfail(c, mx->rr[i], spf_addr_type(c));
 			return SPF_STOP;
 		}
 		if (spf_addrs_match(c, a, cidr))
@@ -1128,8 +1123,8 @@ spf_eval_include(struct spf_ctx *c, const char *target, unsigned depth,
 
 /* One mechanism: match, no match, or a result that ends it all. */
 static enum spf_step
-spf_eval_mech(struct spf_ctx *c, const struct spf_term *t,
-	      const char *domain, unsigned depth, enum spf_result *res_out)
+spf_eval_mech(struct spf_ctx *c, const struct spf_term *t, const char *domain,
+	      unsigned depth, enum spf_result *res_out)
 {
 	char target[SPF_NAME_MAX + 2];
 	const struct adns_answer *a;
@@ -1141,12 +1136,12 @@ spf_eval_mech(struct spf_ctx *c, const struct spf_term *t,
 		return SPF_MATCH;
 	case SPF_M_IP4:
 		return !c->ip.is_v6 && spf_ip_in(c->ip.b, t->net, t->cidr4)
-			       ? SPF_MATCH
-			       : SPF_NOMATCH;
+			   ? SPF_MATCH
+			   : SPF_NOMATCH;
 	case SPF_M_IP6:
 		return c->ip.is_v6 && spf_ip_in(c->ip.b, t->net, t->cidr4)
-			       ? SPF_MATCH
-			       : SPF_NOMATCH;
+			   ? SPF_MATCH
+			   : SPF_NOMATCH;
 	default:
 		break;
 	}
@@ -1207,8 +1202,7 @@ spf_ask_ahead(struct spf_ctx *c, const char *rec, size_t pos,
 
 /* 6.2: the explanation of a fail, when there is one to be had. */
 static enum spf_result
-spf_explain(struct spf_ctx *c, const struct spf_term *exp,
-	    const char *domain)
+spf_explain(struct spf_ctx *c, const struct spf_term *exp, const char *domain)
 {
 	char target[SPF_NAME_MAX + 2];
 	const struct adns_answer *a;
@@ -1225,8 +1219,8 @@ spf_explain(struct spf_ctx *c, const struct spf_term *exp,
 		return SPF_PENDING;
 	if (a->status != ADNS_OK || a->n != 1)
 		return SPF_FAIL;
-	switch (spf_expand_str(c, a->rr[0], strlen(a->rr[0]), domain, true,
-			       out, sizeof c->out->explanation)) {
+	switch (spf_expand_str(c, a->rr[0], strlen(a->rr[0]), domain, true, out,
+			       sizeof c->out->explanation)) {
 	case 1:
 		out[0] = '\0';
 		return SPF_PENDING;
@@ -1355,8 +1349,8 @@ spf_ctx_init(struct spf_ctx *c, const struct spf_request *rq,
 		llen = at ? (size_t)(at - sender) : 0;
 		dom = at ? at + 1 : sender;
 	}
-	if (llen == 0 || !str_copy(c->local_buf, sizeof c->local_buf, sender,
-				   llen))
+	if (llen == 0 ||
+	    !str_copy(c->local_buf, sizeof c->local_buf, sender, llen))
 		snprintf(c->local_buf, sizeof c->local_buf, "postmaster");
 	c->local = c->local_buf;
 	snprintf(out->domain, sizeof out->domain, "%s", dom);
