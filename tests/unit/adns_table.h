@@ -27,7 +27,7 @@
 
 #include "auth/adns.h"
 
-#define ADNS_ROW_RR_MAX 8
+#define ADNS_ROW_RR_MAX 16
 #define ADNS_TABLE_ASKED_MAX 256
 
 struct adns_row {
