@@ -23,6 +23,8 @@ static const struct {
 	 "the outgoing queue: what waits, why, and what to do with it"},
 	{"send", cli_send, "send    [-f FROM] [-t] [-i] [-F NAME] [-c FILE] RCPT...",
 	 "read a message on stdin and queue it (also as `sendmail`)"},
+	{"dkim", cli_dkim, "dkim    keygen DOMAIN [--selector S] [--type rsa|ed25519] [-c FILE]",
+	 "write [dkim] keys/DOMAIN.S.key, print the DNS TXT record"},
 	{"explain", cli_explain,
 	 "explain CODE [CODE2] [--lang en|id|tr|fr|ko] [--format text|json|html]\n"
 	 "  postern explain --site DIR | --list",
