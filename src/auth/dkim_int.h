@@ -10,6 +10,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "auth/dkim.h"
+
 #define DKIM_HASH_LEN 32      /* SHA-256 */
 #define DKIM_TAGS_MAX 32      /* tags in one tag list */
 #define DKIM_FIELDS_MAX 1000  /* header fields looked at; more are ignored */
@@ -93,5 +95,14 @@ int dkim_header_hash(const struct dkim_field *f, size_t n_fields,
  */
 int dkim_canon_header(const char *p, size_t len, bool is_relaxed,
 		      char **buf, size_t *used, size_t *cap);
+
+/*
+ * Signs a header hash with k (RSASSA-PKCS1-v1_5 over SHA-256, or Ed25519
+ * over the hash, RFC 8463 3); sig has *n_out octets of room, then holds
+ * the signature's length.  -1 on an OpenSSL failure.
+ */
+int dkim_sign_hash(const struct dkim_signer *k,
+		   const unsigned char hash[DKIM_HASH_LEN], unsigned char *sig,
+		   size_t *n_out);
 
 #endif

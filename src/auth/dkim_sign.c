@@ -149,9 +149,9 @@ dkim_signer_txt(const struct dkim_signer *k, char *txt, size_t size)
 	return len < 0 || (size_t)len >= size ? -1 : 0;
 }
 
-/* The signature over a header hash; *n_out its length. */
-static int
-sign_hash(const struct dkim_signer *k, const unsigned char *hash,
+int
+dkim_sign_hash(const struct dkim_signer *k,
+	       const unsigned char hash[DKIM_HASH_LEN],
 	  unsigned char *sig, size_t *n_out)
 {
 	EVP_PKEY_CTX *pc;
@@ -225,23 +225,28 @@ add_h(struct fold *f, const struct dkim_field *fields, size_t n_fields,
 	size_t n = 0;
 	bool is_first = true;
 
-	for (size_t i = 0; headers[i] != NULL; i++) {
-		size_t len = strlen(headers[i]), count = 0;
-		bool is_from = strcmp(headers[i], "from") == 0;
+	/* From first and always (RFC 6376 5.4), then the rest in order. */
+	for (size_t i = 0; i == 0 || headers[i - 1] != NULL; i++) {
+		const char *name = i == 0 ? "from" : headers[i - 1];
+		size_t len = strlen(name), count = 0;
+		bool is_from = i == 0;
+
+		if (i > 0 && strcmp(name, "from") == 0)
+			continue;
 
 		for (size_t j = 0; j < n_fields; j++)
-			if (dkim_field_is(&fields[j], headers[i], len))
+			if (dkim_field_is(&fields[j], name, len))
 				count++;
 		if (is_from)
 			count++;
 		for (; count > 0 && n < DKIM_HNAMES_MAX; count--) {
 			char word[64];
 			int w = snprintf(word, sizeof word, "%s%s:",
-					 is_first ? "h=" : "", headers[i]);
+					 is_first ? "h=" : "", name);
 
 			if (w < 0 || (size_t)w >= sizeof word)
 				break;
-			names[n] = headers[i];
+			names[n] = name;
 			lens[n++] = len;
 			fold_word(f, word, (size_t)w, is_first);
 			is_first = false;
@@ -294,7 +299,7 @@ dkim_sign(const struct dkim_signer *k, const char *msg, size_t len,
 	if (f.is_oom ||
 	    dkim_header_hash(fields, n_fields, names, lens, n_names, f.p,
 			     f.len, true, hh) != 0 ||
-	    sign_hash(k, hh, sig, &sig_len) != 0 ||
+	    dkim_sign_hash(k, hh, sig, &sig_len) != 0 ||
 	    dkim_b64_encode(sig, sig_len, b64, sizeof b64) != 0)
 		goto fail;
 	/* b='s value may be folded anywhere: FWS in it is ignored. */
