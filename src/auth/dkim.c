@@ -29,6 +29,7 @@
 #define DKIM_RSA_BITS_MIN 1024 /* RFC 8301 3.2 */
 #define DKIM_KEY_OCTETS_MAX 2048
 #define DKIM_NAME_MAX 320
+#define DKIM_HEADER_B_LEN 8
 
 enum dkim_alg { DKIM_ALG_RSA, DKIM_ALG_ED25519 };
 
@@ -294,9 +295,14 @@ sig_prepare(struct dkim_sig *s, const struct dkim_field *fields,
 		finish(s, DKIM_PERMERROR, "signature syntax error");
 		return 0;
 	}
-	if ((b = dkim_tag_find(t, (size_t)n, "b")) != NULL)
-		str_copy(s->r.header_b, sizeof s->r.header_b, b->val,
-			 b->val_len < 8 ? b->val_len : 8);
+	if ((b = dkim_tag_find(t, (size_t)n, "b")) != NULL) {
+		size_t o = 0; /* RFC 6008 2: 8 characters, FWS left out */
+
+		for (size_t j = 0; j < b->val_len && o < DKIM_HEADER_B_LEN; j++)
+			if (!strchr(" \t\r\n", b->val[j]))
+				s->r.header_b[o++] = b->val[j];
+		s->r.header_b[o] = '\0';
+	}
 	if (dkim_tag_find(t, (size_t)n, "d") != NULL &&
 	    !copy_val(s->r.domain, sizeof s->r.domain,
 		      dkim_tag_find(t, (size_t)n, "d"))) {
@@ -313,6 +319,8 @@ sig_prepare(struct dkim_sig *s, const struct dkim_field *fields,
 	if (problem == NULL)
 		problem = check_canon(s, t, (size_t)n, &is_hdr_relaxed);
 	bh = dkim_tag_find(t, (size_t)n, "bh");
+	if (problem == NULL && (b == NULL || bh == NULL))
+		problem = "a required tag is missing";
 	if (problem == NULL &&
 	    (dkim_b64_decode(bh->val, bh->val_len, s->bh, sizeof s->bh,
 			     &s->bh_len) != 0 ||

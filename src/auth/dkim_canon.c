@@ -346,6 +346,8 @@ dkim_body_hash(const char *body, size_t len, bool is_relaxed, uint64_t limit,
 static int
 buf_add(char **buf, size_t *used, size_t *cap, const char *p, size_t n)
 {
+	if (n == 0)
+		return 0;
 	if (n > *cap - *used) {
 		size_t want = *cap ? *cap : DKIM_BUF_MIN;
 		char *nb;
