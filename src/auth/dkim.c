@@ -57,9 +57,9 @@ struct dkim_check {
 const char *
 dkim_result_name(enum dkim_result r)
 {
-	static const char *const names[] = {
-		"none", "pass", "fail", "neutral", "policy", "temperror",
-		"permerror"};
+	static const char *const names[] = {"none",	"pass",	  "fail",
+					    "neutral",	"policy", "temperror",
+					    "permerror"};
 
 	return (unsigned)r < sizeof names / sizeof names[0] ? names[r] : "?";
 }
@@ -158,8 +158,8 @@ copy_val(char *dst, size_t size, const struct dkim_tag *t)
 
 /* The tags every signature needs (6.1.1) and what they may hold. */
 static const char *
-check_tags(struct dkim_sig *s, const struct dkim_tag *t, size_t n,
-	   int64_t now, bool *is_fail)
+check_tags(struct dkim_sig *s, const struct dkim_tag *t, size_t n, int64_t now,
+	   bool *is_fail)
 {
 	static const char *const required[] = {"v", "a", "b", "bh",
 					       "d", "h", "s"};
@@ -199,8 +199,8 @@ check_tags(struct dkim_sig *s, const struct dkim_tag *t, size_t n,
 		str_lower(s->auid_domain);
 		dl = strlen(s->r.domain);
 		ad = strlen(s->auid_domain);
-		if (!(ad == dl || (ad > dl && s->auid_domain[ad - dl - 1] ==
-						      '.')) ||
+		if (!(ad == dl ||
+		      (ad > dl && s->auid_domain[ad - dl - 1] == '.')) ||
 		    strcmp(s->auid_domain + ad - dl, s->r.domain) != 0)
 			return "identity (i=) not within the domain (d=)";
 	} else {
@@ -255,8 +255,8 @@ check_canon(struct dkim_sig *s, const struct dkim_tag *t, size_t n,
 
 /* The signature field with the value of b= taken out (3.7). */
 static char *
-blank_b(const struct dkim_field *f, const char *value,
-	const struct dkim_tag *b, size_t *len_out)
+blank_b(const struct dkim_field *f, const char *value, const struct dkim_tag *b,
+	size_t *len_out)
 {
 	size_t off = (size_t)(value - f->p);
 	size_t cut_a = off + b->raw_start, cut_b = off + b->raw_end;
@@ -445,12 +445,12 @@ sig_verify(const struct dkim_sig *s, EVP_PKEY *key)
 
 	if (s->alg == DKIM_ALG_RSA) {
 		pc = EVP_PKEY_CTX_new(key, NULL);
-		is_ok = pc != NULL && EVP_PKEY_verify_init(pc) == 1 &&
-			EVP_PKEY_CTX_set_rsa_padding(pc, RSA_PKCS1_PADDING) ==
-				1 &&
-			EVP_PKEY_CTX_set_signature_md(pc, EVP_sha256()) == 1 &&
-			EVP_PKEY_verify(pc, s->b, s->b_len, s->hdr_hash,
-					sizeof s->hdr_hash) == 1;
+		is_ok =
+		    pc != NULL && EVP_PKEY_verify_init(pc) == 1 &&
+		    EVP_PKEY_CTX_set_rsa_padding(pc, RSA_PKCS1_PADDING) == 1 &&
+		    EVP_PKEY_CTX_set_signature_md(pc, EVP_sha256()) == 1 &&
+		    EVP_PKEY_verify(pc, s->b, s->b_len, s->hdr_hash,
+				    sizeof s->hdr_hash) == 1;
 		EVP_PKEY_CTX_free(pc);
 		return is_ok;
 	}
@@ -490,7 +490,7 @@ sig_check(struct dkim_sig *s, const char *rr)
 	}
 	const struct dkim_tag *p = dkim_tag_find(t, (size_t)n, "p");
 	if (dkim_b64_decode(p->val, p->val_len, der, sizeof der, &der_len) !=
-		    0 ||
+		0 ||
 	    (key = key_decode(s->alg, der, der_len)) == NULL) {
 		finish(s, DKIM_PERMERROR, "bad public key (p=)");
 		return;

@@ -51,8 +51,8 @@ struct dkim_check;
  * hashes now; msg is not kept.  now: the time x= is compared with.
  * NULL on out of memory only: a malformed signature is a PERMERROR result.
  */
-struct dkim_check *dkim_check_new(const char *msg, size_t len,
-				  size_t max_sigs, int64_t now);
+struct dkim_check *dkim_check_new(const char *msg, size_t len, size_t max_sigs,
+				  int64_t now);
 
 /*
  * Evaluates the signatures still open with the keys in dns (TXT at

@@ -93,7 +93,8 @@ dkim_tags_parse(const char *s, size_t len, struct dkim_tag *tags, size_t max)
 		tags[n].raw_end = b;
 		trim(s, &a, &b);
 		for (j = a; j < b; j++)
-			if (!is_tval_octet((unsigned char)s[j]) && !is_fws(s[j]))
+			if (!is_tval_octet((unsigned char)s[j]) &&
+			    !is_fws(s[j]))
 				return -1;
 		tags[n].name = s + name;
 		tags[n].name_len = name_end - name;
@@ -197,8 +198,8 @@ dkim_b64_encode(const unsigned char *in, size_t n, char *out, size_t size)
 }
 
 size_t
-dkim_fields_split(const char *msg, size_t len, struct dkim_field *f,
-		  size_t max, size_t *body_out)
+dkim_fields_split(const char *msg, size_t len, struct dkim_field *f, size_t max,
+		  size_t *body_out)
 {
 	size_t i = 0, n = 0;
 

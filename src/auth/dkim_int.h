@@ -12,10 +12,10 @@
 
 #include "auth/dkim.h"
 
-#define DKIM_HASH_LEN 32      /* SHA-256 */
-#define DKIM_TAGS_MAX 32      /* tags in one tag list */
-#define DKIM_FIELDS_MAX 1000  /* header fields looked at; more are ignored */
-#define DKIM_HNAMES_MAX 128   /* names in h= */
+#define DKIM_HASH_LEN 32	 /* SHA-256 */
+#define DKIM_TAGS_MAX 32	 /* tags in one tag list */
+#define DKIM_FIELDS_MAX 1000	 /* header fields looked at; more are ignored */
+#define DKIM_HNAMES_MAX 128	 /* names in h= */
 #define DKIM_SIG_OCTETS_MAX 1024 /* b= decoded: RSA up to 8192 bits */
 #define DKIM_NO_LIMIT UINT64_MAX
 
@@ -26,7 +26,7 @@ struct dkim_tag {
 	const char *val;
 	size_t val_len;
 	size_t raw_start; /* offset just after '=' */
-	size_t raw_end;   /* offset of the ';' after it, or the end */
+	size_t raw_end;	  /* offset of the ';' after it, or the end */
 };
 
 /*
@@ -41,12 +41,11 @@ const struct dkim_tag *dkim_tag_find(const struct dkim_tag *tags, size_t n,
 				     const char *name);
 
 /* Decodes base64, skipping FWS; -1 on a bad character or no room. */
-int dkim_b64_decode(const char *s, size_t len, unsigned char *out,
-		    size_t size, size_t *n_out);
+int dkim_b64_decode(const char *s, size_t len, unsigned char *out, size_t size,
+		    size_t *n_out);
 
 /* Encodes n octets into out (NUL-terminated); -1 when it does not fit. */
-int dkim_b64_encode(const unsigned char *in, size_t n, char *out,
-		    size_t size);
+int dkim_b64_encode(const unsigned char *in, size_t n, char *out, size_t size);
 
 /* One header field: the whole of it, continuation lines and CRLF included. */
 struct dkim_field {
@@ -85,16 +84,16 @@ int dkim_body_hash(const char *body, size_t len, bool is_relaxed,
  */
 int dkim_header_hash(const struct dkim_field *f, size_t n_fields,
 		     const char *const *names, const size_t *name_lens,
-		     size_t n, const char *sig, size_t sig_len,
-		     bool is_relaxed, unsigned char out[DKIM_HASH_LEN]);
+		     size_t n, const char *sig, size_t sig_len, bool is_relaxed,
+		     unsigned char out[DKIM_HASH_LEN]);
 
 /*
  * Appends the canonical form of field p[0..len) to *buf (malloc'd, grown
  * as needed; *used its length): simple is the bytes as they are, relaxed
  * RFC 6376 3.4.2.  -1 on out of memory.
  */
-int dkim_canon_header(const char *p, size_t len, bool is_relaxed,
-		      char **buf, size_t *used, size_t *cap);
+int dkim_canon_header(const char *p, size_t len, bool is_relaxed, char **buf,
+		      size_t *used, size_t *cap);
 
 /*
  * Signs a header hash with k (RSASSA-PKCS1-v1_5 over SHA-256, or Ed25519

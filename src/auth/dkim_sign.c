@@ -35,11 +35,23 @@ struct dkim_signer {
 	char selector[64];
 };
 
-const char *const dkim_default_headers[] = {
-	"from", "to", "cc", "subject", "date", "message-id", "reply-to",
-	"in-reply-to", "references", "mime-version", "content-type",
-	"content-transfer-encoding", "list-id", "list-unsubscribe",
-	"list-unsubscribe-post", "sender", NULL};
+const char *const dkim_default_headers[] = {"from",
+					    "to",
+					    "cc",
+					    "subject",
+					    "date",
+					    "message-id",
+					    "reply-to",
+					    "in-reply-to",
+					    "references",
+					    "mime-version",
+					    "content-type",
+					    "content-transfer-encoding",
+					    "list-id",
+					    "list-unsubscribe",
+					    "list-unsubscribe-post",
+					    "sender",
+					    NULL};
 
 /* Letters, digits, '-', '_' and inner dots: safe in a tag and a name. */
 static bool
@@ -64,8 +76,10 @@ dkim_signer_from_pem(const char *pem, size_t len, const char *domain,
 	int id;
 
 	if (!is_label_text(domain) || !is_label_text(selector)) {
-		snprintf(err, size, "bad domain or selector '%s'/'%s': use "
-			 "letters, digits, '-' and dots", domain, selector);
+		snprintf(err, size,
+			 "bad domain or selector '%s'/'%s': use "
+			 "letters, digits, '-' and dots",
+			 domain, selector);
 		return NULL;
 	}
 	if ((k = calloc(1, sizeof *k)) == NULL ||
@@ -77,21 +91,26 @@ dkim_signer_from_pem(const char *pem, size_t len, const char *domain,
 	k->key = PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL);
 	BIO_free(bio);
 	if (k->key == NULL) {
-		snprintf(err, size, "not a PEM private key; make one with "
-			 "`postern dkim keygen %s`", domain);
+		snprintf(err, size,
+			 "not a PEM private key; make one with "
+			 "`postern dkim keygen %s`",
+			 domain);
 		free(k);
 		return NULL;
 	}
 	id = EVP_PKEY_get_base_id(k->key);
 	k->is_ed25519 = id == EVP_PKEY_ED25519;
 	if (id != EVP_PKEY_RSA && !k->is_ed25519) {
-		snprintf(err, size, "key is neither RSA nor Ed25519; make one "
-			 "with `postern dkim keygen %s`", domain);
+		snprintf(err, size,
+			 "key is neither RSA nor Ed25519; make one "
+			 "with `postern dkim keygen %s`",
+			 domain);
 		dkim_signer_free(k);
 		return NULL;
 	}
 	if (!k->is_ed25519 && EVP_PKEY_get_bits(k->key) < DKIM_RSA_BITS_MIN) {
-		snprintf(err, size, "RSA key of %d bits is too small (RFC "
+		snprintf(err, size,
+			 "RSA key of %d bits is too small (RFC "
 			 "8301: at least 1024, 2048 recommended); make a new "
 			 "one with `postern dkim keygen %s`",
 			 EVP_PKEY_get_bits(k->key), domain);
@@ -144,15 +163,15 @@ dkim_signer_txt(const struct dkim_signer *k, char *txt, size_t size)
 	}
 	if (dkim_b64_encode(der, n, b64, sizeof b64) != 0)
 		return -1;
-	len = snprintf(txt, size, "v=DKIM1; k=%s; p=%s",
-		       dkim_signer_type(k), b64);
+	len = snprintf(txt, size, "v=DKIM1; k=%s; p=%s", dkim_signer_type(k),
+		       b64);
 	return len < 0 || (size_t)len >= size ? -1 : 0;
 }
 
 int
 dkim_sign_hash(const struct dkim_signer *k,
-	       const unsigned char hash[DKIM_HASH_LEN],
-	  unsigned char *sig, size_t *n_out)
+	       const unsigned char hash[DKIM_HASH_LEN], unsigned char *sig,
+	       size_t *n_out)
 {
 	EVP_PKEY_CTX *pc;
 	EVP_MD_CTX *mc;
@@ -241,8 +260,8 @@ add_h(struct fold *f, const struct dkim_field *fields, size_t n_fields,
 			count++;
 		for (; count > 0 && n < DKIM_HNAMES_MAX; count--) {
 			char word[64];
-			int w = snprintf(word, sizeof word, "%s%s:",
-					 is_first ? "h=" : "", name);
+			int w = snprintf(word, sizeof word,
+					 "%s%s:", is_first ? "h=" : "", name);
 
 			if (w < 0 || (size_t)w >= sizeof word)
 				break;
@@ -297,8 +316,8 @@ dkim_sign(const struct dkim_signer *k, const char *msg, size_t len,
 	fold_word(&f, word, (size_t)w, true);
 	fold_word(&f, "b=", 2, true);
 	if (f.is_oom ||
-	    dkim_header_hash(fields, n_fields, names, lens, n_names, f.p,
-			     f.len, true, hh) != 0 ||
+	    dkim_header_hash(fields, n_fields, names, lens, n_names, f.p, f.len,
+			     true, hh) != 0 ||
 	    dkim_sign_hash(k, hh, sig, &sig_len) != 0 ||
 	    dkim_b64_encode(sig, sig_len, b64, sizeof b64) != 0)
 		goto fail;

@@ -40,25 +40,25 @@
 #define DKIM_TXT_CHUNK 255 /* octets in one DNS character-string */
 
 static const char usage[] =
-	"usage: postern dkim keygen DOMAIN [--selector S] [--type rsa|ed25519]\n"
-	"                           [--bits N] [-c FILE]\n"
-	"\n"
-	"Makes a DKIM signing key for DOMAIN and writes it to the [dkim] keys\n"
-	"directory as DOMAIN.S.key (PEM, mode 0600; an existing file is never\n"
-	"replaced), then prints the DNS TXT record to publish at\n"
-	"S._domainkey.DOMAIN.  Mail leaving with a From: address at DOMAIN is\n"
-	"signed with it.\n"
-	"  --selector S   the key's name in DNS; default s and this year and\n"
-	"                 month (s202612)\n"
-	"  --type T       rsa (default; 2048 bits, --bits 1024..4096) or\n"
-	"                 ed25519 (RFC 8463; not every receiver checks it:\n"
-	"                 sign with an RSA key too)\n";
+    "usage: postern dkim keygen DOMAIN [--selector S] [--type rsa|ed25519]\n"
+    "                           [--bits N] [-c FILE]\n"
+    "\n"
+    "Makes a DKIM signing key for DOMAIN and writes it to the [dkim] keys\n"
+    "directory as DOMAIN.S.key (PEM, mode 0600; an existing file is never\n"
+    "replaced), then prints the DNS TXT record to publish at\n"
+    "S._domainkey.DOMAIN.  Mail leaving with a From: address at DOMAIN is\n"
+    "signed with it.\n"
+    "  --selector S   the key's name in DNS; default s and this year and\n"
+    "                 month (s202612)\n"
+    "  --type T       rsa (default; 2048 bits, --bits 1024..4096) or\n"
+    "                 ed25519 (RFC 8463; not every receiver checks it:\n"
+    "                 sign with an RSA key too)\n";
 
 static EVP_PKEY *
 generate(const char *type, unsigned bits)
 {
 	EVP_PKEY_CTX *pc = EVP_PKEY_CTX_new_from_name(
-		NULL, strcmp(type, "rsa") == 0 ? "RSA" : "ED25519", NULL);
+	    NULL, strcmp(type, "rsa") == 0 ? "RSA" : "ED25519", NULL);
 	EVP_PKEY *key = NULL;
 
 	if (pc == NULL || EVP_PKEY_keygen_init(pc) != 1 ||
@@ -80,7 +80,8 @@ write_pem(int fd, EVP_PKEY *key, char **pem_out, size_t *len_out)
 	size_t off = 0;
 
 	if (bio == NULL ||
-	    PEM_write_bio_PrivateKey(bio, key, NULL, NULL, 0, NULL, NULL) != 1 ||
+	    PEM_write_bio_PrivateKey(bio, key, NULL, NULL, 0, NULL, NULL) !=
+		1 ||
 	    (n = BIO_get_mem_data(bio, &data)) <= 0) {
 		BIO_free(bio);
 		errno = ENOMEM;
@@ -116,16 +117,20 @@ dkim_keygen(const char *path, const char *type, unsigned bits, char *txt,
 	int fd, r;
 
 	if (strcmp(type, "rsa") != 0 && strcmp(type, "ed25519") != 0) {
-		snprintf(err, errsize, "unknown key type '%s': say rsa or "
-			 "ed25519", type);
+		snprintf(err, errsize,
+			 "unknown key type '%s': say rsa or "
+			 "ed25519",
+			 type);
 		return -1;
 	}
 	if (bits == 0)
 		bits = DKIM_RSA_BITS_DEFAULT;
 	if (strcmp(type, "rsa") == 0 &&
 	    (bits < DKIM_RSA_BITS_MIN || bits > DKIM_RSA_BITS_MAX)) {
-		snprintf(err, errsize, "RSA keys have 1024 to 4096 bits "
-			 "(2048 recommended), not %u", bits);
+		snprintf(err, errsize,
+			 "RSA keys have 1024 to 4096 bits "
+			 "(2048 recommended), not %u",
+			 bits);
 		return -1;
 	}
 	if ((key = generate(type, bits)) == NULL) {
@@ -136,8 +141,10 @@ dkim_keygen(const char *path, const char *type, unsigned bits, char *txt,
 	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd < 0) {
 		if (errno == EEXIST)
-			snprintf(err, errsize, "%s exists: remove it or pick "
-				 "another selector (--selector)", path);
+			snprintf(err, errsize,
+				 "%s exists: remove it or pick "
+				 "another selector (--selector)",
+				 path);
 		else
 			snprintf(err, errsize, "cannot create %s: %s", path,
 				 strerror(errno));
@@ -227,8 +234,10 @@ give_to_user(const struct config *cfg, const char *path)
 	if (geteuid() != 0 || cfg->server_user[0] == '\0')
 		return 0;
 	if ((pw = getpwnam(cfg->server_user)) == NULL) {
-		fprintf(stderr, "postern dkim: no user '%s' ([server] user) "
-			"to own %s\n", cfg->server_user, path);
+		fprintf(stderr,
+			"postern dkim: no user '%s' ([server] user) "
+			"to own %s\n",
+			cfg->server_user, path);
 		return -1;
 	}
 	if (chown(path, pw->pw_uid, pw->pw_gid) != 0) {
@@ -251,14 +260,15 @@ keygen(const char *conf, const char *domain, const char *selector,
 	if ((cfg = cli_config_load(conf)) == NULL)
 		return 1;
 	if (stat(cfg->dkim_keys, &st) != 0 || !S_ISDIR(st.st_mode)) {
-		fprintf(stderr, "postern dkim: the key directory %s ([dkim] "
+		fprintf(stderr,
+			"postern dkim: the key directory %s ([dkim] "
 			"keys) does not exist; create it: mkdir -p %s\n",
 			cfg->dkim_keys, cfg->dkim_keys);
 		config_free(cfg);
 		return 1;
 	}
-	n = snprintf(path, sizeof path, "%s/%s.%s.key", cfg->dkim_keys,
-		     domain, selector);
+	n = snprintf(path, sizeof path, "%s/%s.%s.key", cfg->dkim_keys, domain,
+		     selector);
 	if (n < 0 || (size_t)n >= sizeof path) {
 		fprintf(stderr, "postern dkim: key path too long\n");
 		config_free(cfg);
@@ -277,7 +287,8 @@ keygen(const char *conf, const char *domain, const char *selector,
 	printf("wrote %s\n", path);
 	print_record(selector, domain, txt);
 	printf("publish this TXT record in the DNS zone of %s; mail from "
-	       "@%s is signed with selector %s\n", domain, domain, selector);
+	       "@%s is signed with selector %s\n",
+	       domain, domain, selector);
 	return 0;
 }
 
@@ -309,8 +320,8 @@ cli_dkim(int argc, char **argv)
 	struct tm tm;
 	int i = 2;
 
-	if (argc >= 2 && (strcmp(argv[1], "--help") == 0 ||
-			  strcmp(argv[1], "-h") == 0)) {
+	if (argc >= 2 &&
+	    (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
 		fputs(usage, stdout);
 		return 0;
 	}
@@ -349,8 +360,10 @@ cli_dkim(int argc, char **argv)
 		return 2;
 	}
 	if (strcmp(type, "rsa") != 0 && strcmp(type, "ed25519") != 0) {
-		fprintf(stderr, "postern dkim keygen: --type is rsa or "
-			"ed25519, not '%s'\n", type);
+		fprintf(stderr,
+			"postern dkim keygen: --type is rsa or "
+			"ed25519, not '%s'\n",
+			type);
 		return 2;
 	}
 	if (selector == NULL) {
@@ -360,8 +373,10 @@ cli_dkim(int argc, char **argv)
 		selector = def_selector;
 	}
 	if (!is_name(selector, 64)) {
-		fprintf(stderr, "postern dkim keygen: bad selector '%s': use "
-			"letters, digits, '-' and dots\n", selector);
+		fprintf(stderr,
+			"postern dkim keygen: bad selector '%s': use "
+			"letters, digits, '-' and dots\n",
+			selector);
 		return 2;
 	}
 	return keygen(conf, domain, selector, type, (unsigned)bits);

@@ -36,66 +36,69 @@
 
 /* RFC 8463 A.3, with CRLF line ends. */
 static const char rfc8463_msg[] =
-	"DKIM-Signature: v=1; a=ed25519-sha256; c=relaxed/relaxed;\r\n"
-	" d=football.example.com; i=@football.example.com;\r\n"
-	" q=dns/txt; s=brisbane; t=1528637909; h=from : to :\r\n"
-	" subject : date : message-id : from : subject : date;\r\n"
-	" bh=2jUSOH9NhtVGCQWNr9BrIAPreKQjO6Sn7XIkfJVOzv8=;\r\n"
-	" b=/gCrinpcQOoIfuHNQIbq4pgh9kyIK3AQUdt9OdqQehSwhEIug4D11Bus\r\n"
-	" Fa3bT3FY5OsU7ZbnKELq+eXdp1Q1Dw==\r\n"
-	"DKIM-Signature: v=1; a=rsa-sha256; c=relaxed/relaxed;\r\n"
-	" d=football.example.com; i=@football.example.com;\r\n"
-	" q=dns/txt; s=test; t=1528637909; h=from : to : subject :\r\n"
-	" date : message-id : from : subject : date;\r\n"
-	" bh=2jUSOH9NhtVGCQWNr9BrIAPreKQjO6Sn7XIkfJVOzv8=;\r\n"
-	" b=F45dVWDfMbQDGHJFlXUNB2HKfbCeLRyhDXgFpEL8GwpsRe0IeIixNTe3\r\n"
-	" DhCVlUrSjV4BwcVcOF6+FF3Zo9Rpo1tFOeS9mPYQTnGdaSGsgeefOsk2Jz\r\n"
-	" dA+L10TeYt9BgDfQNZtKdN1WO//KgIqXP7OdEFE4LjFYNcUxZQ4FADY+8=\r\n"
-	"From: Joe SixPack <joe@football.example.com>\r\n"
-	"To: Suzie Q <suzie@shopping.example.net>\r\n"
-	"Subject: Is dinner ready?\r\n"
-	"Date: Fri, 11 Jul 2003 21:00:37 -0700 (PDT)\r\n"
-	"Message-ID: <20030712040037.46341.5F8J@football.example.com>\r\n"
-	"\r\n"
-	"Hi.\r\n"
-	"\r\n"
-	"We lost the game.  Are you hungry yet?\r\n"
-	"\r\n"
-	"Joe.\r\n";
+    "DKIM-Signature: v=1; a=ed25519-sha256; c=relaxed/relaxed;\r\n"
+    " d=football.example.com; i=@football.example.com;\r\n"
+    " q=dns/txt; s=brisbane; t=1528637909; h=from : to :\r\n"
+    " subject : date : message-id : from : subject : date;\r\n"
+    " bh=2jUSOH9NhtVGCQWNr9BrIAPreKQjO6Sn7XIkfJVOzv8=;\r\n"
+    " b=/gCrinpcQOoIfuHNQIbq4pgh9kyIK3AQUdt9OdqQehSwhEIug4D11Bus\r\n"
+    " Fa3bT3FY5OsU7ZbnKELq+eXdp1Q1Dw==\r\n"
+    "DKIM-Signature: v=1; a=rsa-sha256; c=relaxed/relaxed;\r\n"
+    " d=football.example.com; i=@football.example.com;\r\n"
+    " q=dns/txt; s=test; t=1528637909; h=from : to : subject :\r\n"
+    " date : message-id : from : subject : date;\r\n"
+    " bh=2jUSOH9NhtVGCQWNr9BrIAPreKQjO6Sn7XIkfJVOzv8=;\r\n"
+    " b=F45dVWDfMbQDGHJFlXUNB2HKfbCeLRyhDXgFpEL8GwpsRe0IeIixNTe3\r\n"
+    " DhCVlUrSjV4BwcVcOF6+FF3Zo9Rpo1tFOeS9mPYQTnGdaSGsgeefOsk2Jz\r\n"
+    " dA+L10TeYt9BgDfQNZtKdN1WO//KgIqXP7OdEFE4LjFYNcUxZQ4FADY+8=\r\n"
+    "From: Joe SixPack <joe@football.example.com>\r\n"
+    "To: Suzie Q <suzie@shopping.example.net>\r\n"
+    "Subject: Is dinner ready?\r\n"
+    "Date: Fri, 11 Jul 2003 21:00:37 -0700 (PDT)\r\n"
+    "Message-ID: <20030712040037.46341.5F8J@football.example.com>\r\n"
+    "\r\n"
+    "Hi.\r\n"
+    "\r\n"
+    "We lost the game.  Are you hungry yet?\r\n"
+    "\r\n"
+    "Joe.\r\n";
 
 static const char rfc8463_b[] = "/gCrinpcQOoIfuHNQIbq4pgh9kyIK3AQUdt9OdqQehSw"
 				"hEIug4D11BusFa3bT3FY5OsU7ZbnKELq+eXdp1Q1Dw==";
 
 /* RFC 8463 A.1: the seed nWGxne/9... in PKCS#8. */
 static const char rfc8463_pem[] =
-	"-----BEGIN PRIVATE KEY-----\n"
-	"MC4CAQAwBQYDK2VwBCIEIJ1hsZ3v/VpguoRK9JLsLMREScVpezJpGXA7rAMcrn9g\n"
-	"-----END PRIVATE KEY-----\n";
+    "-----BEGIN PRIVATE KEY-----\n"
+    "MC4CAQAwBQYDK2VwBCIEIJ1hsZ3v/VpguoRK9JLsLMREScVpezJpGXA7rAMcrn9g\n"
+    "-----END PRIVATE KEY-----\n";
 
 static const struct adns_row rfc_zone[] = {
-	{"brisbane._domainkey.football.example.com", ADNS_TXT, ADNS_OK,
-	 {"v=DKIM1; k=ed25519; p=11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo="}},
-	{"test._domainkey.football.example.com", ADNS_TXT, ADNS_OK,
-	 {"v=DKIM1; k=rsa; p=MIGfMA0GCSqGSIb3DQEBAQUAA4GNADCBiQKBgQDkHlOQoBTzWRiGs5"
-	  "V6NpP3idY6Wk08a5qhdR6wy5bdOKb2jLQiY/J16JYi0Qvx/byYzCNb3W91y3FutACDfzw"
-	  "Q/BC/e/8uBsCR+yz1Lxj+PL6lHvqMKrM3rG4hstT5QjvHO9PzoxZyVYLzBfO2EeC3Ip3G"
-	  "+2kryOTIKT+l/K4w3QIDAQAB"}},
-	{0}};
+    {"brisbane._domainkey.football.example.com",
+     ADNS_TXT,
+     ADNS_OK,
+     {"v=DKIM1; k=ed25519; p=11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo="}},
+    {"test._domainkey.football.example.com",
+     ADNS_TXT,
+     ADNS_OK,
+     {"v=DKIM1; k=rsa; p=MIGfMA0GCSqGSIb3DQEBAQUAA4GNADCBiQKBgQDkHlOQoBTzWRiGs5"
+      "V6NpP3idY6Wk08a5qhdR6wy5bdOKb2jLQiY/J16JYi0Qvx/byYzCNb3W91y3FutACDfzw"
+      "Q/BC/e/8uBsCR+yz1Lxj+PL6lHvqMKrM3rG4hstT5QjvHO9PzoxZyVYLzBfO2EeC3Ip3G"
+      "+2kryOTIKT+l/K4w3QIDAQAB"}},
+    {0}};
 
-static const char plain_msg[] =
-	"From: Alice <alice@example.org>\r\n"
-	"To: bob@example.net\r\n"
-	"Subject: lunch\r\n"
-	"Date: Sat, 5 Dec 2026 12:00:00 +0000\r\n"
-	"Message-ID: <1@example.org>\r\n"
-	"\r\n"
-	"Shall we?\r\n"
-	"\r\n";
+static const char plain_msg[] = "From: Alice <alice@example.org>\r\n"
+				"To: bob@example.net\r\n"
+				"Subject: lunch\r\n"
+				"Date: Sat, 5 Dec 2026 12:00:00 +0000\r\n"
+				"Message-ID: <1@example.org>\r\n"
+				"\r\n"
+				"Shall we?\r\n"
+				"\r\n";
 
 /* Runs a check to its end with a lazy table; returns it. */
 static struct dkim_check *
-check_all(const char *msg, size_t len, const struct adns_row *zone,
-	  int64_t now, unsigned *rounds_out)
+check_all(const char *msg, size_t len, const struct adns_row *zone, int64_t now,
+	  unsigned *rounds_out)
 {
 	struct adns_table t;
 	struct adns_view v = adns_table_view(&t, zone, true);
@@ -159,16 +162,16 @@ test_dkim_rfc8463_example_verifies(void **state)
 static void
 test_dkim_rfc8463_ed25519_signature_reproduced(void **state)
 {
-	static const char *const names[] = {"from", "to", "subject", "date",
-					    "message-id", "from", "subject",
-					    "date"};
+	static const char *const names[] = {"from",    "to",	     "subject",
+					    "date",    "message-id", "from",
+					    "subject", "date"};
 	size_t lens[8], body = 0, sig_len = DKIM_SIG_OCTETS_MAX;
 	struct dkim_field f[16];
 	char err[256], b64[200];
 	unsigned char hash[DKIM_HASH_LEN], sig[DKIM_SIG_OCTETS_MAX];
 	const char *sig_field = strstr(rfc8463_msg, "DKIM-Signature");
-	size_t n = dkim_fields_split(rfc8463_msg, strlen(rfc8463_msg), f, 16,
-				     &body);
+	size_t n =
+	    dkim_fields_split(rfc8463_msg, strlen(rfc8463_msg), f, 16, &body);
 	/* The first field with its b= value cut out. */
 	const char *b = strstr(f[0].p, " b=") + 3;
 	char blank[600];
@@ -183,9 +186,8 @@ test_dkim_rfc8463_ed25519_signature_reproduced(void **state)
 	blen = pre + 2;
 	for (size_t i = 0; i < 8; i++)
 		lens[i] = strlen(names[i]);
-	assert_int_equal(dkim_header_hash(f, n, names, lens, 8, blank, blen,
-					  true, hash),
-			 0);
+	assert_int_equal(
+	    dkim_header_hash(f, n, names, lens, 8, blank, blen, true, hash), 0);
 	k = dkim_signer_from_pem(rfc8463_pem, strlen(rfc8463_pem),
 				 "football.example.com", "brisbane", err,
 				 sizeof err);
@@ -217,7 +219,7 @@ test_dkim_rfc8463_message_signed_by_us_verifies(void **state)
 	assert_non_null(strstr(hdr, "h=from:from:to:subject:"));
 	assert_non_null(strstr(hdr, "date:message-id;"));
 	assert_non_null(
-		strstr(hdr, "bh=2jUSOH9NhtVGCQWNr9BrIAPreKQjO6Sn7XIkfJVOzv8="));
+	    strstr(hdr, "bh=2jUSOH9NhtVGCQWNr9BrIAPreKQjO6Sn7XIkfJVOzv8="));
 	for (const char *p = hdr; (p = strstr(p, "\r\n")) != NULL; p += 2)
 		assert_true(p[2] == '\t' || p[2] == '\0');
 	assert_int_equal(asprintf(&msg, "%s%s", hdr, body) > 0, 1);
@@ -255,8 +257,8 @@ test_dkim_canonicalization_rfc6376_example(void **state)
 	n = dkim_fields_split(msg, sizeof msg - 1, f, 4, &body);
 	assert_int_equal(n, 2);
 	for (size_t i = 0; i < n; i++)
-		assert_int_equal(dkim_canon_header(f[i].p, f[i].len, true,
-						   &buf, &used, &cap),
+		assert_int_equal(dkim_canon_header(f[i].p, f[i].len, true, &buf,
+						   &used, &cap),
 				 0);
 	assert_int_equal(used, 12);
 	assert_memory_equal(buf, "a:X\r\nb:Y Z\r\n", 12);
@@ -269,8 +271,8 @@ test_dkim_canonicalization_rfc6376_example(void **state)
 	assert_memory_equal(buf, "A: X\r\nB : Y\t\r\n\tZ  \r\n", 20);
 	free(buf);
 
-	assert_int_equal(dkim_body_hash(msg + body, sizeof msg - 1 - body,
-					true, DKIM_NO_LIMIT, got, &clen),
+	assert_int_equal(dkim_body_hash(msg + body, sizeof msg - 1 - body, true,
+					DKIM_NO_LIMIT, got, &clen),
 			 0);
 	sha256_of(" C\r\n D E\r\n", want);
 	assert_memory_equal(got, want, DKIM_HASH_LEN);
@@ -281,14 +283,12 @@ test_dkim_canonicalization_rfc6376_example(void **state)
 	sha256_of(" C \r\n D \t E\r\n", want);
 	assert_memory_equal(got, want, DKIM_HASH_LEN);
 	/* Empty bodies: CRLF in simple, nothing in relaxed (3.4.3, 3.4.4). */
-	assert_int_equal(dkim_body_hash("", 0, false, DKIM_NO_LIMIT, got,
-					&clen),
-			 0);
+	assert_int_equal(
+	    dkim_body_hash("", 0, false, DKIM_NO_LIMIT, got, &clen), 0);
 	sha256_of("\r\n", want);
 	assert_memory_equal(got, want, DKIM_HASH_LEN);
-	assert_int_equal(dkim_body_hash("\r\n\r\n", 4, true, DKIM_NO_LIMIT,
-					got, &clen),
-			 0);
+	assert_int_equal(
+	    dkim_body_hash("\r\n\r\n", 4, true, DKIM_NO_LIMIT, got, &clen), 0);
 	sha256_of("", want);
 	assert_memory_equal(got, want, DKIM_HASH_LEN);
 	/* No final CRLF: one is added; l= cuts the canonical text. */
@@ -329,8 +329,7 @@ pem_of(EVP_PKEY *key)
 	long n;
 
 	assert_int_equal(
-		PEM_write_bio_PrivateKey(bio, key, NULL, NULL, 0, NULL, NULL),
-		1);
+	    PEM_write_bio_PrivateKey(bio, key, NULL, NULL, 0, NULL, NULL), 1);
 	n = BIO_get_mem_data(bio, &data);
 	out = strndup(data, (size_t)n);
 	BIO_free(bio);
@@ -354,8 +353,8 @@ keys_setup(void **state)
 				      err, sizeof err);
 	free(pem);
 	pem = pem_of(ed);
-	k->ed = dkim_signer_from_pem(pem, strlen(pem), "example.org", "e1",
-				     err, sizeof err);
+	k->ed = dkim_signer_from_pem(pem, strlen(pem), "example.org", "e1", err,
+				     sizeof err);
 	free(pem);
 	if (k->rsa == NULL || k->ed == NULL ||
 	    dkim_signer_txt(k->rsa, k->rsa_txt, sizeof k->rsa_txt) != 0 ||
@@ -366,19 +365,22 @@ keys_setup(void **state)
 		return -1;
 	snprintf(k->small_txt, sizeof k->small_txt, "v=DKIM1; k=rsa; p=%s",
 		 b64);
-	k->zone[0] = (struct adns_row){"r1._domainkey.example.org", ADNS_TXT,
-				       ADNS_OK, {k->rsa_txt}};
-	k->zone[1] = (struct adns_row){"e1._domainkey.example.org", ADNS_TXT,
-				       ADNS_OK, {k->ed_txt}};
-	k->zone[2] = (struct adns_row){"small._domainkey.example.org",
-				       ADNS_TXT, ADNS_OK, {k->small_txt}};
+	k->zone[0] = (struct adns_row){
+	    "r1._domainkey.example.org", ADNS_TXT, ADNS_OK, {k->rsa_txt}};
+	k->zone[1] = (struct adns_row){
+	    "e1._domainkey.example.org", ADNS_TXT, ADNS_OK, {k->ed_txt}};
+	k->zone[2] = (struct adns_row){
+	    "small._domainkey.example.org", ADNS_TXT, ADNS_OK, {k->small_txt}};
 	k->zone[3] = (struct adns_row){"gone._domainkey.example.org",
-				       ADNS_TXT, ADNS_OK,
+				       ADNS_TXT,
+				       ADNS_OK,
 				       {"v=DKIM1; k=rsa; p="}};
-	k->zone[4] = (struct adns_row){"slow._domainkey.example.org",
-				       ADNS_TXT, ADNS_TEMPFAIL, {0}};
-	k->zone[5] = (struct adns_row){"two._domainkey.example.org", ADNS_TXT,
-				       ADNS_OK, {k->rsa_txt, k->rsa_txt}};
+	k->zone[4] = (struct adns_row){
+	    "slow._domainkey.example.org", ADNS_TXT, ADNS_TEMPFAIL, {0}};
+	k->zone[5] = (struct adns_row){"two._domainkey.example.org",
+				       ADNS_TXT,
+				       ADNS_OK,
+				       {k->rsa_txt, k->rsa_txt}};
 	EVP_PKEY_free(rsa);
 	EVP_PKEY_free(small);
 	EVP_PKEY_free(ed);
@@ -448,16 +450,14 @@ sign_custom(const struct dkim_signer *s, const char *tags, const char *msg,
 
 /* bh= of msg's body, relaxed or simple, cut at limit. */
 static void
-bh_of(const char *msg, bool is_relaxed, uint64_t limit, char *out,
-      size_t size)
+bh_of(const char *msg, bool is_relaxed, uint64_t limit, char *out, size_t size)
 {
 	const char *body = strstr(msg, "\r\n\r\n") + 4;
 	unsigned char h[DKIM_HASH_LEN];
 	uint64_t clen = 0;
 
-	assert_int_equal(dkim_body_hash(body, strlen(body), is_relaxed, limit,
-					h, &clen),
-			 0);
+	assert_int_equal(
+	    dkim_body_hash(body, strlen(body), is_relaxed, limit, h, &clen), 0);
 	assert_int_equal(dkim_b64_encode(h, sizeof h, out, size), 0);
 }
 
@@ -485,14 +485,12 @@ test_dkim_tampering_fails(void **state)
 
 	p = strstr(m, "Subject: lunch");
 	p[9] = 'L';
-	assert_int_equal(result_of(m, k->zone, NOW,
-				   "signature did not verify"),
+	assert_int_equal(result_of(m, k->zone, NOW, "signature did not verify"),
 			 DKIM_FAIL);
 	p[9] = 'l';
 	p = strstr(m, "Shall");
 	p[0] = 's';
-	assert_int_equal(result_of(m, k->zone, NOW,
-				   "body hash did not verify"),
+	assert_int_equal(result_of(m, k->zone, NOW, "body hash did not verify"),
 			 DKIM_FAIL);
 	free(m);
 	/* A second From: added on top breaks the over-signed From. */
@@ -552,8 +550,7 @@ test_dkim_simple_canonicalization_round_trip(void **state)
 }
 
 static char *
-custom_rsa(struct keys *k, const char *extra, const char *sel,
-	   const char *alg)
+custom_rsa(struct keys *k, const char *extra, const char *sel, const char *alg)
 {
 	char bh[64], tags[400];
 
@@ -574,34 +571,32 @@ test_dkim_verdicts_for_broken_cases(void **state)
 		enum dkim_result r;
 		const char *problem;
 	} cases[] = {
-		{"t=1000; x=2000; ", "r1", "rsa-sha256", DKIM_FAIL,
-		 "signature expired"},
-		{"t=3000000000; x=4000000000; ", "r1", "rsa-sha256", DKIM_PASS,
-		 ""},
-		{"t=2000; x=1000; ", "r1", "rsa-sha256", DKIM_PERMERROR,
-		 "expires before it was made (x= < t=)"},
-		{"", "gone", "rsa-sha256", DKIM_FAIL, "key revoked (empty p=)"},
-		{"", "r1", "rsa-sha1", DKIM_PERMERROR,
-		 "rsa-sha1 is not accepted (RFC 8301)"},
-		{"", "small", "rsa-sha256", DKIM_PERMERROR,
-		 "key too small (512 bits)"},
-		{"", "nokey", "rsa-sha256", DKIM_PERMERROR,
-		 "no key for selector"},
-		{"", "slow", "rsa-sha256", DKIM_TEMPERROR, "key lookup failed"},
-		{"", "two", "rsa-sha256", DKIM_PERMERROR, "several key records"},
-		{"", "e1", "rsa-sha256", DKIM_PERMERROR,
-		 "key type (k=) does not match the algorithm (a=)"},
-		{"i=joe@mail.example.org; ", "r1", "rsa-sha256", DKIM_PASS, ""},
-		{"i=joe@example.com; ", "r1", "rsa-sha256", DKIM_PERMERROR,
-		 "identity (i=) not within the domain (d=)"},
-		{"q=dns/txt; ", "r1", "rsa-sha256", DKIM_PASS, ""},
-		{"q=http; ", "r1", "rsa-sha256", DKIM_PERMERROR,
-		 "no known query method (q=)"},
+	    {"t=1000; x=2000; ", "r1", "rsa-sha256", DKIM_FAIL,
+	     "signature expired"},
+	    {"t=3000000000; x=4000000000; ", "r1", "rsa-sha256", DKIM_PASS, ""},
+	    {"t=2000; x=1000; ", "r1", "rsa-sha256", DKIM_PERMERROR,
+	     "expires before it was made (x= < t=)"},
+	    {"", "gone", "rsa-sha256", DKIM_FAIL, "key revoked (empty p=)"},
+	    {"", "r1", "rsa-sha1", DKIM_PERMERROR,
+	     "rsa-sha1 is not accepted (RFC 8301)"},
+	    {"", "small", "rsa-sha256", DKIM_PERMERROR,
+	     "key too small (512 bits)"},
+	    {"", "nokey", "rsa-sha256", DKIM_PERMERROR, "no key for selector"},
+	    {"", "slow", "rsa-sha256", DKIM_TEMPERROR, "key lookup failed"},
+	    {"", "two", "rsa-sha256", DKIM_PERMERROR, "several key records"},
+	    {"", "e1", "rsa-sha256", DKIM_PERMERROR,
+	     "key type (k=) does not match the algorithm (a=)"},
+	    {"i=joe@mail.example.org; ", "r1", "rsa-sha256", DKIM_PASS, ""},
+	    {"i=joe@example.com; ", "r1", "rsa-sha256", DKIM_PERMERROR,
+	     "identity (i=) not within the domain (d=)"},
+	    {"q=dns/txt; ", "r1", "rsa-sha256", DKIM_PASS, ""},
+	    {"q=http; ", "r1", "rsa-sha256", DKIM_PERMERROR,
+	     "no known query method (q=)"},
 	};
 
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-		char *m = custom_rsa(k, cases[i].extra, cases[i].sel,
-				     cases[i].alg);
+		char *m =
+		    custom_rsa(k, cases[i].extra, cases[i].sel, cases[i].alg);
 
 		print_message("case %zu: %s %s\n", i, cases[i].extra,
 			      cases[i].sel);
@@ -620,27 +615,27 @@ test_dkim_key_record_rules(void **state)
 		const char *fmt; /* %s: the p= tag */
 		enum dkim_result r;
 	} cases[] = {
-		{"v=DKIM1; k=rsa; %s", DKIM_PASS},
-		{"%s", DKIM_PASS},
-		{"k=rsa; v=DKIM1; %s", DKIM_PERMERROR},
-		{"v=DKIM2; %s", DKIM_PERMERROR},
-		{"v=DKIM1; h=sha1; %s", DKIM_PERMERROR},
-		{"v=DKIM1; h=sha1:sha256; %s", DKIM_PASS},
-		{"v=DKIM1; s=email; %s", DKIM_PASS},
-		{"v=DKIM1; s=*; %s", DKIM_PASS},
-		{"v=DKIM1; s=other; %s", DKIM_PERMERROR},
-		{"v=DKIM1; t=s; %s", DKIM_PASS},
-		{"v=DKIM1; k=dsa; %s", DKIM_PERMERROR},
-		{"v=DKIM1; k=rsa; p=AAAA", DKIM_PERMERROR},
-		{"v=DKIM1; k=rsa", DKIM_PERMERROR},
-		{"v=DKIM1; bad", DKIM_PERMERROR},
+	    {"v=DKIM1; k=rsa; %s", DKIM_PASS},
+	    {"%s", DKIM_PASS},
+	    {"k=rsa; v=DKIM1; %s", DKIM_PERMERROR},
+	    {"v=DKIM2; %s", DKIM_PERMERROR},
+	    {"v=DKIM1; h=sha1; %s", DKIM_PERMERROR},
+	    {"v=DKIM1; h=sha1:sha256; %s", DKIM_PASS},
+	    {"v=DKIM1; s=email; %s", DKIM_PASS},
+	    {"v=DKIM1; s=*; %s", DKIM_PASS},
+	    {"v=DKIM1; s=other; %s", DKIM_PERMERROR},
+	    {"v=DKIM1; t=s; %s", DKIM_PASS},
+	    {"v=DKIM1; k=dsa; %s", DKIM_PERMERROR},
+	    {"v=DKIM1; k=rsa; p=AAAA", DKIM_PERMERROR},
+	    {"v=DKIM1; k=rsa", DKIM_PERMERROR},
+	    {"v=DKIM1; bad", DKIM_PERMERROR},
 	};
 
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		char rr[1200];
 		struct adns_row zone[] = {
-			{"r1._domainkey.example.org", ADNS_TXT, ADNS_OK, {rr}},
-			{0}};
+		    {"r1._domainkey.example.org", ADNS_TXT, ADNS_OK, {rr}},
+		    {0}};
 		char *m = custom_rsa(k, "", "r1", "rsa-sha256");
 
 		snprintf(rr, sizeof rr, cases[i].fmt, p);
@@ -652,14 +647,12 @@ test_dkim_key_record_rules(void **state)
 	{
 		char rr[1200], *m;
 		struct adns_row zone[] = {
-			{"r1._domainkey.example.org", ADNS_TXT, ADNS_OK, {rr}},
-			{0}};
+		    {"r1._domainkey.example.org", ADNS_TXT, ADNS_OK, {rr}},
+		    {0}};
 
 		snprintf(rr, sizeof rr, "v=DKIM1; t=y:s; %s", p);
-		m = custom_rsa(k, "i=a@sub.example.org; ", "r1",
-			       "rsa-sha256");
-		assert_int_equal(result_of(m, zone, NOW, NULL),
-				 DKIM_PERMERROR);
+		m = custom_rsa(k, "i=a@sub.example.org; ", "r1", "rsa-sha256");
+		assert_int_equal(result_of(m, zone, NOW, NULL), DKIM_PERMERROR);
 		free(m);
 	}
 }
@@ -668,20 +661,20 @@ static void
 test_dkim_malformed_signatures_are_permerror(void **state)
 {
 	static const char *const sigs[] = {
-		"DKIM-Signature: v=1; a=rsa-sha256\r\n",
-		"DKIM-Signature: garbage\r\n",
-		"DKIM-Signature: v=2; a=rsa-sha256; d=example.org; s=r1; "
-		"h=from; bh=AAAA; b=AAAA\r\n",
-		"DKIM-Signature: v=1; a=rsa-sha256; d=example.org; s=r1; "
-		"h=to:subject; bh=AAAA; b=AAAA\r\n",
-		"DKIM-Signature: v=1; a=rsa-sha256; d=example.org; s=r1; "
-		"h=from; bh=AAAA; b=!!!!\r\n",
-		"DKIM-Signature: v=1; a=rsa-sha256; c=odd; d=example.org; "
-		"s=r1; h=from; bh=AAAA; b=AAAA\r\n",
-		"DKIM-Signature: v=1; a=rsa-sha256; d=example.org; s=r1; "
-		"h=from::to; bh=AAAA; b=AAAA\r\n",
-		"DKIM-Signature: v=1; a=rsa-sha256; d=example.org; s=r1; "
-		"l=x; h=from; bh=AAAA; b=AAAA\r\n",
+	    "DKIM-Signature: v=1; a=rsa-sha256\r\n",
+	    "DKIM-Signature: garbage\r\n",
+	    "DKIM-Signature: v=2; a=rsa-sha256; d=example.org; s=r1; "
+	    "h=from; bh=AAAA; b=AAAA\r\n",
+	    "DKIM-Signature: v=1; a=rsa-sha256; d=example.org; s=r1; "
+	    "h=to:subject; bh=AAAA; b=AAAA\r\n",
+	    "DKIM-Signature: v=1; a=rsa-sha256; d=example.org; s=r1; "
+	    "h=from; bh=AAAA; b=!!!!\r\n",
+	    "DKIM-Signature: v=1; a=rsa-sha256; c=odd; d=example.org; "
+	    "s=r1; h=from; bh=AAAA; b=AAAA\r\n",
+	    "DKIM-Signature: v=1; a=rsa-sha256; d=example.org; s=r1; "
+	    "h=from::to; bh=AAAA; b=AAAA\r\n",
+	    "DKIM-Signature: v=1; a=rsa-sha256; d=example.org; s=r1; "
+	    "l=x; h=from; bh=AAAA; b=AAAA\r\n",
 	};
 	struct keys *k = *state;
 
@@ -744,8 +737,8 @@ static void
 test_dkim_no_signature_and_limits(void **state)
 {
 	struct keys *k = *state;
-	struct dkim_check *c = check_all(plain_msg, strlen(plain_msg), k->zone,
-					 NOW, NULL);
+	struct dkim_check *c =
+	    check_all(plain_msg, strlen(plain_msg), k->zone, NOW, NULL);
 	char *m = signed_by(k->ed, plain_msg), *many = strdup(m), *t;
 
 	assert_int_equal(dkim_check_count(c), 0);
@@ -792,21 +785,21 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_dkim_rfc8463_example_verifies),
-		cmocka_unit_test(test_dkim_rfc8463_ed25519_signature_reproduced),
-		cmocka_unit_test(test_dkim_rfc8463_message_signed_by_us_verifies),
-		cmocka_unit_test(test_dkim_canonicalization_rfc6376_example),
-		cmocka_unit_test(test_dkim_tag_lists),
-		cmocka_unit_test(test_dkim_round_trip_rsa_and_ed25519),
-		cmocka_unit_test(test_dkim_tampering_fails),
-		cmocka_unit_test(test_dkim_body_length_limit),
-		cmocka_unit_test(test_dkim_simple_canonicalization_round_trip),
-		cmocka_unit_test(test_dkim_verdicts_for_broken_cases),
-		cmocka_unit_test(test_dkim_key_record_rules),
-		cmocka_unit_test(test_dkim_malformed_signatures_are_permerror),
-		cmocka_unit_test(test_dkim_two_signatures_both_reported),
-		cmocka_unit_test(test_dkim_no_signature_and_limits),
-		cmocka_unit_test(test_dkim_sign_header_choice),
+	    cmocka_unit_test(test_dkim_rfc8463_example_verifies),
+	    cmocka_unit_test(test_dkim_rfc8463_ed25519_signature_reproduced),
+	    cmocka_unit_test(test_dkim_rfc8463_message_signed_by_us_verifies),
+	    cmocka_unit_test(test_dkim_canonicalization_rfc6376_example),
+	    cmocka_unit_test(test_dkim_tag_lists),
+	    cmocka_unit_test(test_dkim_round_trip_rsa_and_ed25519),
+	    cmocka_unit_test(test_dkim_tampering_fails),
+	    cmocka_unit_test(test_dkim_body_length_limit),
+	    cmocka_unit_test(test_dkim_simple_canonicalization_round_trip),
+	    cmocka_unit_test(test_dkim_verdicts_for_broken_cases),
+	    cmocka_unit_test(test_dkim_key_record_rules),
+	    cmocka_unit_test(test_dkim_malformed_signatures_are_permerror),
+	    cmocka_unit_test(test_dkim_two_signatures_both_reported),
+	    cmocka_unit_test(test_dkim_no_signature_and_limits),
+	    cmocka_unit_test(test_dkim_sign_header_choice),
 	};
 
 	return cmocka_run_group_tests(tests, keys_setup, keys_teardown);
