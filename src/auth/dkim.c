@@ -29,6 +29,8 @@
 #define DKIM_RSA_BITS_MIN 1024 /* RFC 8301 3.2 */
 #define DKIM_KEY_OCTETS_MAX 2048
 #define DKIM_NAME_MAX 320
+#define DKIM_DNS_NAME_MAX 253
+#define DKIM_DNS_LABEL_MAX 63
 #define DKIM_HEADER_B_LEN 8
 
 enum dkim_alg { DKIM_ALG_RSA, DKIM_ALG_ED25519 };
@@ -514,6 +516,33 @@ sig_check(struct dkim_sig *s, const char *rr)
 	EVP_PKEY_free(key);
 }
 
+/*
+ * SELECTOR._domainkey.DOMAIN, when it can be asked for: at most 253
+ * octets, labels of 1 to 63 (RFC 1035 2.3.4).  A name the resolver would
+ * refuse has no key.
+ */
+static bool
+key_name(const struct dkim_sig *s, char *name, size_t size)
+{
+	int n = snprintf(name, size, "%s._domainkey.%s", s->r.selector,
+			 s->r.domain);
+	size_t label = 0;
+
+	if (n < 0 || (size_t)n > DKIM_DNS_NAME_MAX || (size_t)n >= size)
+		return false;
+	for (const char *p = name;; p++) {
+		if (*p == '.' || *p == '\0') {
+			if (label == 0 || label > DKIM_DNS_LABEL_MAX)
+				return false;
+			if (*p == '\0')
+				return true;
+			label = 0;
+		} else {
+			label++;
+		}
+	}
+}
+
 bool
 dkim_check_eval(struct dkim_check *c, const struct adns_view *dns)
 {
@@ -526,8 +555,10 @@ dkim_check_eval(struct dkim_check *c, const struct adns_view *dns)
 
 		if (s->is_done)
 			continue;
-		snprintf(name, sizeof name, "%s._domainkey.%s", s->r.selector,
-			 s->r.domain);
+		if (!key_name(s, name, sizeof name)) {
+			finish(s, DKIM_PERMERROR, "key name is not a DNS name");
+			continue;
+		}
 		a = dns->get(dns->ctx, name, ADNS_TXT);
 		if (a == NULL) {
 			dns->need(dns->ctx, name, ADNS_TXT);
