@@ -675,6 +675,10 @@ test_dkim_malformed_signatures_are_permerror(void **state)
 	    "h=from::to; bh=AAAA; b=AAAA\r\n",
 	    "DKIM-Signature: v=1; a=rsa-sha256; d=example.org; s=r1; "
 	    "l=x; h=from; bh=AAAA; b=AAAA\r\n",
+	    /* a 64-octet label: no DNS name, so no lookup */
+	    "DKIM-Signature: v=1; a=rsa-sha256; d=a23456789012345678901234"
+	    "5678901234567890123456789012345678901234.org; s=r1; h=from; "
+	    "bh=AAAA; b=AAAA\r\n",
 	};
 	struct keys *k = *state;
 
