@@ -48,6 +48,7 @@ struct dkim_sig {
 	size_t b_len;
 	char auid_domain[256]; /* i= after the @ */
 	bool is_body_relaxed;
+	bool has_body_hash;
 	uint64_t limit;
 };
 
@@ -191,7 +192,7 @@ check_tags(struct dkim_sig *s, const struct dkim_tag *t, size_t n, int64_t now,
 	if (q != NULL && !list_has(q, "dns/txt"))
 		return "no known query method (q=)";
 	if (i != NULL) {
-		const char *at = memchr(i->val, '@', i->val_len);
+		const char *at = memrchr(i->val, '@', i->val_len);
 		size_t dl, ad;
 
 		if (at == NULL ||
@@ -272,9 +273,29 @@ blank_b(const struct dkim_field *f, const char *value, const struct dkim_tag *b,
 	return out;
 }
 
-/* Parses one signature and hashes what it signs; -1: out of memory. */
+/* An earlier signature hashed the body alike: its hash serves. */
+static bool
+reuse_body_hash(struct dkim_sig *s, const struct dkim_sig *prev, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (!prev[i].has_body_hash ||
+		    prev[i].is_body_relaxed != s->is_body_relaxed ||
+		    prev[i].limit != s->limit)
+			continue;
+		memcpy(s->body_hash, prev[i].body_hash, DKIM_HASH_LEN);
+		s->is_body_short = prev[i].is_body_short;
+		s->has_body_hash = true;
+		return true;
+	}
+	return false;
+}
+
+/*
+ * Parses one signature, s = the idx_sig-th of an array, and hashes what
+ * it signs; -1: out of memory.
+ */
 static int
-sig_prepare(struct dkim_sig *s, const struct dkim_field *fields,
+sig_prepare(struct dkim_sig *s, size_t idx_sig, const struct dkim_field *fields,
 	    size_t n_fields, size_t idx, const char *body, size_t body_len,
 	    int64_t now)
 {
@@ -337,10 +358,14 @@ sig_prepare(struct dkim_sig *s, const struct dkim_field *fields,
 		finish(s, is_fail ? DKIM_FAIL : DKIM_PERMERROR, problem);
 		return 0;
 	}
-	if (dkim_body_hash(body, body_len, s->is_body_relaxed, s->limit,
-			   s->body_hash, &canon_len) != 0)
-		return -1;
-	s->is_body_short = s->limit != DKIM_NO_LIMIT && s->limit > canon_len;
+	if (!reuse_body_hash(s, s - idx_sig, idx_sig)) {
+		if (dkim_body_hash(body, body_len, s->is_body_relaxed, s->limit,
+				   s->body_hash, &canon_len) != 0)
+			return -1;
+		s->is_body_short =
+		    s->limit != DKIM_NO_LIMIT && s->limit > canon_len;
+		s->has_body_hash = true;
+	}
 	if ((blanked = blank_b(f, value, b, &blen)) == NULL)
 		return -1;
 	r = dkim_header_hash(fields, n_fields, names, lens, n_names, blanked,
@@ -373,9 +398,10 @@ dkim_check_new(const char *msg, size_t len, size_t max_sigs, int64_t now)
 	for (size_t i = 0; i < n_fields && k < n; i++) {
 		if (!dkim_field_is(&f[i], "dkim-signature", 14))
 			continue;
-		if (sig_prepare(&c->sig[k++], f, n_fields, i, msg + body,
+		if (sig_prepare(&c->sig[k], k, f, n_fields, i, msg + body,
 				len - body, now) != 0)
 			goto fail;
+		k++;
 	}
 	free(f);
 	return c;
