@@ -26,6 +26,8 @@ static const struct {
 	{"auth", cli_auth,
 	 "auth    check --ip IP [--helo NAME] [--from ADDR] [-c FILE] < MESSAGE",
 	 "print the Authentication-Results (SPF, DKIM, DMARC) postern would add"},
+	{"dkim", cli_dkim, "dkim    keygen DOMAIN [--selector S] [--type rsa|ed25519] [-c FILE]",
+	 "write [dkim] keys/DOMAIN.S.key, print the DNS TXT record"},
 	{"explain", cli_explain,
 	 "explain CODE [CODE2] [--lang en|id|tr|fr|ko] [--format text|json|html]\n"
 	 "  postern explain --site DIR | --list",

@@ -14,5 +14,6 @@ int cli_ctl(int argc, char **argv);
 int cli_queue(int argc, char **argv);
 int cli_send(int argc, char **argv);
 int cli_auth(int argc, char **argv);
+int cli_dkim(int argc, char **argv);
 
 #endif

@@ -233,7 +233,8 @@ handler(void *user, const char *section, const char *name, const char *value)
 	if (!known_section)
 		load_error(ld, ld->lineno, "unknown section [%s]; the sections "
 			   "are server, spool, local, greylist, control, "
-			   "delivery, tls, dns, filter (see postern.conf(5))",
+			   "delivery, tls, dns, filter, auth, dkim, srs (see "
+			   "postern.conf(5))",
 			   section);
 	else
 		load_error(ld, ld->lineno, "unknown key '%s' in [%s]; check "
