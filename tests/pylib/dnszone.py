@@ -6,7 +6,7 @@ serving the records a test names, and a zone that never answers.
         dns.port   # give postern [dns] servers = 127.0.0.1:<port>
 
 Records: txt {name: [record, ...]} (a record longer than 255 octets is cut
-into strings of 255, as a zone file would), a / aaaa {name: addr or
+into strings of 255, as a zone file would; no commas), a / aaaa {name: addr or
 [addrs]}, mx {name: [(pref, host), ...]}, ptr {ip: name}.  Every name
 under .test that has no record is NXDOMAIN; a name with records of other
 types answers NODATA.  Names under `slow` (default slow.test) are sent to
@@ -25,11 +25,13 @@ DNSMASQ = shutil.which("dnsmasq") or "/usr/sbin/dnsmasq"
 
 
 def txt_strings(record):
-    """One TXT record as dnsmasq's comma-separated strings of <= 255."""
+    """One TXT record as dnsmasq's comma-separated strings of <= 255
+    octets (dnsmasq's command line has no quoting: a comma always starts
+    a new string, so a record cannot hold one)."""
+    assert "," not in record, f"dnsmasq cannot serve a comma: {record!r}"
     raw = record.encode()
-    parts = [raw[i:i + 255].decode() for i in range(0, len(raw), 255)]
-    return ",".join('"' + p.replace('"', '\\"') + '"'
-                    for p in (parts or [""]))
+    return ",".join(raw[i:i + 255].decode()
+                    for i in range(0, len(raw), 255)) or ""
 
 
 def reverse_name(ip):
