@@ -375,7 +375,8 @@ dmarc_found_end(struct dmarc_outcome *out, enum dmarc_found f,
 {
 	char why[DMARC_PROBLEM_SIZE];
 
-	snprintf(why, sizeof why, "%s %s",
+	/* The name cut to what fits with the words (a problem is a hint). */
+	snprintf(why, sizeof why, "%s %.120s",
 		 f == DMARC_FOUND_TEMPFAIL ? "lookup failed:"
 					   : "several DMARC records at",
 		 name);
