@@ -44,7 +44,8 @@
 #define DMARC_PREFIX "_dmarc."
 #define DMARC_NAME_SIZE (sizeof(DMARC_PREFIX) - 1 + DMARC_DOMAIN_SIZE)
 #define DMARC_VERSION "DMARC1"
-#define DMARC_TAG_MAX 16
+/* A name in text, without the trailing dot. */
+#define DMARC_DNS_NAME_MAX 253
 
 struct dmarc_record {
 	bool has_p, is_p_bad, has_sp, is_sp_bad, has_rua;
@@ -287,12 +288,13 @@ dmarc_lookup(const struct adns_view *dns, const char *name,
 		      : n == 1 ? DMARC_FOUND_ONE : DMARC_FOUND_SEVERAL;
 }
 
+/* _dmarc.DOMAIN; false past what DNS can ask (RFC 1035 2.3.4). */
 static bool
 dmarc_name(char *name, size_t size, const char *domain)
 {
 	int n = snprintf(name, size, "%s%s", DMARC_PREFIX, domain);
 
-	return n > 0 && (size_t)n < size;
+	return n > 0 && (size_t)n < size && (size_t)n <= DMARC_DNS_NAME_MAX;
 }
 
 /* Relaxed or strict alignment of a with the From domain (3.1). */
