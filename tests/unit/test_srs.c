@@ -18,7 +18,7 @@
 
 #define SECRET "s3cret"
 #define OURS "fwd.example"
-#define DAY 86400
+#define DAY ((int64_t)86400)
 #define NOW ((int64_t)20000 * DAY + 3600)
 #define BUF 512
 
