@@ -68,8 +68,8 @@ arh_is_token_char(unsigned char c)
 static bool
 arh_is_atext(unsigned char c)
 {
-	return c >= 0x80 || (c > ' ' && c < 0x7f &&
-			     strchr("()<>@,;:\\\".[]", c) == NULL);
+	return c >= 0x80 ||
+	       (c > ' ' && c < 0x7f && strchr("()<>@,;:\\\".[]", c) == NULL);
 }
 
 static bool
@@ -101,11 +101,11 @@ arh_is_dotted(const char *s, size_t n, bool is_domain)
 			continue;
 		}
 		is_start = false;
-		if (is_domain ? !(c >= 0x80 || c == '-' || c == '_' ||
-				  (c >= '0' && c <= '9') ||
-				  (c >= 'a' && c <= 'z') ||
-				  (c >= 'A' && c <= 'Z'))
-			      : !arh_is_atext(c))
+		if (is_domain
+			? !(c >= 0x80 || c == '-' || c == '_' ||
+			    (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
+			    (c >= 'A' && c <= 'Z'))
+			: !arh_is_atext(c))
 			return false;
 	}
 	return !is_start;
@@ -289,8 +289,7 @@ arh_is_ours(const char *v, size_t n, const char *id)
 		}
 	}
 	got[g] = '\0';
-	if (g == 0 || strcasecmp(got, id) != 0 ||
-	    !arh_skip_cfws(v, n, &i))
+	if (g == 0 || strcasecmp(got, id) != 0 || !arh_skip_cfws(v, n, &i))
 		return false;
 	if (i < n && v[i] >= '0' && v[i] <= '9') { /* authres-version */
 		while (i < n && v[i] >= '0' && v[i] <= '9')

@@ -93,7 +93,7 @@ const char *
 dmarc_result_name(enum dmarc_result r)
 {
 	static const char *const names[] = {
-		"none", "pass", "fail", "temperror", "permerror", "pending"};
+	    "none", "pass", "fail", "temperror", "permerror", "pending"};
 
 	return (unsigned)r < sizeof names / sizeof names[0] ? names[r] : "?";
 }
@@ -259,8 +259,8 @@ dmarc_record_parse(const char *txt, struct dmarc_record *r)
 enum dmarc_found {
 	DMARC_FOUND_PENDING,
 	DMARC_FOUND_TEMPFAIL,
-	DMARC_FOUND_NONE,     /* no DMARC record */
-	DMARC_FOUND_SEVERAL,  /* more than one: 6.6.3 step 5 */
+	DMARC_FOUND_NONE,    /* no DMARC record */
+	DMARC_FOUND_SEVERAL, /* more than one: 6.6.3 step 5 */
 	DMARC_FOUND_ONE,
 };
 
@@ -284,8 +284,9 @@ dmarc_lookup(const struct adns_view *dns, const char *name,
 		if (n++ == 0)
 			*rec = tmp;
 	}
-	return n == 0 ? DMARC_FOUND_NONE
-		      : n == 1 ? DMARC_FOUND_ONE : DMARC_FOUND_SEVERAL;
+	return n == 0	? DMARC_FOUND_NONE
+	       : n == 1 ? DMARC_FOUND_ONE
+			: DMARC_FOUND_SEVERAL;
 }
 
 /* _dmarc.DOMAIN; false past what DNS can ask (RFC 1035 2.3.4). */
@@ -319,8 +320,7 @@ dmarc_aligned(const char *a, const char *from, const char *from_org,
 }
 
 static enum dmarc_result
-dmarc_done(struct dmarc_outcome *out, enum dmarc_result r,
-	   const char *problem)
+dmarc_done(struct dmarc_outcome *out, enum dmarc_result r, const char *problem)
 {
 	out->result = r;
 	if (problem != NULL)
@@ -337,8 +337,7 @@ dmarc_milder(enum dmarc_policy p)
 /* 6.6.3 step 6 and the choice of p= or sp=, then alignment. */
 static enum dmarc_result
 dmarc_apply(const struct dmarc_input *in, struct dmarc_record *rec,
-	    bool is_org_record, const char *from_org,
-	    struct dmarc_outcome *out)
+	    bool is_org_record, const char *from_org, struct dmarc_outcome *out)
 {
 	bool is_pass;
 
@@ -355,9 +354,8 @@ dmarc_apply(const struct dmarc_input *in, struct dmarc_record *rec,
 	out->policy = is_org_record && rec->has_sp ? rec->sp : rec->p;
 	out->pct = rec->pct;
 	out->is_spf_aligned =
-		in->spf_pass == 1 &&
-		dmarc_aligned(in->spf_domain, out->from_domain, from_org,
-			      rec->is_aspf_strict);
+	    in->spf_pass == 1 && dmarc_aligned(in->spf_domain, out->from_domain,
+					       from_org, rec->is_aspf_strict);
 	for (size_t i = 0; i < in->n_dkim_pass && in->dkim_pass_domains; i++)
 		if (dmarc_aligned(in->dkim_pass_domains[i], out->from_domain,
 				  from_org, rec->is_adkim_strict))
@@ -365,15 +363,13 @@ dmarc_apply(const struct dmarc_input *in, struct dmarc_record *rec,
 	is_pass = out->is_spf_aligned || out->is_dkim_aligned;
 	if (is_pass)
 		return dmarc_done(out, DMARC_PASS, NULL);
-	out->disposition = in->sample < rec->pct
-				   ? out->policy
-				   : dmarc_milder(out->policy);
+	out->disposition =
+	    in->sample < rec->pct ? out->policy : dmarc_milder(out->policy);
 	return dmarc_done(out, DMARC_FAIL, NULL);
 }
 
 static enum dmarc_result
-dmarc_found_end(struct dmarc_outcome *out, enum dmarc_found f,
-		const char *name)
+dmarc_found_end(struct dmarc_outcome *out, enum dmarc_found f, const char *name)
 {
 	char why[DMARC_PROBLEM_SIZE];
 
@@ -382,9 +378,8 @@ dmarc_found_end(struct dmarc_outcome *out, enum dmarc_found f,
 		 f == DMARC_FOUND_TEMPFAIL ? "lookup failed:"
 					   : "several DMARC records at",
 		 name);
-	return dmarc_done(out, f == DMARC_FOUND_TEMPFAIL ? DMARC_TEMPERROR
-							 : DMARC_NONE,
-			  why);
+	return dmarc_done(
+	    out, f == DMARC_FOUND_TEMPFAIL ? DMARC_TEMPERROR : DMARC_NONE, why);
 }
 
 enum dmarc_result
@@ -392,7 +387,7 @@ dmarc_eval(const struct dmarc_input *in, const struct adns_view *dns,
 	   struct dmarc_outcome *out)
 {
 	char org[DMARC_DOMAIN_SIZE], from_name[DMARC_NAME_SIZE],
-		org_name[DMARC_NAME_SIZE];
+	    org_name[DMARC_NAME_SIZE];
 	struct dmarc_record rec;
 	enum dmarc_found f, g;
 	bool has_org;

@@ -122,8 +122,7 @@ hdr_name_is(const struct hdr_field *f, const char *name)
 {
 	size_t n = strlen(name);
 
-	return f->name_len == n && n > 0 &&
-	       strncasecmp(f->name, name, n) == 0;
+	return f->name_len == n && n > 0 && strncasecmp(f->name, name, n) == 0;
 }
 
 /* The From reader: a lexer over the field's value. */
@@ -240,8 +239,8 @@ hdr_lex_next(struct hdr_lex *l)
 struct hdr_mbox {
 	bool has_words; /* anything at all */
 	bool in_angle, had_angle;
-	bool has_at;	/* an "@" in the part that counts */
-	bool is_bad;	/* a domain literal or junk where the domain goes */
+	bool has_at; /* an "@" in the part that counts */
+	bool is_bad; /* a domain literal or junk where the domain goes */
 	char domain[HDR_DOMAIN_MAX + 1];
 	size_t domain_len;
 };

@@ -22,8 +22,8 @@ bool hdr_end(const char *msg, size_t len, size_t *hdr_len);
 
 /* One header field, pointing into the message. */
 struct hdr_field {
-	size_t at;	   /* offset of the field's first octet */
-	size_t len;	   /* octets through the last line end (or the block end) */
+	size_t at;  /* offset of the field's first octet */
+	size_t len; /* octets through the last line end (or the block end) */
 	const char *name;  /* the name, trailing WSP dropped; */
 	size_t name_len;   /* 0 when the line has no ':' (garbage) */
 	const char *value; /* after ':' to before the last line end, */
@@ -60,7 +60,7 @@ enum hdr_from_status {
  * domain literal, or a domain that does not fit, is HDR_FROM_BAD.  On
  * anything but HDR_FROM_OK, domain is "".
  */
-enum hdr_from_status hdr_from_domain(const char *msg, size_t len,
-				     char *domain, size_t size);
+enum hdr_from_status hdr_from_domain(const char *msg, size_t len, char *domain,
+				     size_t size);
 
 #endif

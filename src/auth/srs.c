@@ -123,8 +123,8 @@ srs_hash(const char *secret, const char *const *part, const size_t *len,
 			unsigned char c = (unsigned char)part[i][k];
 
 			data[used++] = c >= 'A' && c <= 'Z'
-					       ? (unsigned char)(c - 'A' + 'a')
-					       : c;
+					   ? (unsigned char)(c - 'A' + 'a')
+					   : c;
 		}
 	}
 	if (HMAC(EVP_sha1(), secret, (int)strlen(secret), data, used, md,
@@ -157,8 +157,8 @@ srs_forward_0(const char *secret, const char *local, size_t local_len,
 {
 	unsigned day = srs_today(now);
 	char stamp[SRS_STAMP_LEN + 1] = {
-		srs_base32[(day >> SRS_BASE32_BITS) & SRS_BASE32_MASK],
-		srs_base32[day & SRS_BASE32_MASK], '\0'};
+	    srs_base32[(day >> SRS_BASE32_BITS) & SRS_BASE32_MASK],
+	    srs_base32[day & SRS_BASE32_MASK], '\0'};
 	const char *part[] = {stamp, domain, local};
 	size_t len[] = {SRS_STAMP_LEN, strlen(domain), local_len}, used = 0;
 	char hash[SRS_HASH_LEN + 1];
@@ -251,10 +251,9 @@ srs_forward(const char *secret, const char *sender, const char *our_domain,
 	switch (srs_kind_of(sender)) {
 	case SRS_KIND_0:
 		/* rest: from the separator after "SRS0" to the "@". */
-		r = srs_forward_1(secret, domain, strlen(domain),
-				  sender + SRS_PREFIX_LEN,
-				  local_len - SRS_PREFIX_LEN, our_domain, out,
-				  size);
+		r = srs_forward_1(
+		    secret, domain, strlen(domain), sender + SRS_PREFIX_LEN,
+		    local_len - SRS_PREFIX_LEN, our_domain, out, size);
 		break;
 	case SRS_KIND_1: {
 		char local[SRS_DATA_MAX];
@@ -271,8 +270,8 @@ srs_forward(const char *secret, const char *sender, const char *our_domain,
 		break;
 	}
 	default:
-		r = srs_forward_0(secret, sender, local_len, domain,
-				  our_domain, now, out, size);
+		r = srs_forward_0(secret, sender, local_len, domain, our_domain,
+				  now, out, size);
 	}
 	if (r != 0 && size > 0)
 		out[0] = '\0';
@@ -332,8 +331,7 @@ srs_reverse_0(const char *secret, const char *local, int64_t now,
 }
 
 static enum srs_status
-srs_reverse_1(const char *secret, const char *local, char *orig,
-	      size_t size)
+srs_reverse_1(const char *secret, const char *local, char *orig, size_t size)
 {
 	const char *hash, *first, *rest;
 	size_t hash_len, first_len;

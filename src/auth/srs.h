@@ -37,8 +37,8 @@ enum srs_error {
  * our_domain.  now is the time in seconds since the epoch.  Returns 0 or
  * an srs_error; out is "" on error.
  */
-int srs_forward(const char *secret, const char *sender,
-		const char *our_domain, int64_t now, char *out, size_t size);
+int srs_forward(const char *secret, const char *sender, const char *our_domain,
+		int64_t now, char *out, size_t size);
 
 enum srs_status {
 	SRS_OK,	       /* orig holds the address to deliver to */

@@ -25,10 +25,10 @@
 #include "auth/dmarc.h"
 #include "auth/hdr.h"
 
-#define FUZZ_CHECK(cond)                                                      \
-	do {                                                                  \
-		if (!(cond))                                                  \
-			__builtin_trap();                                     \
+#define FUZZ_CHECK(cond)                                                       \
+	do {                                                                   \
+		if (!(cond))                                                   \
+			__builtin_trap();                                      \
 	} while (0)
 
 #define FUZZ_ID "mx.example.test"
@@ -74,7 +74,8 @@ fuzz_dmarc(uint8_t flags, const char *from, const char *record)
 	const char *dkim[] = {from};
 	struct dmarc_input in = {.from_domain = from,
 				 .spf_pass = flags & 1,
-				 .spf_domain = (flags & 2) ? from : "other.test",
+				 .spf_domain =
+				     (flags & 2) ? from : "other.test",
 				 .dkim_pass_domains = dkim,
 				 .n_dkim_pass = (flags & 4) ? 1 : 0,
 				 .sample = (flags >> 3) % DMARC_SAMPLE_RANGE};
@@ -87,8 +88,8 @@ fuzz_dmarc(uint8_t flags, const char *from, const char *record)
 	memset(rows, 0, sizeof rows);
 	rows[0].name = name;
 	rows[0].type = ADNS_TXT;
-	rows[0].status = (flags & 0x80) && record[0] == '\0' ? ADNS_TEMPFAIL
-							     : ADNS_OK;
+	rows[0].status =
+	    (flags & 0x80) && record[0] == '\0' ? ADNS_TEMPFAIL : ADNS_OK;
 	rows[0].rr[0] = record;
 	fuzz_eval(&in, rows, false, &a);
 	fuzz_eval(&in, rows, true, &b);
@@ -96,8 +97,8 @@ fuzz_dmarc(uint8_t flags, const char *from, const char *record)
 		   a.disposition == b.disposition);
 	FUZZ_CHECK(a.disposition <= a.policy);
 	FUZZ_CHECK(a.result == DMARC_FAIL || a.disposition == DMARC_P_NONE);
-	FUZZ_CHECK(a.result != DMARC_PASS ||
-		   a.is_spf_aligned || a.is_dkim_aligned);
+	FUZZ_CHECK(a.result != DMARC_PASS || a.is_spf_aligned ||
+		   a.is_dkim_aligned);
 	FUZZ_CHECK(a.result != DMARC_FAIL ||
 		   (!a.is_spf_aligned && !a.is_dkim_aligned));
 	/* The From domain aligns with itself when its checks pass. */
@@ -112,9 +113,12 @@ fuzz_arh(const char *msg, size_t len, const char *domain)
 	char *copy = malloc(len + 1), buf[FUZZ_ARH_SIZE];
 	size_t hlen, n, m;
 	const struct arh_entry e[] = {
-		{"dmarc", "pass", domain, domain,
-		 {{"header", "from", domain}, {"smtp", "mailfrom", domain}},
-		 2},
+	    {"dmarc",
+	     "pass",
+	     domain,
+	     domain,
+	     {{"header", "from", domain}, {"smtp", "mailfrom", domain}},
+	     2},
 	};
 
 	if (copy == NULL)

@@ -19,10 +19,10 @@
 
 #include "auth/srs.h"
 
-#define FUZZ_CHECK(cond)                                                      \
-	do {                                                                  \
-		if (!(cond))                                                  \
-			__builtin_trap();                                     \
+#define FUZZ_CHECK(cond)                                                       \
+	do {                                                                   \
+		if (!(cond))                                                   \
+			__builtin_trap();                                      \
 	} while (0)
 
 #define FUZZ_SECRET "fuzz-secret"
@@ -43,9 +43,9 @@ static void
 fuzz_round_trip(const char *sender, int64_t now, unsigned age)
 {
 	static char out[FUZZ_BUF], local[FUZZ_BUF], orig[FUZZ_BUF],
-		short_out[FUZZ_BUF];
-	int r = srs_forward(FUZZ_SECRET, sender, FUZZ_OURS, now, out,
-			    sizeof out);
+	    short_out[FUZZ_BUF];
+	int r =
+	    srs_forward(FUZZ_SECRET, sender, FUZZ_OURS, now, out, sizeof out);
 	enum srs_status st;
 	size_t n;
 
@@ -59,8 +59,8 @@ fuzz_round_trip(const char *sender, int64_t now, unsigned age)
 			       n) == SRS_ERR_SPACE &&
 		   short_out[0] == '\0');
 	fuzz_local_of(out, local, sizeof local);
-	st = srs_reverse(FUZZ_SECRET, local, now + (int64_t)age * FUZZ_DAY,
-			 age, orig, sizeof orig);
+	st = srs_reverse(FUZZ_SECRET, local, now + (int64_t)age * FUZZ_DAY, age,
+			 orig, sizeof orig);
 	FUZZ_CHECK(st == SRS_OK);
 	if (out[3] == '0') {
 		FUZZ_CHECK(strcmp(orig, sender) == 0);
@@ -76,12 +76,12 @@ fuzz_round_trip(const char *sender, int64_t now, unsigned age)
 	FUZZ_CHECK(srs_reverse(FUZZ_SECRET, local, now, age, orig,
 			       sizeof orig) == SRS_OK);
 	FUZZ_CHECK(strcasecmp(orig, out[3] == '0' ? sender : orig) == 0);
-	FUZZ_CHECK(srs_reverse("another", local, now, age, orig,
-			       sizeof orig) == SRS_BAD_HASH);
+	FUZZ_CHECK(srs_reverse("another", local, now, age, orig, sizeof orig) ==
+		   SRS_BAD_HASH);
 	if (out[3] == '0' && age < SRS_TIME_WRAP - 2)
 		FUZZ_CHECK(srs_reverse(FUZZ_SECRET, local,
-				       now + (int64_t)(age + 1) * FUZZ_DAY,
-				       age, orig, sizeof orig) == SRS_EXPIRED);
+				       now + (int64_t)(age + 1) * FUZZ_DAY, age,
+				       orig, sizeof orig) == SRS_EXPIRED);
 }
 
 int
@@ -106,8 +106,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memset(orig, 'x', sizeof orig);
 	st = srs_reverse(FUZZ_SECRET, text, now, age, orig, sizeof orig);
 	FUZZ_CHECK(memchr(orig, '\0', sizeof orig) != NULL);
-	FUZZ_CHECK(st == SRS_OK ? strchr(orig, '@') != NULL
-				: orig[0] == '\0');
+	FUZZ_CHECK(st == SRS_OK ? strchr(orig, '@') != NULL : orig[0] == '\0');
 	/* A tiny buffer never overflows. */
 	(void)srs_reverse(FUZZ_SECRET, text, now, age, orig, 3);
 	FUZZ_CHECK(strlen(orig) < 3);

@@ -21,22 +21,33 @@ static void
 test_arh_format_three_methods(void **state)
 {
 	const struct arh_entry e[] = {
-		{"spf", "pass", NULL, NULL,
-		 {{"smtp", "mailfrom", "example.org"}}, 1},
-		{"dkim", "pass", NULL, NULL,
-		 {{"header", "d", "example.org"},
-		  {"header", "s", "s1"},
-		  {"header", "b", "AbCdEfGh"}},
-		 3},
-		{"dmarc", "pass", NULL, NULL,
-		 {{"header", "from", "example.org"}}, 1},
+	    {"spf",
+	     "pass",
+	     NULL,
+	     NULL,
+	     {{"smtp", "mailfrom", "example.org"}},
+	     1},
+	    {"dkim",
+	     "pass",
+	     NULL,
+	     NULL,
+	     {{"header", "d", "example.org"},
+	      {"header", "s", "s1"},
+	      {"header", "b", "AbCdEfGh"}},
+	     3},
+	    {"dmarc",
+	     "pass",
+	     NULL,
+	     NULL,
+	     {{"header", "from", "example.org"}},
+	     1},
 	};
 	static const char want[] =
-		"Authentication-Results: mx.example.test;\r\n"
-		"\tspf=pass smtp.mailfrom=example.org;\r\n"
-		"\tdkim=pass header.d=example.org header.s=s1 "
-		"header.b=AbCdEfGh;\r\n"
-		"\tdmarc=pass header.from=example.org\r\n";
+	    "Authentication-Results: mx.example.test;\r\n"
+	    "\tspf=pass smtp.mailfrom=example.org;\r\n"
+	    "\tdkim=pass header.d=example.org header.s=s1 "
+	    "header.b=AbCdEfGh;\r\n"
+	    "\tdmarc=pass header.from=example.org\r\n";
 	char buf[BUF];
 
 	(void)state;
@@ -57,27 +68,30 @@ test_arh_format_none(void **state)
 
 	(void)state;
 	arh_format(buf, sizeof buf, ID, NULL, 0);
-	assert_string_equal(buf,
-			    "Authentication-Results: mx.example.test; none\r\n");
+	assert_string_equal(
+	    buf, "Authentication-Results: mx.example.test; none\r\n");
 }
 
 static void
 test_arh_format_quotes_and_comments(void **state)
 {
 	const struct arh_entry e[] = {
-		{"spf", "fail", "not (really) \\ok", "bad \"ip\"",
-		 {{"smtp", "mailfrom", "user@example.org"},
-		  {"smtp", "helo", "a b"},
-		  {"header", "b", "ab/c+d=="},
-		  {"policy", "x", ""}},
-		 4},
+	    {"spf",
+	     "fail",
+	     "not (really) \\ok",
+	     "bad \"ip\"",
+	     {{"smtp", "mailfrom", "user@example.org"},
+	      {"smtp", "helo", "a b"},
+	      {"header", "b", "ab/c+d=="},
+	      {"policy", "x", ""}},
+	     4},
 	};
 	static const char want[] =
-		"Authentication-Results: mx.example.test;\r\n"
-		"\tspf=fail (not \\(really\\) \\\\ok) reason=\"bad \\\"ip\\\"\"\r\n"
-		"\tsmtp.mailfrom=user@example.org smtp.helo=\"a b\" "
-		"header.b=\"ab/c+d==\"\r\n"
-		"\tpolicy.x=\"\"\r\n";
+	    "Authentication-Results: mx.example.test;\r\n"
+	    "\tspf=fail (not \\(really\\) \\\\ok) reason=\"bad \\\"ip\\\"\"\r\n"
+	    "\tsmtp.mailfrom=user@example.org smtp.helo=\"a b\" "
+	    "header.b=\"ab/c+d==\"\r\n"
+	    "\tpolicy.x=\"\"\r\n";
 	char buf[BUF];
 
 	(void)state;
@@ -89,11 +103,14 @@ static void
 test_arh_format_folds_long_lines(void **state)
 {
 	const struct arh_entry e[] = {
-		{"dkim", "pass", NULL, NULL,
-		 {{"header", "d", "a-rather-long-domain-name.example.org"},
-		  {"header", "i", "someone@a-rather-long-domain-name.example.org"},
-		  {"header", "s", "s1"}},
-		 3},
+	    {"dkim",
+	     "pass",
+	     NULL,
+	     NULL,
+	     {{"header", "d", "a-rather-long-domain-name.example.org"},
+	      {"header", "i", "someone@a-rather-long-domain-name.example.org"},
+	      {"header", "s", "s1"}},
+	     3},
 	};
 	char buf[BUF];
 	const char *line = buf;
@@ -117,48 +134,46 @@ struct strip_case {
 };
 
 static const struct strip_case strip_cases[] = {
-	{"ours_removed",
-	 "Received: x\r\nAuthentication-Results: mx.example.test; spf=pass\r\n"
-	 "Subject: s\r\n\r\nbody\r\n",
-	 "Received: x\r\nSubject: s\r\n\r\nbody\r\n"},
-	{"any_case_folded_several",
-	 "authentication-results:\r\n MX.Example.Test;\r\n\tdkim=pass\r\n"
-	 "To: a\r\n"
-	 "AUTHENTICATION-RESULTS : (c (n)) mx.example.test 1 ; none\r\n"
-	 "Authentication-Results: \"mx.example.test\"; spf=fail\r\n\r\nb",
-	 "To: a\r\n\r\nb"},
-	{"others_kept",
-	 "Authentication-Results: other.example; spf=pass\r\n"
-	 "Authentication-Results: mx.example.test.evil; spf=pass\r\n"
-	 "Authentication-Results: mx.example; spf=pass\r\n"
-	 "X-Authentication-Results: mx.example.test; spf=pass\r\n\r\n",
-	 "Authentication-Results: other.example; spf=pass\r\n"
-	 "Authentication-Results: mx.example.test.evil; spf=pass\r\n"
-	 "Authentication-Results: mx.example; spf=pass\r\n"
-	 "X-Authentication-Results: mx.example.test; spf=pass\r\n\r\n"},
-	{"unparseable_kept",
-	 "Authentication-Results: mx.example.test\r\n"
-	 "Authentication-Results: mx.example.test spf=pass\r\n"
-	 "Authentication-Results: (open mx.example.test;\r\n"
-	 "Authentication-Results: \"mx.example.test;\r\n\r\n",
-	 "Authentication-Results: mx.example.test\r\n"
-	 "Authentication-Results: mx.example.test spf=pass\r\n"
-	 "Authentication-Results: (open mx.example.test;\r\n"
-	 "Authentication-Results: \"mx.example.test;\r\n\r\n"},
-	{"body_untouched",
-	 "Subject: s\r\n\r\nAuthentication-Results: mx.example.test; none\r\n",
-	 "Subject: s\r\n\r\nAuthentication-Results: mx.example.test; none\r\n"},
-	{"no_header_block",
-	 "\r\nAuthentication-Results: mx.example.test; none\r\n",
-	 "\r\nAuthentication-Results: mx.example.test; none\r\n"},
-	{"no_body_separator",
-	 "A: b\r\nAuthentication-Results: mx.example.test; none",
-	 "A: b\r\n"},
-	{"bare_lf", "Authentication-Results: mx.example.test; none\n\tx\nA: b\n\n",
-	 "A: b\n\n"},
-	{"garbage_kept", "no colon line\r\n: empty name\r\n \tstray\r\n\r\n",
-	 "no colon line\r\n: empty name\r\n \tstray\r\n\r\n"},
-	{"empty", "", ""},
+    {"ours_removed",
+     "Received: x\r\nAuthentication-Results: mx.example.test; spf=pass\r\n"
+     "Subject: s\r\n\r\nbody\r\n",
+     "Received: x\r\nSubject: s\r\n\r\nbody\r\n"},
+    {"any_case_folded_several",
+     "authentication-results:\r\n MX.Example.Test;\r\n\tdkim=pass\r\n"
+     "To: a\r\n"
+     "AUTHENTICATION-RESULTS : (c (n)) mx.example.test 1 ; none\r\n"
+     "Authentication-Results: \"mx.example.test\"; spf=fail\r\n\r\nb",
+     "To: a\r\n\r\nb"},
+    {"others_kept",
+     "Authentication-Results: other.example; spf=pass\r\n"
+     "Authentication-Results: mx.example.test.evil; spf=pass\r\n"
+     "Authentication-Results: mx.example; spf=pass\r\n"
+     "X-Authentication-Results: mx.example.test; spf=pass\r\n\r\n",
+     "Authentication-Results: other.example; spf=pass\r\n"
+     "Authentication-Results: mx.example.test.evil; spf=pass\r\n"
+     "Authentication-Results: mx.example; spf=pass\r\n"
+     "X-Authentication-Results: mx.example.test; spf=pass\r\n\r\n"},
+    {"unparseable_kept",
+     "Authentication-Results: mx.example.test\r\n"
+     "Authentication-Results: mx.example.test spf=pass\r\n"
+     "Authentication-Results: (open mx.example.test;\r\n"
+     "Authentication-Results: \"mx.example.test;\r\n\r\n",
+     "Authentication-Results: mx.example.test\r\n"
+     "Authentication-Results: mx.example.test spf=pass\r\n"
+     "Authentication-Results: (open mx.example.test;\r\n"
+     "Authentication-Results: \"mx.example.test;\r\n\r\n"},
+    {"body_untouched",
+     "Subject: s\r\n\r\nAuthentication-Results: mx.example.test; none\r\n",
+     "Subject: s\r\n\r\nAuthentication-Results: mx.example.test; none\r\n"},
+    {"no_header_block", "\r\nAuthentication-Results: mx.example.test; none\r\n",
+     "\r\nAuthentication-Results: mx.example.test; none\r\n"},
+    {"no_body_separator",
+     "A: b\r\nAuthentication-Results: mx.example.test; none", "A: b\r\n"},
+    {"bare_lf", "Authentication-Results: mx.example.test; none\n\tx\nA: b\n\n",
+     "A: b\n\n"},
+    {"garbage_kept", "no colon line\r\n: empty name\r\n \tstray\r\n\r\n",
+     "no colon line\r\n: empty name\r\n \tstray\r\n\r\n"},
+    {"empty", "", ""},
 };
 
 static void
@@ -183,11 +198,11 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_arh_format_three_methods),
-		cmocka_unit_test(test_arh_format_none),
-		cmocka_unit_test(test_arh_format_quotes_and_comments),
-		cmocka_unit_test(test_arh_format_folds_long_lines),
-		cmocka_unit_test(test_arh_strip),
+	    cmocka_unit_test(test_arh_format_three_methods),
+	    cmocka_unit_test(test_arh_format_none),
+	    cmocka_unit_test(test_arh_format_quotes_and_comments),
+	    cmocka_unit_test(test_arh_format_folds_long_lines),
+	    cmocka_unit_test(test_arh_strip),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

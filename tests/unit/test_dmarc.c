@@ -20,36 +20,43 @@
 #define ROUNDS_MAX 5
 
 static const struct adns_row zone[] = {
-	{"_dmarc.example.org", ADNS_TXT, ADNS_OK,
-	 {"v=DMARC1; p=reject; sp=quarantine; pct=50; rua=mailto:d@example.org"}},
-	{"_dmarc.strict.test", ADNS_TXT, ADNS_OK,
-	 {"v=DMARC1;p=reject;adkim=s;aspf=s"}},
-	{"_dmarc.nosp.test", ADNS_TXT, ADNS_OK, {"v=DMARC1; p=quarantine"}},
-	{"_dmarc.multi.test", ADNS_TXT, ADNS_OK,
-	 {"v=DMARC1; p=reject", "v=DMARC1; p=none"}},
-	{"_dmarc.sub.multi.test", ADNS_TXT, ADNS_NODATA, {0}},
-	{"_dmarc.other.test", ADNS_TXT, ADNS_OK,
-	 {"v=spf1 -all", "v=DMARC1 ; p = reject ; foo=bar"}},
-	{"_dmarc.badp.test", ADNS_TXT, ADNS_OK, {"v=DMARC1; p=maybe"}},
-	{"_dmarc.badprua.test", ADNS_TXT, ADNS_OK,
-	 {"v=DMARC1; p=maybe; rua=mailto:x@badprua.test"}},
-	{"_dmarc.nop.test", ADNS_TXT, ADNS_OK, {"v=DMARC1; rua=mailto:a@b"}},
-	{"_dmarc.notfirst.test", ADNS_TXT, ADNS_OK, {"p=reject; v=DMARC1"}},
-	{"_dmarc.lower.test", ADNS_TXT, ADNS_OK, {"v=dmarc1; p=reject"}},
-	{"_dmarc.temp.test", ADNS_TXT, ADNS_TEMPFAIL, {0}},
-	{"_dmarc.orgtemp.test", ADNS_TXT, ADNS_TEMPFAIL, {0}},
-	{"_dmarc.a.orgtemp.test", ADNS_TXT, ADNS_OK, {"v=DMARC1; p=reject"}},
-	{"_dmarc.pct0.test", ADNS_TXT, ADNS_OK,
-	 {"v=DMARC1; p=quarantine; pct=0"}},
-	{"_dmarc.badpct.test", ADNS_TXT, ADNS_OK,
-	 {"v=DMARC1; p=reject; pct=200"}},
-	{"_dmarc.example.co.uk", ADNS_TXT, ADNS_OK, {"v=DMARC1; p=reject"}},
-	{0}};
+    {"_dmarc.example.org",
+     ADNS_TXT,
+     ADNS_OK,
+     {"v=DMARC1; p=reject; sp=quarantine; pct=50; rua=mailto:d@example.org"}},
+    {"_dmarc.strict.test",
+     ADNS_TXT,
+     ADNS_OK,
+     {"v=DMARC1;p=reject;adkim=s;aspf=s"}},
+    {"_dmarc.nosp.test", ADNS_TXT, ADNS_OK, {"v=DMARC1; p=quarantine"}},
+    {"_dmarc.multi.test",
+     ADNS_TXT,
+     ADNS_OK,
+     {"v=DMARC1; p=reject", "v=DMARC1; p=none"}},
+    {"_dmarc.sub.multi.test", ADNS_TXT, ADNS_NODATA, {0}},
+    {"_dmarc.other.test",
+     ADNS_TXT,
+     ADNS_OK,
+     {"v=spf1 -all", "v=DMARC1 ; p = reject ; foo=bar"}},
+    {"_dmarc.badp.test", ADNS_TXT, ADNS_OK, {"v=DMARC1; p=maybe"}},
+    {"_dmarc.badprua.test",
+     ADNS_TXT,
+     ADNS_OK,
+     {"v=DMARC1; p=maybe; rua=mailto:x@badprua.test"}},
+    {"_dmarc.nop.test", ADNS_TXT, ADNS_OK, {"v=DMARC1; rua=mailto:a@b"}},
+    {"_dmarc.notfirst.test", ADNS_TXT, ADNS_OK, {"p=reject; v=DMARC1"}},
+    {"_dmarc.lower.test", ADNS_TXT, ADNS_OK, {"v=dmarc1; p=reject"}},
+    {"_dmarc.temp.test", ADNS_TXT, ADNS_TEMPFAIL, {0}},
+    {"_dmarc.orgtemp.test", ADNS_TXT, ADNS_TEMPFAIL, {0}},
+    {"_dmarc.a.orgtemp.test", ADNS_TXT, ADNS_OK, {"v=DMARC1; p=reject"}},
+    {"_dmarc.pct0.test", ADNS_TXT, ADNS_OK, {"v=DMARC1; p=quarantine; pct=0"}},
+    {"_dmarc.badpct.test", ADNS_TXT, ADNS_OK, {"v=DMARC1; p=reject; pct=200"}},
+    {"_dmarc.example.co.uk", ADNS_TXT, ADNS_OK, {"v=DMARC1; p=reject"}},
+    {0}};
 
 /* Runs dmarc_eval to the end over a lazy table; returns the rounds. */
 static enum dmarc_result
-eval(const struct dmarc_input *in, struct dmarc_outcome *out,
-     unsigned *rounds)
+eval(const struct dmarc_input *in, struct dmarc_outcome *out, unsigned *rounds)
 {
 	struct adns_table t;
 	struct adns_view v = adns_table_view(&t, zone, true);
@@ -297,8 +304,8 @@ test_dmarc_parallel_ask(void **state)
 	(void)state;
 	assert_int_equal(dmarc_eval(&in, &v, &out), DMARC_PENDING);
 	assert_int_equal(t.n_asked, 2);
-	assert_non_null(adns_table_find(&t, "_dmarc.a.b.example.org",
-					ADNS_TXT));
+	assert_non_null(
+	    adns_table_find(&t, "_dmarc.a.b.example.org", ADNS_TXT));
 	assert_non_null(adns_table_find(&t, "_dmarc.example.org", ADNS_TXT));
 	assert_true(adns_table_round(&t));
 	assert_int_equal(dmarc_eval(&in, &v, &out), DMARC_FAIL);
@@ -329,14 +336,14 @@ test_dmarc_org_domain(void **state)
 	static const struct {
 		const char *in, *out;
 	} cases[] = {
-		{"a.b.example.co.uk", "example.co.uk"},
-		{"example.co.uk", "example.co.uk"},
-		{"co.uk", "co.uk"},
-		{"example.test", "example.test"},
-		{"a.b.example.test", "example.test"},
-		{"test", "test"},
-		{"Mail.Example.COM.", "example.com"},
-		{"x.unknowntld", "x.unknowntld"},
+	    {"a.b.example.co.uk", "example.co.uk"},
+	    {"example.co.uk", "example.co.uk"},
+	    {"co.uk", "co.uk"},
+	    {"example.test", "example.test"},
+	    {"a.b.example.test", "example.test"},
+	    {"test", "test"},
+	    {"Mail.Example.COM.", "example.com"},
+	    {"x.unknowntld", "x.unknowntld"},
 	};
 	char out[DMARC_DOMAIN_SIZE];
 
@@ -364,53 +371,49 @@ struct from_case {
 };
 
 static const struct from_case from_cases[] = {
-	{"From: a@Example.COM\r\n\r\nbody", HDR_FROM_OK, "example.com"},
-	{"From: Joe <joe@example.org>\r\n\r\n", HDR_FROM_OK, "example.org"},
-	{"from:joe@example.org\n\nbody", HDR_FROM_OK, "example.org"},
-	{"FROM : <joe@example.org>\r\n", HDR_FROM_OK, "example.org"},
-	{"From: \"Doe, John\" <j@x.example>\r\n\r\n", HDR_FROM_OK,
-	 "x.example"},
-	{"From: \"a@evil.test\" <j@x.example>\r\n\r\n", HDR_FROM_OK,
-	 "x.example"},
-	{"From: j@x.example (Joe (the \\) man))\r\n\r\n", HDR_FROM_OK,
-	 "x.example"},
-	{"From: (c) Joe (d) <(e) j (f) @ (g) x.example (h)> (i)\r\n\r\n",
-	 HDR_FROM_OK, "x.example"},
-	{"From: Joe\r\n <joe@\r\n\texample.org>\r\n\r\n", HDR_FROM_OK,
-	 "example.org"},
-	{"From: \"j@k\"@x.example\r\n\r\n", HDR_FROM_OK, "x.example"},
-	{"From: a@x.example, B <b@X.Example>\r\n\r\n", HDR_FROM_OK,
-	 "x.example"},
-	{"From: a@x.example, b@y.example\r\n\r\n", HDR_FROM_MULTIPLE, ""},
-	{"From: Team: a@x.example, b@x.example;\r\n\r\n", HDR_FROM_OK,
-	 "x.example"},
-	{"From: Team: a@x.example;, c@y.example\r\n\r\n", HDR_FROM_MULTIPLE,
-	 ""},
-	{"From: undisclosed:;\r\n\r\n", HDR_FROM_BAD, ""},
-	{"From: <@route.test,@r2.test:j@x.example>\r\n\r\n", HDR_FROM_OK,
-	 "x.example"},
-	{"From: j@x . example\r\n\r\n", HDR_FROM_OK, "x.example"},
-	{"From: j@x.example.\r\n\r\n", HDR_FROM_OK, "x.example"},
-	{"From: j@b\xc3\xbc" "cher.example\r\n\r\n", HDR_FROM_OK,
-	 "b\xc3\xbc" "cher.example"},
-	{"From: , j@x.example,\r\n\r\n", HDR_FROM_OK, "x.example"},
-	{"To: a@b\r\n\r\nFrom: a@c\r\n", HDR_FROM_NONE, ""},
-	{"", HDR_FROM_NONE, ""},
-	{"From: a@b.example\r\nFrom: a@b.example\r\n\r\n", HDR_FROM_MULTIPLE,
-	 ""},
-	{"From: joe\r\n\r\n", HDR_FROM_BAD, ""},
-	{"From: <>\r\n\r\n", HDR_FROM_BAD, ""},
-	{"From: \r\n\r\n", HDR_FROM_BAD, ""},
-	{"From: j@[192.0.2.1]\r\n\r\n", HDR_FROM_BAD, ""},
-	{"From: j@x.example (open\r\n\r\n", HDR_FROM_BAD, ""},
-	{"From: \"open <j@x.example>\r\n\r\n", HDR_FROM_BAD, ""},
-	{"From: <j@x.example\r\n\r\n", HDR_FROM_BAD, ""},
-	{"From: j@x.example>\r\n\r\n", HDR_FROM_BAD, ""},
-	{"From: j@x..example\r\n\r\n", HDR_FROM_BAD, ""},
-	{"From: j@x example\r\n\r\n", HDR_FROM_BAD, ""},
-	{"From: j@\r\n\r\n", HDR_FROM_BAD, ""},
-	{"From: a@x.example;\r\n\r\n", HDR_FROM_BAD, ""},
-	{"Subject: hi\r\nFrom: a@x.example", HDR_FROM_OK, "x.example"},
+    {"From: a@Example.COM\r\n\r\nbody", HDR_FROM_OK, "example.com"},
+    {"From: Joe <joe@example.org>\r\n\r\n", HDR_FROM_OK, "example.org"},
+    {"from:joe@example.org\n\nbody", HDR_FROM_OK, "example.org"},
+    {"FROM : <joe@example.org>\r\n", HDR_FROM_OK, "example.org"},
+    {"From: \"Doe, John\" <j@x.example>\r\n\r\n", HDR_FROM_OK, "x.example"},
+    {"From: \"a@evil.test\" <j@x.example>\r\n\r\n", HDR_FROM_OK, "x.example"},
+    {"From: j@x.example (Joe (the \\) man))\r\n\r\n", HDR_FROM_OK, "x.example"},
+    {"From: (c) Joe (d) <(e) j (f) @ (g) x.example (h)> (i)\r\n\r\n",
+     HDR_FROM_OK, "x.example"},
+    {"From: Joe\r\n <joe@\r\n\texample.org>\r\n\r\n", HDR_FROM_OK,
+     "example.org"},
+    {"From: \"j@k\"@x.example\r\n\r\n", HDR_FROM_OK, "x.example"},
+    {"From: a@x.example, B <b@X.Example>\r\n\r\n", HDR_FROM_OK, "x.example"},
+    {"From: a@x.example, b@y.example\r\n\r\n", HDR_FROM_MULTIPLE, ""},
+    {"From: Team: a@x.example, b@x.example;\r\n\r\n", HDR_FROM_OK, "x.example"},
+    {"From: Team: a@x.example;, c@y.example\r\n\r\n", HDR_FROM_MULTIPLE, ""},
+    {"From: undisclosed:;\r\n\r\n", HDR_FROM_BAD, ""},
+    {"From: <@route.test,@r2.test:j@x.example>\r\n\r\n", HDR_FROM_OK,
+     "x.example"},
+    {"From: j@x . example\r\n\r\n", HDR_FROM_OK, "x.example"},
+    {"From: j@x.example.\r\n\r\n", HDR_FROM_OK, "x.example"},
+    {"From: j@b\xc3\xbc"
+     "cher.example\r\n\r\n",
+     HDR_FROM_OK,
+     "b\xc3\xbc"
+     "cher.example"},
+    {"From: , j@x.example,\r\n\r\n", HDR_FROM_OK, "x.example"},
+    {"To: a@b\r\n\r\nFrom: a@c\r\n", HDR_FROM_NONE, ""},
+    {"", HDR_FROM_NONE, ""},
+    {"From: a@b.example\r\nFrom: a@b.example\r\n\r\n", HDR_FROM_MULTIPLE, ""},
+    {"From: joe\r\n\r\n", HDR_FROM_BAD, ""},
+    {"From: <>\r\n\r\n", HDR_FROM_BAD, ""},
+    {"From: \r\n\r\n", HDR_FROM_BAD, ""},
+    {"From: j@[192.0.2.1]\r\n\r\n", HDR_FROM_BAD, ""},
+    {"From: j@x.example (open\r\n\r\n", HDR_FROM_BAD, ""},
+    {"From: \"open <j@x.example>\r\n\r\n", HDR_FROM_BAD, ""},
+    {"From: <j@x.example\r\n\r\n", HDR_FROM_BAD, ""},
+    {"From: j@x.example>\r\n\r\n", HDR_FROM_BAD, ""},
+    {"From: j@x..example\r\n\r\n", HDR_FROM_BAD, ""},
+    {"From: j@x example\r\n\r\n", HDR_FROM_BAD, ""},
+    {"From: j@\r\n\r\n", HDR_FROM_BAD, ""},
+    {"From: a@x.example;\r\n\r\n", HDR_FROM_BAD, ""},
+    {"Subject: hi\r\nFrom: a@x.example", HDR_FROM_OK, "x.example"},
 };
 
 static void
@@ -419,15 +422,13 @@ test_hdr_from_domain_forms(void **state)
 	char d[DMARC_DOMAIN_SIZE];
 
 	(void)state;
-	for (size_t i = 0; i < sizeof from_cases / sizeof from_cases[0];
-	     i++) {
+	for (size_t i = 0; i < sizeof from_cases / sizeof from_cases[0]; i++) {
 		const struct from_case *c = &from_cases[i];
 		enum hdr_from_status s =
-			hdr_from_domain(c->msg, strlen(c->msg), d, sizeof d);
+		    hdr_from_domain(c->msg, strlen(c->msg), d, sizeof d);
 
 		if (s != c->status || strcmp(d, c->domain) != 0)
-			fail_msg("case %zu %s: got %d \"%s\"", i, c->msg, s,
-				 d);
+			fail_msg("case %zu %s: got %d \"%s\"", i, c->msg, s, d);
 	}
 	assert_int_equal(hdr_from_domain("From: a@x.example\r\n", 19, d, 5),
 			 HDR_FROM_BAD);
@@ -467,22 +468,22 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_dmarc_record_at_from_domain),
-		cmocka_unit_test(test_dmarc_subdomain_uses_org_record_and_sp),
-		cmocka_unit_test(test_dmarc_p_applies_at_from_domain_despite_sp),
-		cmocka_unit_test(test_dmarc_subdomain_without_sp_takes_p),
-		cmocka_unit_test(test_dmarc_pct_zero_and_invalid),
-		cmocka_unit_test(test_dmarc_relaxed_alignment),
-		cmocka_unit_test(test_dmarc_strict_alignment),
-		cmocka_unit_test(test_dmarc_any_dkim_signature_may_align),
-		cmocka_unit_test(test_dmarc_no_record_and_invalid_records),
-		cmocka_unit_test(test_dmarc_several_records_are_none),
-		cmocka_unit_test(test_dmarc_temperror),
-		cmocka_unit_test(test_dmarc_parallel_ask),
-		cmocka_unit_test(test_dmarc_bad_from_is_permerror),
-		cmocka_unit_test(test_dmarc_org_domain),
-		cmocka_unit_test(test_hdr_from_domain_forms),
-		cmocka_unit_test(test_hdr_end_and_fields),
+	    cmocka_unit_test(test_dmarc_record_at_from_domain),
+	    cmocka_unit_test(test_dmarc_subdomain_uses_org_record_and_sp),
+	    cmocka_unit_test(test_dmarc_p_applies_at_from_domain_despite_sp),
+	    cmocka_unit_test(test_dmarc_subdomain_without_sp_takes_p),
+	    cmocka_unit_test(test_dmarc_pct_zero_and_invalid),
+	    cmocka_unit_test(test_dmarc_relaxed_alignment),
+	    cmocka_unit_test(test_dmarc_strict_alignment),
+	    cmocka_unit_test(test_dmarc_any_dkim_signature_may_align),
+	    cmocka_unit_test(test_dmarc_no_record_and_invalid_records),
+	    cmocka_unit_test(test_dmarc_several_records_are_none),
+	    cmocka_unit_test(test_dmarc_temperror),
+	    cmocka_unit_test(test_dmarc_parallel_ask),
+	    cmocka_unit_test(test_dmarc_bad_from_is_permerror),
+	    cmocka_unit_test(test_dmarc_org_domain),
+	    cmocka_unit_test(test_hdr_from_domain_forms),
+	    cmocka_unit_test(test_hdr_end_and_fields),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
