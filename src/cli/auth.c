@@ -199,7 +199,7 @@ check(const struct check_args *a)
 {
 	char err[AUTHCLI_ERR_MAX], from[AUTHCLI_NAME_MAX], helo[AUTHCLI_NAME_MAX];
 	struct run r = {0};
-	struct config *cfg = cli_config_load(a->path);
+	struct config *cfg = cli_config_load_tool(a->path);
 	struct dns *d = NULL;
 	struct authcheck *ac = NULL;
 	struct authcheck_job *j;

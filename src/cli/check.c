@@ -41,17 +41,31 @@ cli_config_arg(int argc, char **argv, const char *text, const char **path_out)
 	return -1;
 }
 
-struct config *
-cli_config_load(const char *path)
+/* Runs load, printing every error to stderr. */
+static struct config *
+load_printing(struct config *(*load)(const char *, char **),
+	      const char *path)
 {
 	char *errors = NULL;
-	struct config *cfg = config_load(path, &errors);
+	struct config *cfg = load(path, &errors);
 
 	if (cfg == NULL) {
 		fputs(errors ? errors : "postern: out of memory\n", stderr);
 		free(errors);
 	}
 	return cfg;
+}
+
+struct config *
+cli_config_load(const char *path)
+{
+	return load_printing(config_load, path);
+}
+
+struct config *
+cli_config_load_tool(const char *path)
+{
+	return load_printing(config_load_tool, path);
 }
 
 int

@@ -26,6 +26,8 @@ int cli_config_arg(int argc, char **argv, const char *usage,
 
 /* Loads path, printing every error to stderr; NULL on failure. */
 struct config *cli_config_load(const char *path);
+/* The same for a tool that needs no users file nor TLS files. */
+struct config *cli_config_load_tool(const char *path);
 
 /*
  * Sends line (ending in "\n") to the control socket at path and reads the

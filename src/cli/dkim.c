@@ -257,7 +257,7 @@ keygen(const char *conf, const char *domain, const char *selector,
 	struct stat st;
 	int n;
 
-	if ((cfg = cli_config_load(conf)) == NULL)
+	if ((cfg = cli_config_load_tool(conf)) == NULL)
 		return 1;
 	if (stat(cfg->dkim_keys, &st) != 0 || !S_ISDIR(st.st_mode)) {
 		fprintf(stderr,

@@ -54,6 +54,7 @@ struct load {
 	char *errors;
 	size_t err_len;
 	size_t n_errors;
+	bool is_tool; /* config_load_tool: no tables, no account needed */
 };
 
 #define CONFIG_ERRORS_MAX 50
@@ -310,7 +311,7 @@ derive_tls(struct load *ld)
 	}
 	for (int i = 0; has_cert && i < 2; i++) {
 		const char *p = i ? cfg->tls_key : cfg->tls_cert;
-		if (access(p, R_OK) != 0)
+		if (!ld->is_tool && access(p, R_OK) != 0)
 			load_error(ld, cfg->line[i ? CONFIG_tls_key
 						   : CONFIG_tls_cert],
 				   "[tls] %s = %s: %s; run `make cert` for a "
@@ -529,6 +530,8 @@ derive_checks(struct load *ld)
 			   "[server] hostname = '%s': give this server's "
 			   "fully qualified name, e.g. mx.example.test",
 			   cfg->server_hostname);
+	if (ld->is_tool)
+		return; /* the tables are the server's business */
 	if (access(cfg->local_users, R_OK) != 0)
 		load_error(ld, cfg->line[CONFIG_local_users],
 			   "[local] users = %s: %s; create the file (one "
@@ -557,10 +560,10 @@ dir_of(const char *path)
 	return abs;
 }
 
-struct config *
-config_load(const char *path, char **errors_out)
+static struct config *
+load(const char *path, bool is_tool, char **errors_out)
 {
-	struct load ld = {0};
+	struct load ld = {.is_tool = is_tool};
 	struct config *cfg = calloc(1, sizeof *cfg);
 	int r;
 
@@ -606,6 +609,18 @@ fail:
 	*errors_out = ld.errors;
 	config_free(cfg);
 	return NULL;
+}
+
+struct config *
+config_load(const char *path, char **errors_out)
+{
+	return load(path, false, errors_out);
+}
+
+struct config *
+config_load_tool(const char *path, char **errors_out)
+{
+	return load(path, true, errors_out);
 }
 
 void

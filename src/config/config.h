@@ -89,6 +89,13 @@ struct config {
  */
 struct config *config_load(const char *path, char **errors_out);
 
+/*
+ * As config_load, for the tools that use only some of it (`postern auth
+ * check`, `postern dkim keygen`): the users and forwards files and the
+ * TLS files need not exist or be readable.
+ */
+struct config *config_load_tool(const char *path, char **errors_out);
+
 /* Frees cfg; config_free(NULL) is a no-op. */
 void config_free(struct config *cfg);
 

@@ -98,6 +98,19 @@ struct authcheck_job {
 	bool is_over_budget;
 };
 
+const char *
+authcheck_action_name(enum authcheck_action a)
+{
+	static const char *const names[] = {
+	    [AUTHCHECK_ACCEPT] = "accept",
+	    [AUTHCHECK_REJECT_DMARC] = "reject_dmarc",
+	    [AUTHCHECK_REJECT_SPF] = "reject_spf",
+	    [AUTHCHECK_TEMPFAIL] = "tempfail",
+	};
+
+	return (unsigned)a < sizeof names / sizeof *names ? names[a] : "?";
+}
+
 bool
 authcheck_is_on(const struct config *cfg)
 {

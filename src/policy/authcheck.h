@@ -26,6 +26,9 @@ enum authcheck_action {
 	AUTHCHECK_TEMPFAIL,	/* 451 4.4.3: a lookup timed out or failed */
 };
 
+/* "accept", "reject_dmarc", "reject_spf", "tempfail": for the log. */
+const char *authcheck_action_name(enum authcheck_action a);
+
 #define AUTHCHECK_HEADER_MAX 4096
 
 struct authcheck_verdict {

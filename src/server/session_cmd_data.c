@@ -495,8 +495,9 @@ on_authchecked(void *arg, const struct authcheck_verdict *v)
 	s->data_pending = NULL;
 	s->state = SESSION_CMD;
 	s->txn->auth = NULL; /* it frees itself after this call */
-	log_msg(LOG_INFO, "ev=authchecked sid=%s qid=%s %s action=%d%s%s",
-		s->sid, s->txn->msg->qid_str, v->summary, (int)v->action,
+	log_msg(LOG_INFO, "ev=authchecked sid=%s qid=%s %s action=%s%s%s",
+		s->sid, s->txn->msg->qid_str, v->summary,
+		authcheck_action_name(v->action),
 		v->why[0] ? " why=" : "", v->why[0] ? log_q(v->why) : "");
 	switch (v->action) {
 	case AUTHCHECK_ACCEPT:
