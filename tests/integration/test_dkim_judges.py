@@ -6,32 +6,23 @@ Ed25519, relaxed and simple, with and without l=, tampered or not) get
 the same verdict from `postern auth check` as from dkimpy itself, with the
 keys served by dnsmasq on loopback.
 
-The judging helpers verify_with_dkimpy() and verify_with_opendkim() are
-for the end-to-end test of postern's own signatures through the server
-(the integrator's); here they are shown to work on dkimpy's signatures.
-OpenDKIM: opendkim-testmsg cannot be pointed at a test DNS server (it uses
-the system resolver on port 53 and takes no key option), so the helper
-runs the filter's test mode, `opendkim -x CONF -t FILE`, with the keys in
-a TestPublicKeys file (opendkim.conf(5)); same library, same verdicts.
+The judges (tests/pylib/dkim_judges.py) are shown here to agree on
+dkimpy's signatures; test_dkim_sign_srs.py has them judge postern's own.
 """
 import base64
 import os
 import re
-import shutil
-import socket
 import stat
 import subprocess
 
 import pytest
 
-from postern_test import POSTERN, free_port, poll
+from dkim_judges import verify_with_dkimpy, verify_with_opendkim
+from dnszone import DnsZone
+from postern_test import POSTERN
 
 dkim = pytest.importorskip("dkim")
 
-DNSMASQ = shutil.which("dnsmasq") or (
-    "/usr/sbin/dnsmasq" if os.path.exists("/usr/sbin/dnsmasq") else None)
-OPENDKIM = shutil.which("opendkim") or (
-    "/usr/sbin/opendkim" if os.path.exists("/usr/sbin/opendkim") else None)
 DOMAIN = "example.test"
 
 MESSAGE = (
@@ -160,84 +151,13 @@ def test_keygen_default_selector_is_year_and_month(tmp_path):
 
 # --- DNS and the judges -------------------------------------------------
 
-def txt_arg(name, value):
-    """Each comma-separated part is one character-string (<= 255 octets);
-    no shell here, so no quotes (dnsmasq would keep them)."""
-    assert "," not in value
-    parts = [value[i:i + 255] for i in range(0, len(value), 255)]
-    return f"--txt-record={name}," + ",".join(parts)
-
-
 @pytest.fixture(scope="module")
 def dns_port(keys, tmp_path_factory):
-    if DNSMASQ is None:
-        pytest.skip("dnsmasq is not installed")
     d = tmp_path_factory.mktemp("dnsmasq")
-    port = free_port()
-    p = subprocess.Popen(
-        [DNSMASQ, "--keep-in-foreground", "--no-resolv", "--no-hosts",
-         "--conf-file=/dev/null", f"--port={port}",
-         "--listen-address=127.0.0.1", "--bind-interfaces",
-         f"--pid-file={d}/dnsmasq.pid", "--local=/test/",
-         txt_arg(f"s1._domainkey.{DOMAIN}", keys["s1"]["txt"]),
-         txt_arg(f"e1._domainkey.{DOMAIN}", keys["e1"]["txt"])],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-    def up():
-        try:
-            socket.create_connection(("127.0.0.1", port), 0.5).close()
-            return True
-        except OSError:
-            return False
-    poll(up, what="dnsmasq to listen")
-    yield port
-    p.terminate()
-    p.wait(10)
-
-
-def dnsfunc_for(port):
-    """A dkimpy dnsfunc asking the DNS server at 127.0.0.1:port."""
-    import dns.resolver
-
-    res = dns.resolver.Resolver(configure=False)
-    res.nameservers = ["127.0.0.1"]
-    res.port = port
-
-    def get_txt(name, timeout=5):
-        try:
-            ans = res.resolve(name.decode(), "TXT", lifetime=timeout)
-        except Exception:
-            return None
-        return b"".join(b"".join(r.strings) for r in ans)
-    return get_txt
-
-
-def verify_with_dkimpy(msg, dns_port):
-    """dkimpy's verdict on the first signature of msg: True when it passes."""
-    return dkim.verify(msg, dnsfunc=dnsfunc_for(dns_port), minkey=1024)
-
-
-def verify_with_opendkim(msg, records, tmp_dir):
-    """OpenDKIM's dkim= results, one per signature, in its A-R order.
-
-    records: {"SEL._domainkey.DOMAIN": "v=DKIM1; k=...; p=..."}.
-    """
-    if OPENDKIM is None:
-        pytest.skip("opendkim is not installed")
-    tmp_dir.mkdir(parents=True, exist_ok=True)
-    keys_file = tmp_dir / "opendkim.keys"
-    keys_file.write_text("".join(f"{n} {v}\n" for n, v in records.items()))
-    conf = tmp_dir / "opendkim.conf"
-    conf.write_text(f"Mode v\nSyslog no\nTestPublicKeys {keys_file}\n")
-    msg_file = tmp_dir / "msg.eml"
-    msg_file.write_bytes(msg)
-    r = subprocess.run([OPENDKIM, "-x", str(conf), "-t", str(msg_file),
-                        "-vv"], capture_output=True, text=True, timeout=30)
-    assert r.returncode == 0, r.stderr
-    m = re.search(r"hname='Authentication-Results' hvalue='(.*?)'",
-                  r.stdout, re.S)
-    assert m, r.stdout + r.stderr
-    return re.findall(r"\bdkim=([a-z]+)", m.group(1))
+    with DnsZone(d, txt={f"s1._domainkey.{DOMAIN}": [keys["s1"]["txt"]],
+                         f"e1._domainkey.{DOMAIN}": [keys["e1"]["txt"]]}) \
+            as z:
+        yield z.port
 
 
 def postern_verdicts(msg, conf):

@@ -1,6 +1,6 @@
 """Mail that leaves: DKIM signatures on mail from our domains, judged by
 dkimpy (Debian python3-dkim) with the key `postern dkim keygen` made and
-the record it printed, served by a real DNS server; and SRS on forwards to
+the record it printed, served by a real DNS server, and by OpenDKIM; and SRS on forwards to
 another host, whose bounce comes back through postern to the original
 sender.  REPLY-CODES.md: 550 5.1.1 for an SRS address that does not
 verify.
@@ -14,12 +14,12 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "pylib"))
 
+from dkim_judges import dnsfunc_for, verify_with_opendkim  # noqa: E402
 from dnszone import DnsZone  # noqa: E402
 from postern_test import POSTERN  # noqa: E402
 from smtp_peer import Peer, message, outbound_server, submit  # noqa: E402
 
 dkim = pytest.importorskip("dkim")
-dns_resolver = pytest.importorskip("dns.resolver")
 
 SECRET = "a-test-secret-of-enough-length"
 
@@ -48,19 +48,6 @@ def keygen(conf, domain, selector, kind):
 def record_of(printed):
     """The TXT value from keygen's zone-file lines ("..." "...")."""
     return "".join(re.findall(r'"([^"]*)"', printed))
-
-
-def dnsfunc_for(port):
-    """dkimpy's key lookup, through the test's DNS server."""
-    res = dns_resolver.Resolver(configure=False)
-    res.nameservers = ["127.0.0.1"]
-    res.port = port
-
-    def lookup(name, timeout=5):
-        name = name.decode() if isinstance(name, bytes) else name
-        ans = res.resolve(name.rstrip("."), "TXT")
-        return b"".join(b"".join(r.strings) for r in ans)
-    return lookup
 
 
 @pytest.mark.parametrize("kind", ["rsa", "ed25519"])
@@ -95,6 +82,10 @@ def test_submitted_mail_is_signed_and_dkimpy_verifies_it(
         assert b"list-unsubscribe-post" in names
         assert names.count(b"from") == 2  # over-signed
         assert dkim.verify(data, dnsfunc=dnsfunc_for(z.port)), data[:600]
+        # OpenDKIM, the second judge
+        assert verify_with_opendkim(
+            data, {"s1._domainkey.example.test": txt},
+            tmp_path / "opendkim") == ["pass"]
         # and what the receiver can change breaks it
         assert not dkim.verify(data.replace(b"Hello.", b"Hello!"),
                                dnsfunc=dnsfunc_for(z.port))

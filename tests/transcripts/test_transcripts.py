@@ -98,6 +98,12 @@ def parse(path):
             config.setdefault(m.group(1), {})[m.group(2)] = m.group(3)
         elif key == "users":
             config.setdefault("__users__", []).append(val.strip())
+        elif key == "txt":
+            name, _, value = val.strip().partition(" ")
+            if not value:
+                raise TranscriptError(f"{path.name}:{n}: txt: NAME VALUE")
+            config.setdefault("__txt__", {}).setdefault(
+                name.lower().rstrip("."), []).append(value)
         elif key in HEADER_WORDS:
             if val.strip() not in HEADER_WORDS[key]:
                 raise TranscriptError(f"{path.name}:{n}: {key}: one of "
@@ -145,11 +151,46 @@ class Standin:
 
 class FakeDns(Standin):
     """`dns: nxdomain` answers every query NXDOMAIN (RCODE 3); `dns:
-    silent` reads queries and never answers (a lookup that times out)."""
+    silent` reads queries and never answers (a lookup that times out).
+    `txt: NAME VALUE` lines: a TXT query for NAME is answered with its
+    records (a name with records answers NODATA to other types), every
+    other query NXDOMAIN."""
 
-    def __init__(self, mode):
+    def __init__(self, mode, txt=None):
         self.mode = mode
+        self.txt = txt or {}
         super().__init__(socket.SOCK_DGRAM)
+
+    @staticmethod
+    def question(q):
+        """(name, qtype) of a query, or (None, None)."""
+        labels, i = [], 12
+        while i < len(q) and q[i] != 0:
+            n = q[i]
+            labels.append(q[i + 1:i + 1 + n].decode(errors="replace"))
+            i += 1 + n
+        if i + 5 > len(q):
+            return None, None
+        return ".".join(labels).lower(), struct.unpack(">H", q[i + 1:i + 3])[0]
+
+    def answer(self, q):
+        """The reply to q: its TXT records, NODATA or NXDOMAIN."""
+        name, qtype = self.question(q)
+        qend = 12 + len(name or "") + 2 + 4 if name else len(q)
+        records = self.txt.get(name) if name is not None else None
+        rr = b""
+        if records is not None and qtype == 16:
+            for r in records:
+                raw = r.encode()
+                data = b"".join(bytes([len(raw[k:k + 255])]) + raw[k:k + 255]
+                                for k in range(0, len(raw), 255))
+                rr += struct.pack(">HHHIH", 0xC00C, 16, 1, 60, len(data)) \
+                    + data
+        rcode = 0 if records is not None else 3
+        n_ans = len(records) if rr else 0
+        flags = 0x8000 | (q[2] & 0x01) << 8 | 0x0080 | 0x0400 | rcode
+        return (q[:2] + struct.pack(">HHHHH", flags, 1, n_ans, 0, 0)
+                + q[12:qend] + rr)
 
     def run(self):
         while True:
@@ -158,6 +199,9 @@ class FakeDns(Standin):
             except OSError:
                 return
             if self.mode == "silent" or len(q) < 12:
+                continue
+            if self.txt:
+                self.sock.sendto(self.answer(q), peer)
                 continue
             # Same id and question; QR, RD copied, RA; RCODE 3; one
             # question, no answers.
@@ -252,9 +296,12 @@ def build_server(config, tmp_path, standins):
     users = config.pop("__users__", None)
     tls = config.pop("__tls__", None)
     listen = config.pop("__listen__", [])
+    txt = config.pop("__txt__", None)
+    if txt and not config.get("__dns__"):
+        config["__dns__"] = ["nxdomain"]
     for key, cls in (("__dns__", FakeDns), ("__milter__", FakeMilter)):
         for mode in config.pop(key, []):
-            standins.append(cls(mode))
+            standins.append(cls(mode, txt) if cls is FakeDns else cls(mode))
             spec = f"127.0.0.1:{standins[-1].port}"
             if cls is FakeDns:
                 config.setdefault("dns", {}).setdefault("servers", spec)
