@@ -29,3 +29,9 @@ bench-outbound: BENCH_ONLY = --only outbound
 bench-outbound: bench
 
 .PHONY: bench-outbound
+
+# The auth step's load client (bench/auth.py): STARTTLS, AUTH PLAIN and a
+# message from a file, which smtp-source does not do.
+$(BUILD)/bench/submit: bench/submit.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=c17 -D_GNU_SOURCE -Wall -Wextra -O2 -pthread -o $@ $< -lssl -lcrypto
