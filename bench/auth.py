@@ -47,6 +47,7 @@ and 2727 on 127.0.0.1 must be free.
 """
 import base64
 import os
+import pwd
 import re
 import shutil
 import signal
@@ -82,6 +83,19 @@ PASSWORD = "bench-password"
 LOCAL_RCPT = "alice@bench.test"
 RELAY_RCPT = "user@relay.test"
 SESSIONS = 20
+
+
+def server_user():
+    """postern started as root wants [server] user: its own account when
+    there is one (the package makes it), else nobody."""
+    for name in ("postern", "nobody"):
+        try:
+            return pwd.getpwnam(name)
+        except KeyError:
+            pass
+    raise RuntimeError("no account postern or nobody for [server] user")
+
+
 WARMUP = 20
 TIMEOUT = 300
 POLL = 0.005
@@ -280,9 +294,14 @@ class PosternAuth:
              str(self.root / "etc" / "postern.conf")],
             stdin=subprocess.DEVNULL, stdout=self.logf, stderr=self.logf,
             start_new_session=True)
-        try:
-            wait_banner(self.port)
-        except RuntimeError:
+        end = time.monotonic() + 30
+        while True:
+            try:
+                wait_banner(self.port, timeout=0.5)
+                return
+            except RuntimeError:
+                if self.proc.poll() is None and time.monotonic() < end:
+                    continue
             tail = (self.root / "log").read_text(errors="replace")[-1500:]
             raise RuntimeError(f"postern {self.root.name} did not start: "
                                f"{tail}")
@@ -302,7 +321,7 @@ def postern_conf(port, smtp_port=None, extra=""):
         listen = (f"smtp = 127.0.0.1:{smtp_port}\n"
                   f"submission = 127.0.0.1:{port}\n")
     return ("; bench/auth.py\n[server]\nhostname = postern.bench.test\n"
-            f"{listen}max_connections_per_client = 1000\n\n"
+            f"user = {server_user().pw_name}\n{listen}max_connections_per_client = 1000\n\n"
             "[spool]\ndir = @DIR@/spool\nreserve = 104857600\n\n"
             "[local]\ndomains = bench.test\nusers = users\n"
             "maildir = @DIR@/mail/%d/%u\n\n"
@@ -377,7 +396,7 @@ def measure(binary, t, msgfile, sink, sessions, per_session):
     """One timed load: msg/s done (Maildir or sink), client msg/s, CPU."""
     n = sessions * per_session
     if t.new_dir is not None:
-        set_aside(t.new_dir)
+        set_aside(t.new_dir, server_user())
     os.sync()
     time.sleep(0.3)
     base = sink.count()
@@ -437,6 +456,9 @@ def run(postern_bin, submit_bin, root, rounds, sessions=SESSIONS,
         d.mkdir()
         if src:
             shutil.copy(src, d / f"{SENDER_DOMAIN}.{SELECTOR}.key")
+            os.chown(d / f"{SENDER_DOMAIN}.{SELECTOR}.key",
+                     server_user().pw_uid, server_user().pw_gid)
+        os.chown(d, server_user().pw_uid, server_user().pw_gid)
         keydirs[k] = d
     tls = (f"[tls]\ncert = {root}/tls-cert.pem\n"
            f"key = {root}/tls-key.pem\n\n")
