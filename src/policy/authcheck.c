@@ -395,13 +395,16 @@ decide(const struct authcheck_job *j, struct authcheck_verdict *v)
 	}
 }
 
-static const char *const dmarc_policy_names[] = {
-    [DMARC_P_NONE] = "none",
-    [DMARC_P_QUARANTINE] = "quarantine",
-    [DMARC_P_REJECT] = "reject",
-};
-
 #define AUTHCHECK_ENTRIES_MAX (2 + AUTHCHECK_DKIM_PASS_MAX)
+
+static void
+prop(struct arh_entry *e, const char *ptype, const char *property,
+     const char *value)
+{
+	if (e->n_props < ARH_PROPS_MAX)
+		e->props[e->n_props++] =
+		    (struct arh_prop){ptype, property, value};
+}
 
 /* The Authentication-Results header and the log summary. */
 static void
@@ -418,11 +421,9 @@ compose(const struct authcheck_job *j, struct authcheck_verdict *v)
 		e[n].result = spf_result_name(j->spf_r);
 		if (j->spf_r != SPF_PASS && j->spf.problem[0] != '\0')
 			e[n].reason = j->spf.problem;
-		e[n].props[0].name = strcmp(j->spf.identity, "helo") == 0
-					     ? "smtp.helo"
-					     : "smtp.mailfrom";
-		e[n].props[0].value = j->spf.domain;
-		e[n].n_props = 1;
+		prop(&e[n], "smtp",
+		     strcmp(j->spf.identity, "helo") == 0 ? "helo" : "mailfrom",
+		     j->spf.domain);
 		n++;
 	}
 	if (j->do_dkim && nsig == 0) {
@@ -437,13 +438,10 @@ compose(const struct authcheck_job *j, struct authcheck_verdict *v)
 		e[n].result = dkim_result_name(r->result);
 		if (r->result != DKIM_PASS && r->problem[0] != '\0')
 			e[n].reason = r->problem;
-		e[n].props[0].name = "header.d";
-		e[n].props[0].value = r->domain;
-		e[n].props[1].name = "header.s";
-		e[n].props[1].value = r->selector;
-		e[n].props[2].name = "header.b";
-		e[n].props[2].value = r->header_b;
-		e[n].n_props = r->header_b[0] != '\0' ? 3 : 2;
+		prop(&e[n], "header", "d", r->domain);
+		prop(&e[n], "header", "s", r->selector);
+		if (r->header_b[0] != '\0')
+			prop(&e[n], "header", "b", r->header_b);
 		n++;
 	}
 	if (j->do_dmarc) {
@@ -461,16 +459,13 @@ compose(const struct authcheck_job *j, struct authcheck_verdict *v)
 			if (j->dmarc_r == DMARC_PASS || j->dmarc_r == DMARC_FAIL) {
 				snprintf(dmarc_comment, sizeof dmarc_comment,
 					 "p=%s dis=%s",
-					 dmarc_policy_names[j->dmarc.policy],
-					 dmarc_policy_names[j->dmarc
-								.disposition]);
-				e[n].reason = dmarc_comment;
+					 dmarc_policy_name(j->dmarc.policy),
+					 dmarc_policy_name(j->dmarc.disposition));
+				e[n].comment = dmarc_comment;
 			} else if (j->dmarc.problem[0] != '\0') {
 				e[n].reason = j->dmarc.problem;
 			}
-			e[n].props[0].name = "header.from";
-			e[n].props[0].value = j->from_domain;
-			e[n].n_props = 1;
+			prop(&e[n], "header", "from", j->from_domain);
 		}
 		n++;
 	}
@@ -511,11 +506,12 @@ job_free(struct authcheck_job *j)
 static void
 report(struct authcheck_job *j)
 {
-	struct authcheck_verdict *v = calloc(1, sizeof *v);
+	struct authcheck_verdict *v;
 
 	if (j->is_reported)
 		return;
 	j->is_reported = true;
+	v = calloc(1, sizeof *v);
 	if (v == NULL) {
 		static const struct authcheck_verdict oom = {
 		    .action = AUTHCHECK_TEMPFAIL,
