@@ -47,7 +47,6 @@ and 2727 on 127.0.0.1 must be free.
 """
 import base64
 import os
-import pwd
 import re
 import shutil
 import signal
@@ -57,7 +56,8 @@ import time
 from pathlib import Path
 
 from run import (HOST, SMTP_SINK, Postfix, count_files, log, make_top,
-                 proc_cpu, set_aside, stop_postern, wait_banner)
+                 proc_cpu, server_user, set_aside, stop_postern,
+                 wait_banner)
 
 DNSMASQ = shutil.which("dnsmasq") or "/usr/sbin/dnsmasq"
 OPENDKIM = shutil.which("opendkim") or "/usr/sbin/opendkim"
@@ -83,17 +83,6 @@ PASSWORD = "bench-password"
 LOCAL_RCPT = "alice@bench.test"
 RELAY_RCPT = "user@relay.test"
 SESSIONS = 20
-
-
-def server_user():
-    """postern started as root wants [server] user: its own account when
-    there is one (the package makes it), else nobody."""
-    for name in ("postern", "nobody"):
-        try:
-            return pwd.getpwnam(name)
-        except KeyError:
-            pass
-    raise RuntimeError("no account postern or nobody for [server] user")
 
 
 WARMUP = 20

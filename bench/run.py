@@ -120,6 +120,17 @@ def stop_postern(proc):
             proc.wait()
 
 
+def server_user():
+    """postern started as root wants [server] user: its own account when
+    there is one (the package makes it), else nobody."""
+    for name in ("postern", "nobody"):
+        try:
+            return pwd.getpwnam(name)
+        except KeyError:
+            pass
+    raise RuntimeError("no account postern or nobody for [server] user")
+
+
 def make_top(path):
     """Makes path a directory that ext4's Orlov allocator treats as the
     top of a tree (chattr +T): the directories made under it are spread
@@ -220,6 +231,7 @@ class Postern:
         (self.root / "etc" / "postern.conf").write_text(
             (HERE / "postern.conf.in").read_text()
             .replace("@DIR@", str(self.root))
+            .replace("@USER@", server_user().pw_name)
             .replace("@PORT@", str(self.port)))
 
     def start(self):
@@ -241,7 +253,7 @@ class Postern:
         return proc_cpu(self.proc.pid)
 
     def clear(self):
-        set_aside(self.new_dir)
+        set_aside(self.new_dir, server_user())
 
 
 class Postfix:
