@@ -62,13 +62,15 @@ struct conn {
 	size_t off, len;
 };
 
-static void say_once(struct totals *t, const char *what, const char *line)
+static void
+say_once(struct totals *t, const char *what, const char *line)
 {
 	if (!atomic_flag_test_and_set(&t->said))
 		fprintf(stderr, "submit: %s: %s\n", what, line);
 }
 
-static int conn_write(struct conn *c, const char *p, size_t n)
+static int
+conn_write(struct conn *c, const char *p, size_t n)
 {
 	while (n > 0) {
 		long w;
@@ -92,7 +94,8 @@ static int conn_write(struct conn *c, const char *p, size_t n)
 	return 0;
 }
 
-static int conn_fill(struct conn *c)
+static int
+conn_fill(struct conn *c)
 {
 	if (c->off > 0) {
 		memmove(c->buf, c->buf + c->off, c->len - c->off);
@@ -112,7 +115,8 @@ static int conn_fill(struct conn *c)
 				return -1;
 			r = (long)got;
 		} else {
-			r = read(c->fd, c->buf + c->len, sizeof c->buf - c->len);
+			r = read(c->fd, c->buf + c->len,
+				 sizeof c->buf - c->len);
 			if (r < 0 && errno == EINTR)
 				continue;
 			if (r <= 0)
@@ -130,7 +134,8 @@ static int conn_fill(struct conn *c)
  */
 enum { EXT_STARTTLS = 1, EXT_AUTH_PLAIN = 2 };
 
-static int read_reply(struct conn *c, char *last, size_t last_size, int *ext)
+static int
+read_reply(struct conn *c, char *last, size_t last_size, int *ext)
 {
 	for (;;) {
 		char *nl = memchr(c->buf + c->off, '\n', c->len - c->off);
@@ -173,18 +178,19 @@ static int read_reply(struct conn *c, char *last, size_t last_size, int *ext)
 	}
 }
 
-static int command(struct conn *c, const char *cmd, char *last,
-		   size_t last_size, int *ext)
+static int
+command(struct conn *c, const char *cmd, char *last, size_t last_size, int *ext)
 {
 	if (conn_write(c, cmd, strlen(cmd)) < 0)
 		return 0;
 	return read_reply(c, last, last_size, ext);
 }
 
-static int connect_to(const struct opts *o)
+static int
+connect_to(const struct opts *o)
 {
-	struct sockaddr_in sa = { .sin_family = AF_INET,
-				  .sin_port = htons((uint16_t)o->port) };
+	struct sockaddr_in sa = {.sin_family = AF_INET,
+				 .sin_port = htons((uint16_t)o->port)};
 	int fd, one = 1;
 
 	if (inet_pton(AF_INET, o->host, &sa.sin_addr) != 1)
@@ -201,15 +207,16 @@ static int connect_to(const struct opts *o)
 }
 
 /* EHLO, STARTTLS + EHLO, AUTH PLAIN: 0 when the session may send. */
-static int greet(struct conn *c, const struct opts *o, struct totals *t)
+static int
+greet(struct conn *c, const struct opts *o, struct totals *t)
 {
 	char last[512];
 	int ext = 0;
 
 	if (read_reply(c, last, sizeof last, NULL) != 220)
 		return say_once(t, "banner", last), -1;
-	if (command(c, "EHLO submit.bench.test\r\n", last, sizeof last,
-		    &ext) != 250)
+	if (command(c, "EHLO submit.bench.test\r\n", last, sizeof last, &ext) !=
+	    250)
 		return say_once(t, "EHLO", last), -1;
 	if ((ext & EXT_STARTTLS) && !o->is_tls_off) {
 		if (command(c, "STARTTLS\r\n", last, sizeof last, NULL) != 220)
@@ -248,7 +255,8 @@ struct worker {
 	struct totals *t;
 };
 
-static void *session(void *arg)
+static void *
+session(void *arg)
 {
 	struct worker *w = arg;
 	const struct opts *o = w->o;
@@ -313,7 +321,8 @@ out:
 }
 
 /* FILE as SMTP DATA text: CRLF line ends, dot-stuffed, then ".\r\n". */
-static int load_text(struct opts *o, const char *path)
+static int
+load_text(struct opts *o, const char *path)
 {
 	FILE *f = fopen(path, "rb");
 	char *raw = NULL, *out;
@@ -373,7 +382,8 @@ static int load_text(struct opts *o, const char *path)
 	return 0;
 }
 
-static long number(const char *s, const char *what)
+static long
+number(const char *s, const char *what)
 {
 	char *end;
 	long v = strtol(s, &end, 10);
@@ -385,17 +395,19 @@ static long number(const char *s, const char *what)
 	return v;
 }
 
-static void usage(void)
+static void
+usage(void)
 {
 	fprintf(stderr, "usage: submit [-s sessions] [-m messages] -f file "
 			"-F from -t to [-u user -p pass] [-N] host:port\n");
 	exit(2);
 }
 
-int main(int argc, char **argv)
+int
+main(int argc, char **argv)
 {
-	struct opts o = { .sessions = 1, .messages = 1 };
-	struct totals t = { .said = ATOMIC_FLAG_INIT };
+	struct opts o = {.sessions = 1, .messages = 1};
+	struct totals t = {.said = ATOMIC_FLAG_INIT};
 	const char *file = NULL;
 	struct timespec t0, t1;
 	char host[64];
@@ -403,15 +415,32 @@ int main(int argc, char **argv)
 
 	while ((ch = getopt(argc, argv, "s:m:f:F:t:u:p:N")) != -1) {
 		switch (ch) {
-		case 's': o.sessions = number(optarg, "sessions"); break;
-		case 'm': o.messages = number(optarg, "messages"); break;
-		case 'f': file = optarg; break;
-		case 'F': o.from = optarg; break;
-		case 't': o.to = optarg; break;
-		case 'u': o.user = optarg; break;
-		case 'p': o.pass = optarg; break;
-		case 'N': o.is_tls_off = true; break;
-		default: usage();
+		case 's':
+			o.sessions = number(optarg, "sessions");
+			break;
+		case 'm':
+			o.messages = number(optarg, "messages");
+			break;
+		case 'f':
+			file = optarg;
+			break;
+		case 'F':
+			o.from = optarg;
+			break;
+		case 't':
+			o.to = optarg;
+			break;
+		case 'u':
+			o.user = optarg;
+			break;
+		case 'p':
+			o.pass = optarg;
+			break;
+		case 'N':
+			o.is_tls_off = true;
+			break;
+		default:
+			usage();
 		}
 	}
 	if (optind + 1 != argc || !file || !o.from || !o.to ||
