@@ -375,9 +375,12 @@ load_text(struct opts *o, const char *path)
 		out[k++] = '\r';
 		out[k++] = '\n';
 	}
-	memcpy(out + k, ".\r\n", 3);
+	out[k++] = '.';
+	out[k++] = '\r';
+	out[k++] = '\n';
+	out[k] = '\0';
 	o->text = out;
-	o->text_len = k + 3;
+	o->text_len = k;
 	free(raw);
 	return 0;
 }
@@ -459,21 +462,23 @@ main(int argc, char **argv)
 		return 2;
 	}
 	o.ctx = SSL_CTX_new(TLS_client_method());
-	if (!o.ctx)
-		return 2;
-	SSL_CTX_set_verify(o.ctx, SSL_VERIFY_NONE, NULL);
 
 	struct worker *w = calloc((size_t)o.sessions, sizeof *w);
 
-	if (!w)
+	if (!o.ctx || !w) {
+		free(o.text);
+		free(w);
+		SSL_CTX_free(o.ctx);
 		return 2;
+	}
+	SSL_CTX_set_verify(o.ctx, SSL_VERIFY_NONE, NULL);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (long i = 0; i < o.sessions; i++) {
 		w[i].o = &o;
 		w[i].t = &t;
 		if (pthread_create(&w[i].tid, NULL, session, &w[i]) != 0) {
 			fprintf(stderr, "submit: cannot start a thread\n");
-			return 2;
+			exit(2); /* the threads started hold o and t */
 		}
 	}
 	for (long i = 0; i < o.sessions; i++)
