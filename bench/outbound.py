@@ -59,8 +59,8 @@ import time
 from pathlib import Path
 
 from run import (HOST, PORT_POSTERN_OUT, PORT_RELAY, SENDER, SMTP_SINK,
-                 SMTP_SOURCE, log, make_top, proc_cpu, stop_postern,
-                 wait_banner)
+                 SMTP_SOURCE, log, make_top, proc_cpu, server_user,
+                 stop_postern, wait_banner)
 
 HERE = Path(__file__).resolve().parent
 POSTQUEUE = shutil.which("postqueue") or "/usr/sbin/postqueue"
@@ -120,6 +120,7 @@ class PosternRelay:
         self.conf.write_text(
             (HERE / "postern-outbound.conf.in").read_text()
             .replace("@DIR@", str(self.root))
+            .replace("@USER@", server_user().pw_name)
             .replace("@PORT@", str(self.port))
             .replace("@RELAYPORT@", str(PORT_RELAY)))
 

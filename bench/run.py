@@ -24,7 +24,10 @@ It prints a table of medians with postern/Postfix ratios, and:
     minus a run with no messages), when valgrind is installed;
   - outbound relay (bench/outbound.py): the same 5,000 queued messages
     released at once from postern and from Postfix to smtp-sink on 2726,
-    timed until each queue is empty.
+    timed until each queue is empty;
+  - message authentication (bench/auth.py): postern with SPF, DKIM and
+    DMARC verification off and on, and DKIM-signed relay through postern
+    against Postfix with OpenDKIM as its milter, with and without keys.
 
 It must run as root (Postfix starts as root and drops to its users).  It
 never touches /etc/postfix's instance or port 25: every Postfix command
@@ -115,6 +118,17 @@ def stop_postern(proc):
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+def server_user():
+    """postern started as root wants [server] user: its own account when
+    there is one (the package makes it), else nobody."""
+    for name in ("postern", "nobody"):
+        try:
+            return pwd.getpwnam(name)
+        except KeyError:
+            pass
+    raise RuntimeError("no account postern or nobody for [server] user")
 
 
 def make_top(path):
@@ -217,6 +231,7 @@ class Postern:
         (self.root / "etc" / "postern.conf").write_text(
             (HERE / "postern.conf.in").read_text()
             .replace("@DIR@", str(self.root))
+            .replace("@USER@", server_user().pw_name)
             .replace("@PORT@", str(self.port)))
 
     def start(self):
@@ -238,7 +253,7 @@ class Postern:
         return proc_cpu(self.proc.pid)
 
     def clear(self):
-        set_aside(self.new_dir)
+        set_aside(self.new_dir, server_user())
 
 
 class Postfix:
@@ -602,6 +617,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--postern", required=True, type=Path)
     ap.add_argument("--latency", required=True, type=Path)
+    ap.add_argument("--submit", type=Path,
+                    help="build/bench/submit, for the auth step")
     ap.add_argument("--dir", default="build/bench", type=Path)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--messages", type=int, default=3000,
@@ -612,10 +629,12 @@ def main():
                     help="messages queued per round, outbound relay")
     ap.add_argument("--only", default="",
                     help="comma-separated steps: load,latency,idle,"
-                    "callgrind,outbound (default: all)")
+                    "callgrind,outbound,auth (default: all)")
     args = ap.parse_args()
     steps = set(args.only.split(",")) if args.only else \
-        {"load", "latency", "idle", "callgrind", "outbound"}
+        {"load", "latency", "idle", "callgrind", "outbound", "auth"}
+    if "auth" in steps and not args.submit:
+        sys.exit("bench: the auth step needs --submit build/bench/submit")
     if os.geteuid() != 0:
         sys.exit("bench: run as root (Postfix starts as root); "
                  "e.g. sudo make bench")
@@ -627,6 +646,13 @@ def main():
                  PORT_POSTFIX, PORT_SINK, PORT_POSTERN_OUT, PORT_RELAY):
         if not port_free(port):
             sys.exit(f"bench: port {port} is in use; stop what uses it")
+    if "auth" in steps:
+        import auth  # here: it imports from this file
+        auth.check_tools()
+        for port in auth.PORTS:
+            if not port_free(port):
+                sys.exit(f"bench: port {port} is in use; stop what uses "
+                         "it")
     raise_fd_limit()
     root = args.dir.resolve()
     root.mkdir(parents=True, exist_ok=True)
@@ -645,7 +671,9 @@ def main():
     results, extra = [], {}
     started = []
     try:
-        for t in (pn, pf, sk):
+        # The auth step has servers of its own (bench/auth.py).
+        for t in (pn, pf, sk) if steps & {"load", "latency", "idle",
+                                          "outbound"} else ():
             t.setup()
             t.start()
             started.append(t)
@@ -702,6 +730,13 @@ def main():
     finally:
         for t in reversed(started):
             t.stop()
+    if "auth" in steps:
+        try:
+            extra["auth"] = auth.run(args.postern, args.submit,
+                                     root / "auth", args.rounds)
+        except RuntimeError as e:  # keep the other steps' results
+            extra["auth_error"] = str(e)
+            log(f"bench: auth failed: {e}")
     if "callgrind" in steps:
         if VALGRIND:
             extra["callgrind"] = callgrind(args.postern, root / "callgrind")
@@ -772,6 +807,11 @@ def render(info, results, extra, args):
         out += [""] + outbound.render(extra["outbound"], args.rounds)
     if "outbound_error" in extra:
         out += ["", f"outbound relay: failed: {extra['outbound_error']}"]
+    if "auth" in extra:
+        import auth
+        out += [""] + auth.render(extra["auth"])
+    if "auth_error" in extra:
+        out += ["", f"message authentication: failed: {extra['auth_error']}"]
     return "\n".join(out)
 
 
