@@ -17,9 +17,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <ini.h>
+#include <openssl/crypto.h>
 
 #include "config/config.h"
 #include "util/str.h"
@@ -60,6 +62,7 @@ struct load {
 #define CONFIG_ERRORS_MAX 50
 #define CONFIG_RETRY_SECONDS_MAX 604800
 #define CONFIG_RETRY_DEFAULT 60
+#define CONFIG_PASSWORD_MAX 512
 
 static void __attribute__((format(printf, 3, 4)))
 load_error(struct load *ld, unsigned line, const char *fmt, ...)
@@ -395,13 +398,86 @@ derive_control(struct load *ld)
 	cfg->control_socket = path;
 }
 
+/*
+ * [delivery] relay_user and relay_password_file: the password is read
+ * now (as root, before privileges are dropped, and again on a reload as
+ * the service user), and a file others may read stops the start: a
+ * password readable by every local account is not a secret.
+ */
+static void
+derive_relay(struct load *ld)
+{
+	struct config *cfg = ld->cfg;
+	const char *path = cfg->delivery_relay_password_file;
+	char buf[CONFIG_PASSWORD_MAX + 2];
+	struct stat st;
+	size_t len;
+	FILE *fp;
+
+	if (cfg->delivery_relay_user[0] == '\0') {
+		if (cfg->line[CONFIG_delivery_relay_password_file] != 0)
+			load_error(ld,
+				   cfg->line[CONFIG_delivery_relay_password_file],
+				   "[delivery] relay_password_file is set but "
+				   "relay_user is not: set both, or neither");
+		return;
+	}
+	if (cfg->delivery_relayhost[0] == '\0')
+		load_error(ld, cfg->line[CONFIG_delivery_relay_user],
+			   "[delivery] relay_user = %s: it is the login at the "
+			   "smart host; set [delivery] relayhost too (e.g. "
+			   "smtp.example.net:587)", cfg->delivery_relay_user);
+	if (path[0] == '\0') {
+		load_error(ld, cfg->line[CONFIG_delivery_relay_user],
+			   "[delivery] relay_user = %s needs relay_password_file "
+			   "= FILE, a file whose one line is the password (chmod "
+			   "600)", cfg->delivery_relay_user);
+		return;
+	}
+	if (ld->is_tool)
+		return;
+	fp = fopen(path, "re");
+	if (fp == NULL || fstat(fileno(fp), &st) != 0) {
+		load_error(ld, cfg->line[CONFIG_delivery_relay_password_file],
+			   "[delivery] relay_password_file = %s: %s; write the "
+			   "password on its one line (chmod 600)", path,
+			   strerror(errno));
+		if (fp != NULL)
+			fclose(fp);
+		return;
+	}
+	if (st.st_mode & S_IRWXO) {
+		load_error(ld, cfg->line[CONFIG_delivery_relay_password_file],
+			   "[delivery] relay_password_file = %s: others may read "
+			   "it (mode %04o); chmod 600 %s (or 640 with the group "
+			   "of [server] user)", path,
+			   (unsigned)(st.st_mode & 07777), path);
+		fclose(fp);
+		return;
+	}
+	if (fgets(buf, sizeof buf, fp) == NULL)
+		buf[0] = '\0';
+	fclose(fp);
+	len = strcspn(buf, "\r\n");
+	if (len == 0 || len > CONFIG_PASSWORD_MAX) {
+		load_error(ld, cfg->line[CONFIG_delivery_relay_password_file],
+			   "[delivery] relay_password_file = %s: its first line "
+			   "must hold the password (1 to %d characters)", path,
+			   CONFIG_PASSWORD_MAX);
+		OPENSSL_cleanse(buf, sizeof buf);
+		return;
+	}
+	cfg->relay_password = strndup(buf, len);
+	OPENSSL_cleanse(buf, sizeof buf);
+}
+
 /* [delivery] retry as numbers; [local] lmtp resolved; [delivery] tls. */
 static void
 derive_delivery(struct load *ld)
 {
 	struct config *cfg = ld->cfg;
 	static const char *const tls_modes[] = {"off", "opportunistic",
-						"required"};
+						"required", "verify"};
 	const char *p = cfg->delivery_retry;
 	const char *l = cfg->local_lmtp;
 
@@ -437,13 +513,14 @@ derive_delivery(struct load *ld)
 	if (cfg->n_retry == 0)
 		cfg->retry[cfg->n_retry++] = CONFIG_RETRY_DEFAULT;
 	cfg->tls_out = -1;
-	for (int i = 0; i < 3; i++)
+	for (int i = 0; i <= CONFIG_TLS_VERIFY; i++)
 		if (strcmp(cfg->delivery_tls, tls_modes[i]) == 0)
 			cfg->tls_out = i;
 	if (cfg->tls_out < 0)
 		load_error(ld, cfg->line[CONFIG_delivery_tls],
-			   "[delivery] tls = %s: use opportunistic, required "
-			   "or off", cfg->delivery_tls);
+			   "[delivery] tls = %s: use opportunistic, required, "
+			   "verify or off", cfg->delivery_tls);
+	derive_relay(ld);
 	if (l[0] == '\0')
 		return;
 	if (strncmp(l, "unix:", 5) == 0 && l[5] != '\0') {
@@ -635,6 +712,10 @@ config_free(struct config *cfg)
 		free(cfg->domains[i]);
 	free(cfg->maildir_path);
 	free(cfg->lmtp_target);
+	if (cfg->relay_password != NULL) {
+		OPENSSL_cleanse(cfg->relay_password, strlen(cfg->relay_password));
+		free(cfg->relay_password);
+	}
 	free(cfg->path);
 	free(cfg->dir);
 	free(cfg);

@@ -49,6 +49,14 @@ struct config_listen {
 #define CONFIG_DOMAINS_MAX 256
 #define CONFIG_RETRY_MAX 32
 
+/* [delivery] tls, in order of strength. */
+enum {
+	CONFIG_TLS_OFF,
+	CONFIG_TLS_OPPORTUNISTIC,
+	CONFIG_TLS_REQUIRED,
+	CONFIG_TLS_VERIFY,
+};
+
 struct config {
 	char *path; /* the file read */
 	char *dir;  /* its directory: base of relative paths */
@@ -77,8 +85,11 @@ struct config {
 	/* Derived from local_lmtp: "unix:/abs/path" or "inet:host:port"
 	 * with a relative unix path made absolute; NULL when unset. */
 	char *lmtp_target;
-	/* Derived from delivery_tls: 0 off, 1 opportunistic, 2 required. */
+	/* Derived from delivery_tls: CONFIG_TLS_OFF .. CONFIG_TLS_VERIFY. */
 	int tls_out;
+	/* Derived from delivery_relay_password_file: its one line, NULL when
+	 * relay_user is empty. */
+	char *relay_password;
 };
 
 /*

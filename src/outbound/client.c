@@ -36,6 +36,10 @@
 #include <sys/un.h>
 
 #include <event2/bufferevent_ssl.h>
+#include <limits.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/x509v3.h>
 
 #include "outbound/client_int.h"
 #include "tls/tls.h"
@@ -43,16 +47,30 @@
 #include "util/str.h"
 
 #define CLIENT_LINE_MAX 4096 /* a reply line longer than this: error */
+#define CLIENT_AUTH_MAX 1030 /* user + password + 2 NULs, RFC 4954's 12K
+			      * is far more than any password needs */
 
 static const char *const phase_names[] = {
     "resolving",      "connecting",  "greeting",      "EHLO",
-    "HELO",	      "STARTTLS",    "TLS handshake", "RSET",
-    "MAIL/RCPT/DATA", "end of data", "end of data",   "QUIT",
-    "closing",
+    "HELO",	      "STARTTLS",    "TLS handshake", "AUTH",
+    "AUTH",	      "AUTH",	     "RSET",	      "MAIL/RCPT/DATA",
+    "end of data",    "end of data", "QUIT",	      "closing",
 };
 
 static void conn_end(struct conn *c);
 static bool try_target(struct conn *c);
+static bool auth_fail_local(struct conn *c);
+static bool auth_reply(struct conn *c, const char *line);
+
+/* A name that is an address literal: no SNI (RFC 6066 3). */
+static bool
+is_ip_literal(const char *s)
+{
+	unsigned char buf[sizeof(struct in6_addr)];
+
+	return inet_pton(AF_INET, s, buf) == 1 ||
+	       inet_pton(AF_INET6, s, buf) == 1;
+}
 
 static void
 conn_close_bev(struct conn *c)
@@ -162,24 +180,29 @@ txn_closed(struct conn *c)
 	return false;
 }
 
+static bool auth_start(struct conn *c);
+
 static bool
 after_ehlo(struct conn *c)
 {
 	const struct config *cfg = c->ob->cfg;
 
 	if (!c->is_tls && !c->is_lmtp && (c->caps.ext & EHLO_STARTTLS) &&
-	    c->ob->tls_client != NULL && cfg->tls_out != 0) {
+	    c->ob->tls_client != NULL && c->tls_need != CONFIG_TLS_OFF) {
 		client_send_line(c, "STARTTLS");
 		c->ph = CP_STARTTLS;
 		return true;
 	}
-	if (c->dest->is_tls_required && !c->is_tls) {
+	if (c->tls_need >= CONFIG_TLS_REQUIRED && !c->is_tls) {
 		react_local(&c->fail, OC_DEFER, "4.7.5",
 			    "TLS is required for %s and %s did not offer "
-			    "STARTTLS",
+			    "STARTTLS; nothing is sent in clear text",
 			    c->dest->key, c->peer);
 		return next_target(c);
 	}
+	if (c->dest->is_smarthost && cfg->relay_password != NULL &&
+	    !c->is_authed)
+		return auth_start(c);
 	client_txn_start(c);
 	return true;
 }
@@ -198,8 +221,18 @@ start_tls(struct conn *c)
 			    "cannot start TLS with %s", c->peer);
 		return next_target(c);
 	}
-	if (c->targets != NULL && c->ti < c->n_targets)
-		SSL_set_tlsext_host_name(ssl, c->targets[c->ti].host);
+	if (c->tls_name[0] != '\0' && !is_ip_literal(c->tls_name))
+		SSL_set_tlsext_host_name(ssl, c->tls_name);
+	/* The name the certificate must carry: checked into the verify
+	 * result, read once the handshake is done (tls_done). */
+	if (c->tls_need == CONFIG_TLS_VERIFY &&
+	    SSL_set1_host(ssl, c->tls_name) != 1) {
+		SSL_free(ssl);
+		react_local(&c->fail, OC_DEFER, "4.7.5",
+			    "cannot set the name %s to verify", c->tls_name);
+		return next_target(c);
+	}
+	SSL_set_hostflags(ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
 	b = bufferevent_openssl_filter_new(c->ob->base, c->bev, ssl,
 					   BUFFEREVENT_SSL_CONNECTING,
 					   BEV_OPT_CLOSE_ON_FREE);
@@ -215,6 +248,162 @@ start_tls(struct conn *c)
 	client_set_timeouts(c, c->ob->cfg->delivery_command_timeout,
 			    c->ob->cfg->delivery_command_timeout);
 	bufferevent_enable(b, EV_READ | EV_WRITE);
+	return true;
+}
+
+/* base64 of in[0..len) as a command line's argument into out. */
+static bool
+b64(const unsigned char *in, size_t len, char *out, size_t size)
+{
+	if (size < 4 * ((len + 2) / 3) + 1 || len > INT_MAX)
+		return false;
+	EVP_EncodeBlock((unsigned char *)out, in, (int)len);
+	return true;
+}
+
+/*
+ * RFC 4954 as a client, to the relayhost only and only over TLS
+ * (dest_tls_set made TLS required): PLAIN with its initial response
+ * when offered, else LOGIN.  The password never reaches a log.
+ */
+static bool
+auth_start(struct conn *c)
+{
+	const struct config *cfg = c->ob->cfg;
+	const char *user = cfg->delivery_relay_user;
+	const char *pass = cfg->relay_password;
+	unsigned char raw[CLIENT_AUTH_MAX];
+	char enc[CLIENT_AUTH_MAX * 2];
+	size_t ul = strlen(user), pl = strlen(pass);
+
+	if (!(c->caps.ext & (EHLO_AUTH_PLAIN | EHLO_AUTH_LOGIN))) {
+		react_local(&c->fail, OC_DEFER, "4.7.0",
+			    "the relayhost %s offers no AUTH PLAIN or LOGIN "
+			    "after TLS, and [delivery] relay_user is set: "
+			    "postern does not send without logging in (is it "
+			    "the submission port, 587 or smtps:465?)",
+			    c->peer);
+		return next_target(c);
+	}
+	if (c->caps.ext & EHLO_AUTH_PLAIN) {
+		/* authzid (empty) NUL authcid NUL passwd */
+		if (ul + pl + 2 > sizeof raw)
+			return auth_fail_local(c);
+		raw[0] = '\0';
+		memcpy(raw + 1, user, ul);
+		raw[1 + ul] = '\0';
+		memcpy(raw + 2 + ul, pass, pl);
+		if (!b64(raw, ul + pl + 2, enc, sizeof enc)) {
+			OPENSSL_cleanse(raw, sizeof raw);
+			return auth_fail_local(c);
+		}
+		client_send_line(c, "AUTH PLAIN %s", enc);
+		OPENSSL_cleanse(raw, sizeof raw);
+		OPENSSL_cleanse(enc, sizeof enc);
+	} else {
+		client_send_line(c, "AUTH LOGIN");
+	}
+	c->ph = CP_AUTH;
+	return true;
+}
+
+/* A name or password too long to encode: our configuration. */
+static bool
+auth_fail_local(struct conn *c)
+{
+	react_local(&c->fail, OC_DEFER, "4.7.0",
+		    "[delivery] relay_user or the password is too long to "
+		    "send to %s",
+		    c->peer);
+	return next_target(c);
+}
+
+/* LOGIN's 334 challenges get the user name, then the password. */
+static bool
+auth_login_send(struct conn *c, const char *what)
+{
+	char enc[CLIENT_AUTH_MAX * 2];
+
+	if (!b64((const unsigned char *)what, strlen(what), enc, sizeof enc))
+		return auth_fail_local(c);
+	client_send_line(c, "%s", enc);
+	OPENSSL_cleanse(enc, sizeof enc);
+	c->ph = c->ph == CP_AUTH ? CP_AUTH_USER : CP_AUTH_PASS;
+	return true;
+}
+
+/*
+ * The relayhost's answer to our login.  Any refusal is our configuration
+ * (a wrong user or password), not the recipient's: the mail is deferred,
+ * never bounced, and the reason says what to fix.
+ */
+static bool
+auth_reply(struct conn *c, const char *line)
+{
+	const struct config *cfg = c->ob->cfg;
+	unsigned code = c->rep.code;
+
+	if (code == 235) {
+		c->is_authed = true;
+		log_msg(LOG_INFO, "ev=relay_auth peer=%s user=%s",
+			log_q(c->peer), log_q(cfg->delivery_relay_user));
+		client_txn_start(c);
+		return true;
+	}
+	if (code == 334 && c->ph == CP_AUTH && !(c->caps.ext & EHLO_AUTH_PLAIN))
+		return auth_login_send(c, cfg->delivery_relay_user);
+	if (code == 334 && c->ph == CP_AUTH_USER)
+		return auth_login_send(c, cfg->relay_password);
+	react_reply(c->ob, REACT_HELO, code, c->rep.enh, line, c->rep.text,
+		    &c->fail);
+	c->fail.kind = OC_DEFER;
+	c->fail.is_next_host = false;
+	if (code / 100 == 5 || code == 334) {
+		char why[OB_REPLY_MAX + 256];
+		snprintf(why, sizeof why, "%s (the relayhost refused the login "
+			 "of [delivery] relay_user %s: check relay_user and "
+			 "relay_password_file)", line, cfg->delivery_relay_user);
+		str_set(c->fail.reply, sizeof c->fail.reply, why);
+	}
+	log_msg(LOG_WARN, "ev=relay_auth_failed peer=%s user=%s reply=%s",
+		log_q(c->peer), log_q(cfg->delivery_relay_user), log_q(line));
+	return next_target(c);
+}
+
+/*
+ * The handshake is done.  Where this address's policy asks for
+ * verification, a certificate that does not verify ends the connection
+ * before a word is sent over it: deferred with 4.7.5 and the reason,
+ * never retried in clear text (REPLY-CODES.md).
+ */
+static bool
+tls_done(struct conn *c)
+{
+	const struct config *cfg = c->ob->cfg;
+	SSL *ssl = bufferevent_openssl_get_ssl(c->bev);
+	char why[256];
+	const char *bad;
+
+	c->is_tls = true;
+	if (c->tls_need == CONFIG_TLS_VERIFY && ssl != NULL &&
+	    (bad = tls_verify_result(ssl, why, sizeof why)) != NULL) {
+		react_local(&c->fail, OC_DEFER, "4.7.5",
+			    "the TLS certificate of %s did not verify for "
+			    "%s: %s; not sent",
+			    c->peer, c->tls_name, bad);
+		log_msg(LOG_WARN, "ev=tls_verify_failed peer=%s name=%s "
+			"reason=%s", log_q(c->peer), log_q(c->tls_name),
+			log_q(bad));
+		return next_target(c);
+	}
+	memset(&c->caps, 0, sizeof c->caps);
+	reply_acc_init(&c->acc);
+	if (c->dest->is_implicit_tls) {
+		c->ph = CP_GREETING; /* the 220 comes over TLS */
+		return true;
+	}
+	client_send_line(c, "EHLO %s", cfg->server_hostname);
+	c->ph = CP_EHLO;
 	return true;
 }
 
@@ -251,10 +440,14 @@ handshake_reply(struct conn *c, const char *line)
 			    c->ph == CP_GREETING ? REACT_GREETING : REACT_HELO,
 			    code, c->rep.enh, line, c->rep.text, &c->fail);
 		return next_target(c);
+	case CP_AUTH:
+	case CP_AUTH_USER:
+	case CP_AUTH_PASS:
+		return auth_reply(c, line);
 	case CP_STARTTLS:
 		if (code == 220)
 			return start_tls(c);
-		if (c->dest->is_tls_required || code == 421) {
+		if (c->tls_need >= CONFIG_TLS_REQUIRED || code == 421) {
 			react_reply(c->ob, REACT_HELO, code, c->rep.enh, line,
 				    c->rep.text, &c->fail);
 			c->fail.kind = OC_DEFER;
@@ -381,10 +574,11 @@ on_event(struct bufferevent *bev, short what, void *arg)
 				    cfg->delivery_command_timeout);
 		reply_acc_init(&c->acc);
 		if (c->ph == CP_TLS) {
-			c->is_tls = true;
-			memset(&c->caps, 0, sizeof c->caps);
-			client_send_line(c, "EHLO %s", cfg->server_hostname);
-			c->ph = CP_EHLO;
+			(void)tls_done(c);
+			return;
+		}
+		if (c->dest->is_implicit_tls) {
+			(void)start_tls(c);
 			return;
 		}
 		c->ph = CP_GREETING;
@@ -394,7 +588,14 @@ on_event(struct bufferevent *bev, short what, void *arg)
 		conn_end(c);
 		return;
 	}
-	if (c->ph == CP_CONNECT)
+	if (c->ph == CP_TLS && !(what & BEV_EVENT_TIMEOUT)) {
+		unsigned long e = bufferevent_get_openssl_error(c->bev);
+		char buf[256] = "the peer closed the connection";
+		if (e != 0)
+			ERR_error_string_n(e, buf, sizeof buf);
+		react_local(&c->fail, OC_DEFER, "4.7.5",
+			    "TLS handshake with %s failed: %s", c->peer, buf);
+	} else if (c->ph == CP_CONNECT)
 		react_local(
 		    &c->fail, OC_DEFER, "4.4.1", "connect to %s failed: %s",
 		    c->peer,
@@ -453,7 +654,12 @@ try_target(struct conn *c)
 	 * look encrypted). */
 	c->has_txn = false;
 	c->is_tls = false;
+	c->is_authed = false;
 	c->n_msgs = 0;
+	c->tls_need = c->dest->tls;
+	/* The name connected to: the MX host, or the route's host. */
+	str_set(c->tls_name, sizeof c->tls_name,
+		c->dest->kind == DEST_MX ? t->host : c->dest->host);
 	c->bev = bufferevent_socket_new(c->ob->base, -1, BEV_OPT_CLOSE_ON_FREE);
 	if (c->bev == NULL) {
 		react_local(&c->fail, OC_DEFER, "4.3.0", "out of memory");

@@ -25,6 +25,9 @@ enum cphase {
 	CP_HELO,
 	CP_STARTTLS,
 	CP_TLS,
+	CP_AUTH,      /* AUTH PLAIN with its response, or AUTH LOGIN, sent */
+	CP_AUTH_USER, /* LOGIN: the user name sent */
+	CP_AUTH_PASS, /* LOGIN: the password sent */
 	CP_RSET,
 	CP_TXN,
 	CP_DOT,
@@ -48,6 +51,11 @@ struct conn {
 	struct reply_acc rep; /* the last complete reply, being handled */
 	struct ehlo_caps caps;
 	bool is_lmtp, is_tls, has_txn;
+	/* This address's TLS: CONFIG_TLS_* it needs, the name its
+	 * certificate must carry, and whether we are logged in. */
+	int tls_need;
+	char tls_name[256];
+	bool is_authed;
 	bool was_served; /* some address got as far as a transaction */
 	struct job *job;
 	struct outcome fail; /* why the last address did not serve */

@@ -13,6 +13,7 @@
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "outbound/outbound_int.h"
 #include "util/log.h"
@@ -47,17 +48,19 @@ outbound_reload(struct outbound *ob, const struct config *cfg, char *err,
 		size_t size)
 {
 	const struct config *old_cfg = ob->cfg;
-	struct ob_route *old = ob->routes;
+	struct ob_route *old = ob->routes, old_relay = ob->relay;
 	size_t n_old = ob->n_routes;
 
 	ob->cfg = cfg;
 	ob->routes = NULL;
 	ob->n_routes = 0;
+	memset(&ob->relay, 0, sizeof ob->relay);
 	if (dest_routes_load(ob, err, size) != 0) {
 		dest_routes_free(ob);
 		ob->cfg = old_cfg;
 		ob->routes = old;
 		ob->n_routes = n_old;
+		ob->relay = old_relay;
 		return -1;
 	}
 	for (size_t i = 0; i < n_old; i++) {
@@ -65,6 +68,7 @@ outbound_reload(struct outbound *ob, const struct config *cfg, char *err,
 		free(old[i].host);
 	}
 	free(old);
+	free(old_relay.host);
 	ob_wake(ob);
 	return 0;
 }

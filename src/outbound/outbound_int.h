@@ -59,7 +59,12 @@ struct dest {
 	char host[256]; /* host, domain (MX) or unix socket path (LMTP) */
 	uint16_t port;
 	bool is_unix; /* LMTP over a Unix socket */
-	bool is_tls_required;
+	/* CONFIG_TLS_*: the least this destination gets ([delivery] tls, a
+	 * routes line's tls=, the relayhost's needs); MX destinations may
+	 * ask more per host (MTA-STS, DANE). */
+	int tls;
+	bool is_implicit_tls; /* TLS from the first octet (smtps:, 465) */
+	bool is_smarthost;    /* the relayhost: AUTH when relay_user is set */
 	struct job *ready, **ready_tail;
 	size_t n_ready;
 	unsigned n_conns;
@@ -108,7 +113,8 @@ struct ob_route {
 	char *domain; /* lower case; "*" for every domain */
 	char *host;
 	uint16_t port;
-	bool is_tls_required;
+	int tls; /* CONFIG_TLS_*: the line's tls=, else CONFIG_TLS_OFF */
+	bool is_implicit_tls;
 };
 
 struct conn;
@@ -129,6 +135,7 @@ struct outbound {
 	struct conn *conns;
 	unsigned n_conns;
 	struct ob_route *routes;
+	struct ob_route relay; /* [delivery] relayhost; host NULL when unset */
 	size_t n_routes;
 	struct event *ev_tick;
 	struct event *ev_dispatch;

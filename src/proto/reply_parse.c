@@ -218,6 +218,7 @@ static const struct reply_ehlo_kw reply_ehlo_kws[] = {
 	{ "DSN", EHLO_DSN },
 	{ "CHUNKING", EHLO_CHUNKING },
 	{ "ENHANCEDSTATUSCODES", EHLO_ENHANCEDSTATUSCODES },
+	{ "REQUIRETLS", EHLO_REQUIRETLS },
 };
 
 /* Length of the word at s[0..len): up to the first blank or the end. */
@@ -240,6 +241,24 @@ reply_skip_blanks(const char *s, size_t len, size_t pos)
 	return pos;
 }
 
+/* The mechanisms of an AUTH line from pos: a bit for each we can use. */
+static void
+reply_ehlo_auth(struct ehlo_caps *caps, const char *line, size_t len,
+		size_t pos)
+{
+	while (pos < len) {
+		size_t n;
+
+		pos = reply_skip_blanks(line, len, pos);
+		n = reply_word_len(line + pos, len - pos);
+		if (n == 5 && strncasecmp(line + pos, "PLAIN", 5) == 0)
+			caps->ext |= EHLO_AUTH_PLAIN;
+		else if (n == 5 && strncasecmp(line + pos, "LOGIN", 5) == 0)
+			caps->ext |= EHLO_AUTH_LOGIN;
+		pos += n;
+	}
+}
+
 void
 reply_ehlo_line(struct ehlo_caps *caps, const char *line, size_t len,
 		bool is_first)
@@ -258,6 +277,11 @@ reply_ehlo_line(struct ehlo_caps *caps, const char *line, size_t len,
 		return;
 	pos = reply_skip_blanks(line, len, REPLY_CODE_LEN + 1);
 	kw_len = reply_word_len(line + pos, len - pos);
+	if (kw_len >= 4 && strncasecmp(line + pos, "AUTH", 4) == 0 &&
+	    (kw_len == 4 || line[pos + 4] == '=')) {
+		reply_ehlo_auth(caps, line, len, pos + 5);
+		return;
+	}
 	for (i = 0; i < sizeof(reply_ehlo_kws) / sizeof(reply_ehlo_kws[0]);
 	     i++) {
 		const struct reply_ehlo_kw *k = &reply_ehlo_kws[i];

@@ -77,6 +77,9 @@ enum ehlo_ext {
 	EHLO_DSN = 1 << 5,		   /* RFC 3461 */
 	EHLO_CHUNKING = 1 << 6,		   /* RFC 3030 */
 	EHLO_ENHANCEDSTATUSCODES = 1 << 7, /* RFC 2034 */
+	EHLO_REQUIRETLS = 1 << 8,	   /* RFC 8689 */
+	EHLO_AUTH_PLAIN = 1 << 9,	   /* RFC 4954 AUTH ... PLAIN ... */
+	EHLO_AUTH_LOGIN = 1 << 10,	   /* AUTH ... LOGIN ... */
 };
 
 struct ehlo_caps {
@@ -92,6 +95,8 @@ struct ehlo_caps {
  * Keywords compare case-insensitively (RFC 5321 2.4); "SIZE 1000000" sets
  * the bit and size_max, a bare "SIZE", or a value that is not a number or
  * overflows 64 bits, sets the bit and leaves size_max 0 (no known limit).
+ * "AUTH PLAIN LOGIN ..." (also the pre-RFC "AUTH=LOGIN") sets a bit per
+ * mechanism postern can use, none for AUTH alone.
  * Unknown keywords, and lines that do not start "250-" or "250 " (a 5xx
  * answer to EHLO names no extension), are ignored.
  */

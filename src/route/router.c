@@ -72,8 +72,10 @@ sending_start(struct router *r, char *err, size_t size)
 	r->resolver = dns_open(r->cfg, r->base, err, size);
 	if (r->resolver == NULL)
 		return -1;
-	if (r->cfg->tls_out != 0 &&
-	    (r->tls_client = tls_client_ctx_new(err, size)) == NULL)
+	/* Made even with [delivery] tls = off: an smtps: relayhost or a
+	 * tls= route still asks for TLS. */
+	r->tls_client = tls_client_ctx_new(r->cfg->delivery_tls_ca, err, size);
+	if (r->tls_client == NULL)
 		return -1;
 	route_hooks_fill(r, &hooks);
 	r->outbound = outbound_start(r->cfg, r->base, r->spool, r->tls_client,

@@ -428,7 +428,9 @@ sandbox_landlock(const struct config *cfg, char *err, size_t size)
 	char mail[PATH_MAX], state[PATH_MAX], d[PATH_MAX];
 	const char *files[] = {cfg->path,	    cfg->local_users,
 			       cfg->local_forwards, cfg->delivery_routes,
-			       cfg->tls_cert,	    cfg->tls_key};
+			       cfg->tls_cert,	    cfg->tls_key,
+			       cfg->delivery_tls_ca,
+			       cfg->delivery_relay_password_file};
 	const char *rw[3];
 	long abi = syscall(SYS_landlock_create_ruleset, NULL, 0,
 			   LANDLOCK_CREATE_RULESET_VERSION);

@@ -92,7 +92,7 @@ tls_describe(const SSL *ssl, char *buf, size_t size)
 }
 
 SSL_CTX *
-tls_client_ctx_new(char *err, size_t size)
+tls_client_ctx_new(const char *ca_file, char *err, size_t size)
 {
 	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
 
@@ -101,8 +101,11 @@ tls_client_ctx_new(char *err, size_t size)
 			 tls_error());
 		return NULL;
 	}
-	/* Opportunistic (RFC 7435): encrypt, do not authenticate; a peer's
-	 * certificate is not checked, so a bad one never stops mail. */
+	/* The handshake never fails over a certificate (opportunistic TLS,
+	 * RFC 7435: a bad one must not stop mail); the chain is still
+	 * checked against the trust store, and DANE records when a
+	 * connection adds them, and the client reads the result where its
+	 * policy asks for verification (tls_verify_result). */
 	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
 	SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION |
 				 SSL_OP_NO_RENEGOTIATION);
@@ -114,7 +117,40 @@ tls_client_ctx_new(char *err, size_t size)
 		SSL_CTX_free(ctx);
 		return NULL;
 	}
+	if (ca_file != NULL && ca_file[0] != '\0'
+		? SSL_CTX_load_verify_locations(ctx, ca_file, NULL) != 1
+		: SSL_CTX_set_default_verify_paths(ctx) != 1) {
+		snprintf(err, size, "[delivery] tls_ca = %s: cannot load "
+			 "certificate authorities (%s); give a PEM file of CA "
+			 "certificates, or leave it empty for the system store",
+			 ca_file != NULL && ca_file[0] ? ca_file : "(system)",
+			 tls_error());
+		SSL_CTX_free(ctx);
+		return NULL;
+	}
+	if (SSL_CTX_dane_enable(ctx) <= 0) {
+		snprintf(err, size, "cannot enable DANE: %s", tls_error());
+		SSL_CTX_free(ctx);
+		return NULL;
+	}
 	return ctx;
+}
+
+const char *
+tls_verify_result(const SSL *ssl, char *buf, size_t size)
+{
+	long r = SSL_get_verify_result(ssl);
+	X509 *peer;
+
+	if (r == X509_V_OK)
+		return NULL;
+	peer = SSL_get0_peer_certificate(ssl);
+	if (peer == NULL) {
+		snprintf(buf, size, "no certificate was presented");
+		return buf;
+	}
+	snprintf(buf, size, "%s", X509_verify_cert_error_string(r));
+	return buf;
 }
 
 enum tls_close

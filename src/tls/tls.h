@@ -34,11 +34,22 @@ SSL_CTX *tls_server_ctx_new(const char *cert, const char *key, char *err,
 			    size_t size);
 
 /*
- * A client context for STARTTLS towards other servers: TLS 1.2 or newer,
- * the server's cipher choice, certificates not verified (opportunistic,
- * RFC 7435).  NULL with a message in err.  Free with SSL_CTX_free.
+ * A client context for STARTTLS and implicit TLS towards other servers:
+ * TLS 1.2 or newer, the server's cipher choice, trusting the CAs of
+ * ca_file (PEM; NULL or "": the system store), DANE enabled.  No
+ * handshake fails over the peer's certificate: where a connection's
+ * policy wants it verified (SSL_set1_host, SSL_dane_enable), the caller
+ * asks tls_verify_result() after the handshake.  NULL with a message in
+ * err.  Free with SSL_CTX_free.
  */
-SSL_CTX *tls_client_ctx_new(char *err, size_t size);
+SSL_CTX *tls_client_ctx_new(const char *ca_file, char *err, size_t size);
+
+/*
+ * NULL when the peer's certificate verified (chain to a trusted CA, the
+ * name set with SSL_set1_host, or a DANE TLSA match); otherwise why not,
+ * in words ("certificate has expired", "hostname mismatch") in buf.
+ */
+const char *tls_verify_result(const SSL *ssl, char *buf, size_t size);
 
 /*
  * Describes the session's protocol and cipher as RFC 8314 / Postfix-style

@@ -320,8 +320,14 @@ static const struct ehlo_case ehlo_cases[] = {
 	{ "250 enhancedstatuscodes", EHLO_ENHANCEDSTATUSCODES, 0 },
 	{ "250-PIPELININGX", 0, 0 },
 	{ "250-PIPE", 0, 0 },
-	{ "250-AUTH PLAIN LOGIN", 0, 0 },
-	{ "250-AUTH=LOGIN", 0, 0 },
+	{ "250-AUTH PLAIN LOGIN", EHLO_AUTH_PLAIN | EHLO_AUTH_LOGIN, 0 },
+	{ "250-auth login  plain", EHLO_AUTH_PLAIN | EHLO_AUTH_LOGIN, 0 },
+	{ "250-AUTH=LOGIN", EHLO_AUTH_LOGIN, 0 },
+	{ "250-AUTH CRAM-MD5 XOAUTH2", 0, 0 },
+	{ "250-AUTH", 0, 0 },
+	{ "250-AUTHPLAIN", 0, 0 },
+	{ "250-AUTH PLAINX", 0, 0 },
+	{ "250-REQUIRETLS", EHLO_REQUIRETLS, 0 },
 	{ "250-X-STARTTLS", 0, 0 },
 	{ "250-", 0, 0 },
 	{ "550-PIPELINING", 0, 0 },
@@ -373,7 +379,7 @@ test_reply_ehlo_whole_reply_and_first_line(void **state)
 	assert_int_equal(caps.ext, EHLO_PIPELINING | EHLO_SIZE |
 					   EHLO_8BITMIME |
 					   EHLO_ENHANCEDSTATUSCODES |
-					   EHLO_CHUNKING);
+					   EHLO_AUTH_PLAIN | EHLO_CHUNKING);
 	assert_int_equal(caps.size_max, 52428800);
 
 	/* A one-line reply: the greeting, no extensions. */
