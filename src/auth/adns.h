@@ -18,13 +18,15 @@
  *   ADNS_MX    the exchange's name, no trailing dot, in preference order
  *              (lowest first); a null MX (RFC 7505) is the empty string
  *   ADNS_PTR   the name, no trailing dot
+ *   ADNS_TLSA  "usage selector mtype hexdata" (RFC 6698 2.2's
+ *              presentation form, hex in lower case, no blanks within)
  */
 #ifndef POSTERN_AUTH_ADNS_H
 #define POSTERN_AUTH_ADNS_H
 
 #include <stddef.h>
 
-enum adns_type { ADNS_TXT, ADNS_A, ADNS_AAAA, ADNS_MX, ADNS_PTR };
+enum adns_type { ADNS_TXT, ADNS_A, ADNS_AAAA, ADNS_MX, ADNS_PTR, ADNS_TLSA };
 
 enum adns_status {
 	ADNS_OK,       /* n >= 1 records */
@@ -54,7 +56,8 @@ struct adns_view {
 static inline const char *
 adns_type_name(enum adns_type t)
 {
-	static const char *const names[] = {"TXT", "A", "AAAA", "MX", "PTR"};
+	static const char *const names[] = {"TXT", "A",	  "AAAA",
+					    "MX",  "PTR", "TLSA"};
 
 	return (unsigned)t < sizeof names / sizeof names[0] ? names[t] : "?";
 }

@@ -44,6 +44,11 @@
 #define ADNS_HEADER_LEN 12  /* RFC 1035 4.1.1 */
 #define ADNS_RR_FIXED 10    /* type, class, TTL, RDLENGTH */
 #define ADNS_NAME_MAX 256
+#define ADNS_TLSA_DATA_MAX 2048 /* a full certificate in a TLSA record */
+#define ADNS_EDNS_UDP 1232	/* the DNS flag day 2020 size */
+#define ADNS_FLAG_AD 0x20	/* the header's fourth octet: RA Z AD CD
+				 * RCODE (RFC 4035 3.2.3) */
+#define ADNS_RCODE_MASK 0x0f
 
 /* ------------------------------------------------------------------ */
 /* Answers we own */
@@ -74,14 +79,20 @@ owned_new(enum adns_status st, char *const *rr, size_t n, unsigned ttl)
 	a->ans.n = n;
 	a->ans.rr = n > 0 ? ptrs : NULL;
 	a->ttl = ttl;
+	a->is_secure = false;
 	return a;
 }
 
 struct adns_owned *
 adns_owned_copy(const struct adns_owned *a)
 {
-	return owned_new(a->ans.status, (char *const *)a->ans.rr, a->ans.n,
-			 a->ttl);
+	struct adns_owned *c = owned_new(a->ans.status,
+					 (char *const *)a->ans.rr, a->ans.n,
+					 a->ttl);
+
+	if (c != NULL)
+		c->is_secure = a->is_secure;
+	return c;
 }
 
 void
@@ -170,6 +181,27 @@ read_txt(const unsigned char *rd, size_t rdlen)
 	return out;
 }
 
+/* TLSA rdata (RFC 6698 2.1) as "u s m hex". */
+static char *
+read_tlsa(const unsigned char *rd, size_t rdlen)
+{
+	static const char hex[] = "0123456789abcdef";
+	char *out, *o;
+
+	if (rdlen < 4 || rdlen > ADNS_TLSA_DATA_MAX)
+		return NULL;
+	out = malloc(16 + 2 * (rdlen - 3) + 1);
+	if (out == NULL)
+		return NULL;
+	o = out + snprintf(out, 16, "%u %u %u ", rd[0], rd[1], rd[2]);
+	for (size_t i = 3; i < rdlen; i++) {
+		*o++ = hex[rd[i] >> 4];
+		*o++ = hex[rd[i] & 15];
+	}
+	*o = '\0';
+	return out;
+}
+
 static char *
 read_rdata(enum adns_type type, const unsigned char *rd, size_t rdlen,
 	   const unsigned char *abuf, int alen, unsigned *pref)
@@ -195,13 +227,15 @@ read_rdata(enum adns_type type, const unsigned char *rd, size_t rdlen,
 		return read_name(rd + 2, abuf, alen);
 	case ADNS_PTR:
 		return read_name(rd, abuf, alen);
+	case ADNS_TLSA:
+		return read_tlsa(rd, rdlen);
 	}
 	return NULL;
 }
 
 static const int qtypes[] = {
     [ADNS_TXT] = ns_t_txt, [ADNS_A] = ns_t_a, [ADNS_AAAA] = ns_t_aaaa,
-    [ADNS_MX] = ns_t_mx,   [ADNS_PTR] = ns_t_ptr,
+    [ADNS_MX] = ns_t_mx,   [ADNS_PTR] = ns_t_ptr, [ADNS_TLSA] = 52,
 };
 
 /* Collects the answer section's records of type; false: malformed. */
@@ -279,6 +313,14 @@ adns_parse(int status, const unsigned char *abuf, int alen,
 	struct adns_owned *a;
 	bool is_ok;
 
+	/* ares_send hands back any answer: its RCODE decides. */
+	if (status == ARES_SUCCESS && abuf != NULL && alen >= ADNS_HEADER_LEN) {
+		unsigned rcode = abuf[3] & ADNS_RCODE_MASK;
+		if (rcode == ns_r_nxdomain)
+			status = ARES_ENOTFOUND;
+		else if (rcode != ns_r_noerror)
+			status = ARES_ESERVFAIL;
+	}
 	switch (status) {
 	case ARES_SUCCESS:
 		break;
@@ -299,6 +341,8 @@ adns_parse(int status, const unsigned char *abuf, int alen,
 		a = owned_status(ADNS_NODATA);
 	else
 		a = owned_new(ADNS_OK, l.rr, l.n, l.ttl);
+	if (a != NULL && is_ok)
+		a->is_secure = (abuf[3] & ADNS_FLAG_AD) != 0;
 	for (size_t i = 0; i < l.n; i++)
 		free(l.rr[i]);
 	return a;
@@ -491,6 +535,31 @@ on_answer(void *arg, int status, int timeouts, unsigned char *abuf, int alen)
 	query_maybe_free(q);
 }
 
+/*
+ * The question goes out with AD set (RFC 6840 5.7: a validating resolver
+ * then says whether the answer was validated) and EDNS0 for answers
+ * beyond 512 octets; c-ares retries over TCP when one is truncated.
+ */
+static void
+ask(struct dns *d, struct adns_query *q)
+{
+	unsigned char *buf = NULL;
+	int len = 0;
+
+	if (ares_create_query(q->name, ns_c_in, qtypes[q->type], 0, 1, &buf,
+			      &len, ADNS_EDNS_UDP) != ARES_SUCCESS ||
+	    len < ADNS_HEADER_LEN) {
+		if (buf != NULL)
+			ares_free_string(buf);
+		ares_query(dns_channel(d), q->name, ns_c_in, qtypes[q->type],
+			   on_answer, q);
+		return;
+	}
+	buf[3] |= ADNS_FLAG_AD;
+	ares_send(dns_channel(d), buf, len, on_answer, q);
+	ares_free_string(buf);
+}
+
 struct adns_query *
 adns_query(struct dns *d, const char *name, enum adns_type type,
 	   adns_done_fn cb, void *arg)
@@ -518,8 +587,7 @@ adns_query(struct dns *d, const char *name, enum adns_type type,
 		event_active(q->ev, EV_TIMEOUT, 0);
 		return q;
 	}
-	ares_query(dns_channel(d), q->name, ns_c_in, qtypes[type], on_answer,
-		   q);
+	ask(d, q);
 	dns_queries_sent(d);
 	return q;
 }

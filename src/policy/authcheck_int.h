@@ -16,6 +16,9 @@
 struct adns_owned {
 	struct adns_answer ans;
 	unsigned ttl; /* seconds the answer may be kept */
+	/* The resolver set AD (RFC 4035 3.2.3): validated by DNSSEC.  To be
+	 * believed only from a resolver [dns] dnssec says validates. */
+	bool is_secure;
 };
 
 struct adns_cache;

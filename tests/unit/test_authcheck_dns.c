@@ -202,6 +202,43 @@ test_only_records_of_the_type_asked_count(void **state)
 	adns_owned_free(a);
 }
 
+/* RFC 6698 2.2: "3 1 1 <hex>"; AD (RFC 4035 3.2.3) says validated; an
+ * RCODE in a raw answer (ares_send) decides the status. */
+static void
+test_tlsa_records_ad_bit_and_rcode(void **state)
+{
+	static const unsigned char tlsa[] = {3, 1, 1, 0xab, 0x01, 0xff};
+	struct dnsmsg m;
+	struct adns_owned *a;
+
+	(void)state;
+	start(&m, "_25._tcp.mx.example.test", 52);
+	rr(&m, 52, 300, tlsa, sizeof tlsa);
+	a = adns_parse(ARES_SUCCESS, finish(&m), (int)m.n, ADNS_TLSA);
+	assert_int_equal(a->ans.status, ADNS_OK);
+	assert_string_equal(a->ans.rr[0], "3 1 1 ab01ff");
+	assert_false(a->is_secure);
+	adns_owned_free(a);
+	m.b[3] |= 0x20; /* AD */
+	a = adns_parse(ARES_SUCCESS, m.b, (int)m.n, ADNS_TLSA);
+	assert_true(a->is_secure);
+	adns_owned_free(a);
+	m.b[3] = (unsigned char)((m.b[3] & 0xf0) | 3); /* NXDOMAIN */
+	a = adns_parse(ARES_SUCCESS, m.b, (int)m.n, ADNS_TLSA);
+	assert_int_equal(a->ans.status, ADNS_NXDOMAIN);
+	adns_owned_free(a);
+	m.b[3] = (unsigned char)((m.b[3] & 0xf0) | 2); /* SERVFAIL */
+	a = adns_parse(ARES_SUCCESS, m.b, (int)m.n, ADNS_TLSA);
+	assert_int_equal(a->ans.status, ADNS_TEMPFAIL);
+	adns_owned_free(a);
+	/* rdata too short to be TLSA: the answer is malformed */
+	start(&m, "_25._tcp.mx.example.test", 52);
+	rr(&m, 52, 300, tlsa, 3);
+	a = adns_parse(ARES_SUCCESS, finish(&m), (int)m.n, ADNS_TLSA);
+	assert_int_equal(a->ans.status, ADNS_TEMPFAIL);
+	adns_owned_free(a);
+}
+
 static void
 test_failures_are_never_no_record(void **state)
 {
@@ -238,9 +275,9 @@ test_cache_keeps_answers_for_their_ttl_and_never_a_tempfail(void **state)
 {
 	struct adns_cache *c = adns_cache_new(2);
 	static const char *const rec[] = {"v=spf1 -all"};
-	struct adns_owned ok = {{ADNS_OK, 1, rec}, 300};
-	struct adns_owned gone = {{ADNS_OK, 1, rec}, 0};
-	struct adns_owned temp = {{ADNS_TEMPFAIL, 0, NULL}, 300};
+	struct adns_owned ok = {{ADNS_OK, 1, rec}, 300, false};
+	struct adns_owned gone = {{ADNS_OK, 1, rec}, 0, false};
+	struct adns_owned temp = {{ADNS_TEMPFAIL, 0, NULL}, 300, false};
 	struct adns_owned *a;
 
 	(void)state;
@@ -274,6 +311,7 @@ main(void)
 		    test_mx_come_in_preference_order_through_compression),
 		cmocka_unit_test(test_only_records_of_the_type_asked_count),
 		cmocka_unit_test(test_failures_are_never_no_record),
+	    cmocka_unit_test(test_tlsa_records_ad_bit_and_rcode),
 		cmocka_unit_test(
 		    test_cache_keeps_answers_for_their_ttl_and_never_a_tempfail),
 	};
