@@ -45,10 +45,7 @@
 #define ADNS_RR_FIXED 10    /* type, class, TTL, RDLENGTH */
 #define ADNS_NAME_MAX 256
 #define ADNS_TLSA_DATA_MAX 2048 /* a full certificate in a TLSA record */
-#define ADNS_EDNS_UDP 1232	/* the DNS flag day 2020 size */
-#define ADNS_FLAG_AD 0x20	/* the header's fourth octet: RA Z AD CD
-				 * RCODE (RFC 4035 3.2.3) */
-#define ADNS_RCODE_MASK 0x0f
+
 
 /* ------------------------------------------------------------------ */
 /* Answers we own */
@@ -314,13 +311,7 @@ adns_parse(int status, const unsigned char *abuf, int alen,
 	bool is_ok;
 
 	/* ares_send hands back any answer: its RCODE decides. */
-	if (status == ARES_SUCCESS && abuf != NULL && alen >= ADNS_HEADER_LEN) {
-		unsigned rcode = abuf[3] & ADNS_RCODE_MASK;
-		if (rcode == ns_r_nxdomain)
-			status = ARES_ENOTFOUND;
-		else if (rcode != ns_r_noerror)
-			status = ARES_ESERVFAIL;
-	}
+	status = dns_answer_status(status, abuf, alen);
 	switch (status) {
 	case ARES_SUCCESS:
 		break;
@@ -342,7 +333,7 @@ adns_parse(int status, const unsigned char *abuf, int alen,
 	else
 		a = owned_new(ADNS_OK, l.rr, l.n, l.ttl);
 	if (a != NULL && is_ok)
-		a->is_secure = (abuf[3] & ADNS_FLAG_AD) != 0;
+		a->is_secure = dns_answer_is_secure(abuf, alen);
 	for (size_t i = 0; i < l.n; i++)
 		free(l.rr[i]);
 	return a;
@@ -535,31 +526,6 @@ on_answer(void *arg, int status, int timeouts, unsigned char *abuf, int alen)
 	query_maybe_free(q);
 }
 
-/*
- * The question goes out with AD set (RFC 6840 5.7: a validating resolver
- * then says whether the answer was validated) and EDNS0 for answers
- * beyond 512 octets; c-ares retries over TCP when one is truncated.
- */
-static void
-ask(struct dns *d, struct adns_query *q)
-{
-	unsigned char *buf = NULL;
-	int len = 0;
-
-	if (ares_create_query(q->name, ns_c_in, qtypes[q->type], 0, 1, &buf,
-			      &len, ADNS_EDNS_UDP) != ARES_SUCCESS ||
-	    len < ADNS_HEADER_LEN) {
-		if (buf != NULL)
-			ares_free_string(buf);
-		ares_query(dns_channel(d), q->name, ns_c_in, qtypes[q->type],
-			   on_answer, q);
-		return;
-	}
-	buf[3] |= ADNS_FLAG_AD;
-	ares_send(dns_channel(d), buf, len, on_answer, q);
-	ares_free_string(buf);
-}
-
 struct adns_query *
 adns_query(struct dns *d, const char *name, enum adns_type type,
 	   adns_done_fn cb, void *arg)
@@ -587,7 +553,7 @@ adns_query(struct dns *d, const char *name, enum adns_type type,
 		event_active(q->ev, EV_TIMEOUT, 0);
 		return q;
 	}
-	ask(d, q);
+	dns_query_ad(d, q->name, qtypes[type], on_answer, q);
 	dns_queries_sent(d);
 	return q;
 }

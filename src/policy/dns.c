@@ -667,3 +667,48 @@ dns_base(struct dns *d)
 {
 	return d->base;
 }
+
+#define DNS_HEADER_LEN 12  /* RFC 1035 4.1.1 */
+#define DNS_FLAG_AD 0x20   /* the header's fourth octet: RA Z AD CD RCODE */
+#define DNS_RCODE_MASK 0x0f
+#define DNS_EDNS_UDP 1232  /* the DNS flag day 2020 size */
+
+void
+dns_query_ad(struct dns *d, const char *name, int type, ares_callback cb,
+	     void *arg)
+{
+	unsigned char *buf = NULL;
+	int len = 0;
+
+	if (ares_create_query(name, ns_c_in, type, 0, 1, &buf, &len,
+			      DNS_EDNS_UDP) != ARES_SUCCESS ||
+	    len < DNS_HEADER_LEN) {
+		if (buf != NULL)
+			ares_free_string(buf);
+		ares_query(dns_channel(d), name, ns_c_in, type, cb, arg);
+		return;
+	}
+	buf[3] |= DNS_FLAG_AD;
+	ares_send(dns_channel(d), buf, len, cb, arg);
+	ares_free_string(buf);
+}
+
+int
+dns_answer_status(int status, const unsigned char *abuf, int alen)
+{
+	unsigned rcode;
+
+	if (status != ARES_SUCCESS || abuf == NULL || alen < DNS_HEADER_LEN)
+		return status;
+	rcode = abuf[3] & DNS_RCODE_MASK;
+	if (rcode == ns_r_nxdomain)
+		return ARES_ENOTFOUND;
+	return rcode == ns_r_noerror ? status : ARES_ESERVFAIL;
+}
+
+bool
+dns_answer_is_secure(const unsigned char *abuf, int alen)
+{
+	return abuf != NULL && alen >= DNS_HEADER_LEN &&
+	       (abuf[3] & DNS_FLAG_AD) != 0;
+}

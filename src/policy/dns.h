@@ -78,6 +78,9 @@ struct dns_target {
 	char host[256];
 	struct sockaddr_storage ss; /* port already set */
 	socklen_t sslen;
+	/* The MX records naming host were validated (AD; believed only
+	 * with [dns] dnssec): DANE may apply to it (RFC 7672 2.2). */
+	bool is_secure;
 };
 
 #define DNS_TARGETS_MAX 20 /* addresses reported at most */

@@ -44,6 +44,7 @@ struct dns_resolve {
 	void *arg;
 	uint16_t port;
 	bool is_implicit;	/* no MX: the name itself */
+	bool is_secure;		/* the MX answer was validated (AD) */
 	int outstanding;	/* c-ares callbacks not yet run */
 	size_t hosts_left;	/* address queries not yet answered */
 	bool is_destroyed;	/* c-ares is shutting down */
@@ -121,6 +122,7 @@ add_target(struct dns_resolve *r, const char *host,
 		return;
 	t = &r->targets[r->n_targets++];
 	str_set(t->host, sizeof t->host, host);
+	t->is_secure = r->is_secure;
 	memcpy(&t->ss, n->ai_addr, n->ai_addrlen);
 	t->sslen = n->ai_addrlen;
 	if (n->ai_family == AF_INET)
@@ -225,6 +227,9 @@ on_mx(void *arg, int status, int timeouts, unsigned char *abuf, int alen)
 	struct ares_mx_reply *mx = NULL;
 
 	(void)timeouts;
+	status = dns_answer_status(status, abuf, alen);
+	if (status == ARES_SUCCESS)
+		r->is_secure = dns_answer_is_secure(abuf, alen);
 	if (status == ARES_SUCCESS)
 		status = ares_parse_mx_reply(abuf, alen, &mx);
 	if (status == ARES_SUCCESS && mx == NULL)
@@ -290,7 +295,7 @@ dns_resolve_start(struct dns *d, const char *name, bool is_mx, uint16_t port,
 	}
 	if (is_mx) {
 		r->outstanding++;
-		ares_query(dns_channel(d), r->name, ns_c_in, ns_t_mx, on_mx, r);
+		dns_query_ad(d, r->name, ns_t_mx, on_mx, r);
 	} else {
 		r->is_implicit = true;
 		str_set(r->hosts[0].name, sizeof r->hosts[0].name, r->name);
