@@ -51,7 +51,7 @@
 			      * is far more than any password needs */
 
 static const char *const phase_names[] = {
-    "resolving",      "connecting",  "greeting",      "EHLO",
+    "MTA-STS policy", "resolving", "TLSA lookup", "connecting",  "greeting",      "EHLO",
     "HELO",	      "STARTTLS",    "TLS handshake", "AUTH",
     "AUTH",	      "AUTH",	     "RSET",	      "MAIL/RCPT/DATA",
     "end of data",    "end of data", "QUIT",	      "closing",
@@ -59,8 +59,67 @@ static const char *const phase_names[] = {
 
 static void conn_end(struct conn *c);
 static bool try_target(struct conn *c);
+static bool connect_target(struct conn *c);
+static bool wants_tlsa(const struct conn *c, const struct outbound_target *t);
+static uint16_t target_port(const struct outbound_target *t);
+static void on_tlsa(void *arg, enum outbound_tlsa_status st,
+		    const struct outbound_tlsa *r, size_t n);
 static bool auth_fail_local(struct conn *c);
 static bool auth_reply(struct conn *c, const char *line);
+
+static void report_tls(struct conn *c, const char *result,
+		       const char *reason);
+
+/* An address as text, "" when it is none. */
+static void
+addr_text(const struct sockaddr_storage *ss, char *buf, size_t size)
+{
+	buf[0] = '\0';
+	if (ss->ss_family == AF_INET)
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)ss)->sin_addr,
+			  buf, (socklen_t)size);
+	else if (ss->ss_family == AF_INET6)
+		inet_ntop(AF_INET6,
+			  &((const struct sockaddr_in6 *)ss)->sin6_addr, buf,
+			  (socklen_t)size);
+}
+
+/* The TLSA records as RFC 8460's policy-string lines. */
+static void
+tlsa_text(const struct conn *c, char *buf, size_t size)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t o = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < c->n_tlsa && o + 16 < size; i++) {
+		const struct outbound_tlsa *r = &c->tlsa[i];
+		o += (size_t)snprintf(buf + o, size - o, "%s%u %u %u ",
+				      i ? "\n" : "", r->usage, r->selector,
+				      r->mtype);
+		for (size_t k = 0; k < r->len && o + 3 < size; k++) {
+			buf[o++] = hex[r->data[k] >> 4];
+			buf[o++] = hex[r->data[k] & 15];
+		}
+		buf[o < size ? o : size - 1] = '\0';
+	}
+}
+
+/* The MTA-STS policy as RFC 8460's policy-string lines. */
+static void
+sts_text(const struct sts_policy *p, char *buf, size_t size)
+{
+	char tmp[STS_MX_MAX * 260 + 128];
+	const char *lines[STS_MX_MAX + 4];
+	size_t n = sts_policy_strings(p, tmp, sizeof tmp, lines,
+				      sizeof lines / sizeof *lines);
+	size_t o = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < n && o < size; i++)
+		o += (size_t)snprintf(buf + o, size - o, "%s%s", i ? "\n" : "",
+				      lines[i]);
+}
 
 /* A name that is an address literal: no SNI (RFC 6066 3). */
 static bool
@@ -120,6 +179,12 @@ conn_end(struct conn *c)
 	}
 	if (c->resolving != NULL)
 		ob->hooks.resolve_cancel(ob->hooks.arg, c->resolving);
+	if (c->tlsa_req != NULL)
+		ob->hooks.tlsa_cancel(ob->hooks.arg, c->tlsa_req);
+	if (c->sts_req != NULL)
+		ob->hooks.sts_cancel(ob->hooks.arg, c->sts_req);
+	free(c->tlsa);
+	free(c->sts);
 	conn_close_bev(c);
 	if (c->prev)
 		c->prev->next = c->next;
@@ -193,7 +258,17 @@ after_ehlo(struct conn *c)
 		c->ph = CP_STARTTLS;
 		return true;
 	}
-	if (c->tls_need >= CONFIG_TLS_REQUIRED && !c->is_tls) {
+	if (c->tls_need >= CONFIG_TLS_REQUIRED && !c->is_tls &&
+	    c->job != NULL && (c->job->q->m->flags & MSG_F_TLS_OPTIONAL) &&
+	    !(c->dest->is_smarthost && cfg->relay_password != NULL)) {
+		/* RFC 8689 5: TLS-Required: No; never with our password. */
+		log_msg(LOG_INFO, "ev=tls_policy_waived qid=%s peer=%s "
+			"reason=no_starttls", c->job->q->m->qid_str,
+			log_q(c->peer));
+		c->is_policy_waived = true;
+	} else if (c->tls_need >= CONFIG_TLS_REQUIRED && !c->is_tls) {
+		report_tls(c, "starttls-not-supported",
+			   "the MX host did not offer STARTTLS");
 		react_local(&c->fail, OC_DEFER, "4.7.5",
 			    "TLS is required for %s and %s did not offer "
 			    "STARTTLS; nothing is sent in clear text",
@@ -210,6 +285,28 @@ after_ehlo(struct conn *c)
 static void on_event(struct bufferevent *bev, short what, void *arg);
 static void on_read(struct bufferevent *bev, void *arg);
 
+/*
+ * RFC 7672 through OpenSSL's DANE: the MX host name is the reference
+ * identifier for DANE-TA(2); DANE-EE(3) matches the key alone, whatever
+ * names or dates the certificate carries (3.1.1).
+ */
+static bool
+dane_add(struct conn *c, SSL *ssl)
+{
+	size_t added = 0;
+
+	if (SSL_dane_enable(ssl, c->tls_name) <= 0)
+		return false;
+	SSL_dane_set_flags(ssl, DANE_FLAG_NO_DANE_EE_NAMECHECKS);
+	for (size_t i = 0; i < c->n_tlsa; i++) {
+		const struct outbound_tlsa *r = &c->tlsa[i];
+		if (SSL_dane_tlsa_add(ssl, r->usage, r->selector, r->mtype,
+				      r->data, r->len) > 0)
+			added++;
+	}
+	return added > 0;
+}
+
 static bool
 start_tls(struct conn *c)
 {
@@ -223,9 +320,17 @@ start_tls(struct conn *c)
 	}
 	if (c->tls_name[0] != '\0' && !is_ip_literal(c->tls_name))
 		SSL_set_tlsext_host_name(ssl, c->tls_name);
-	/* The name the certificate must carry: checked into the verify
-	 * result, read once the handshake is done (tls_done). */
-	if (c->tls_need == CONFIG_TLS_VERIFY &&
+	/* The name the certificate must carry, or the DANE records it
+	 * must match: checked into the verify result, read once the
+	 * handshake is done (tls_done). */
+	if (c->n_tlsa > 0 && !dane_add(c, ssl)) {
+		SSL_free(ssl);
+		react_local(&c->fail, OC_DEFER, "4.7.5",
+			    "cannot use the TLSA records of %s", c->tls_name);
+		return next_target(c);
+	}
+	if (c->n_tlsa == 0 &&
+	    (c->tls_need == CONFIG_TLS_VERIFY || c->is_sts_testing) &&
 	    SSL_set1_host(ssl, c->tls_name) != 1) {
 		SSL_free(ssl);
 		react_local(&c->fail, OC_DEFER, "4.7.5",
@@ -370,6 +475,76 @@ auth_reply(struct conn *c, const char *line)
 	return next_target(c);
 }
 
+/* RFC 8460 4.3's result-type for a certificate that did not verify. */
+static const char *
+tls_result_type(const SSL *ssl, bool is_dane)
+{
+	switch (SSL_get_verify_result(ssl)) {
+	case X509_V_ERR_HOSTNAME_MISMATCH:
+		return "certificate-host-mismatch";
+	case X509_V_ERR_CERT_HAS_EXPIRED:
+	case X509_V_ERR_CERT_NOT_YET_VALID:
+		return "certificate-expired";
+	case X509_V_ERR_DANE_NO_MATCH:
+		return "validation-failure";
+	case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
+	case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
+	case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
+	case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
+	case X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE:
+		return is_dane ? "validation-failure"
+			       : "certificate-not-trusted";
+	default:
+		return "validation-failure";
+	}
+}
+
+/*
+ * One session's TLS outcome for the domain's TLS report (RFC 8460):
+ * only for mail to a domain through its MX records, where a report can
+ * go.  result NULL: success.
+ */
+static void
+report_tls(struct conn *c, const char *result, const char *reason)
+{
+	struct outbound *ob = c->ob;
+	struct outbound_tls_result r = {0};
+	char pol[OUTBOUND_TLSA_MAX * (OUTBOUND_TLSA_DATA_MAX * 2 + 16) + 1];
+	char rip[INET6_ADDRSTRLEN] = "", sip[INET6_ADDRSTRLEN] = "";
+	const struct outbound_target *t;
+
+	if (ob->hooks.tls_result == NULL || c->dest->kind != DEST_MX ||
+	    c->ti >= c->n_targets)
+		return;
+	t = &c->targets[c->ti];
+	addr_text(&t->ss, rip, sizeof rip);
+	if (c->bev != NULL && bufferevent_getfd(c->bev) >= 0) {
+		struct sockaddr_storage ss;
+		socklen_t len = sizeof ss;
+		if (getsockname(bufferevent_getfd(c->bev),
+				(struct sockaddr *)&ss, &len) == 0)
+			addr_text(&ss, sip, sizeof sip);
+	}
+	pol[0] = '\0';
+	if (c->n_tlsa > 0 || c->is_tlsa_unusable) {
+		r.policy_type = "tlsa";
+		tlsa_text(c, pol, sizeof pol);
+	} else if (c->sts != NULL) {
+		r.policy_type = "sts";
+		sts_text(c->sts, pol, sizeof pol);
+	} else {
+		r.policy_type = "no-policy-found";
+	}
+	r.domain = c->dest->host;
+	r.mx_host = t->host;
+	r.receiving_ip = rip;
+	r.sending_ip = sip;
+	r.policy_strings = pol;
+	r.result = result;
+	r.reason = reason ? reason : "";
+	ob->hooks.tls_result(ob->hooks.arg, &r);
+}
+
 /*
  * The handshake is done.  Where this address's policy asks for
  * verification, a certificate that does not verify ends the connection
@@ -381,21 +556,46 @@ tls_done(struct conn *c)
 {
 	const struct config *cfg = c->ob->cfg;
 	SSL *ssl = bufferevent_openssl_get_ssl(c->bev);
+	bool is_checked = ssl != NULL && (c->tls_need == CONFIG_TLS_VERIFY ||
+					  c->is_sts_testing);
 	char why[256];
-	const char *bad;
+	const char *bad = is_checked ? tls_verify_result(ssl, why, sizeof why)
+				     : NULL;
 
 	c->is_tls = true;
-	if (c->tls_need == CONFIG_TLS_VERIFY && ssl != NULL &&
-	    (bad = tls_verify_result(ssl, why, sizeof why)) != NULL) {
+	report_tls(c, bad ? tls_result_type(ssl, c->n_tlsa > 0) : NULL,
+		   bad ? bad : "");
+	if (bad != NULL && c->tls_need != CONFIG_TLS_VERIFY) {
+		/* MTA-STS testing: reported, not enforced (RFC 8461 5). */
+		log_msg(LOG_INFO, "ev=tls_verify_failed peer=%s name=%s "
+			"reason=%s enforced=no", log_q(c->peer),
+			log_q(c->tls_name), log_q(bad));
+		bad = NULL;
+	} else if (bad != NULL && c->job != NULL &&
+		   (c->job->q->m->flags & MSG_F_TLS_OPTIONAL)) {
+		/* RFC 8689 5: the sender asked that TLS policy failures not
+		 * stop this message; it alone goes over this connection. */
+		log_msg(LOG_INFO, "ev=tls_policy_waived qid=%s peer=%s "
+			"reason=%s", c->job->q->m->qid_str, log_q(c->peer),
+			log_q(bad));
+		c->is_policy_waived = true;
+		bad = NULL;
+	} else if (bad != NULL) {
 		react_local(&c->fail, OC_DEFER, "4.7.5",
 			    "the TLS certificate of %s did not verify for "
-			    "%s: %s; not sent",
-			    c->peer, c->tls_name, bad);
+			    "%s%s: %s; not sent",
+			    c->peer, c->tls_name,
+			    c->n_tlsa > 0 ? " against its DANE TLSA records"
+			    : c->sts != NULL ? " (MTA-STS policy enforce)"
+					     : "",
+			    bad);
 		log_msg(LOG_WARN, "ev=tls_verify_failed peer=%s name=%s "
 			"reason=%s", log_q(c->peer), log_q(c->tls_name),
 			log_q(bad));
 		return next_target(c);
 	}
+	c->is_verified = c->tls_need == CONFIG_TLS_VERIFY && ssl != NULL &&
+			 !c->is_policy_waived;
 	memset(&c->caps, 0, sizeof c->caps);
 	reply_acc_init(&c->acc);
 	if (c->dest->is_implicit_tls) {
@@ -655,11 +855,76 @@ try_target(struct conn *c)
 	c->has_txn = false;
 	c->is_tls = false;
 	c->is_authed = false;
+	c->is_verified = false;
+	c->is_policy_waived = false;
 	c->n_msgs = 0;
-	c->tls_need = c->dest->tls;
+	free(c->tlsa);
+	c->tlsa = NULL;
+	c->n_tlsa = 0;
+	c->is_tlsa_unusable = false;
 	/* The name connected to: the MX host, or the route's host. */
 	str_set(c->tls_name, sizeof c->tls_name,
 		c->dest->kind == DEST_MX ? t->host : c->dest->host);
+	if (wants_tlsa(c, t)) {
+		c->ph = CP_TLSA;
+		c->tlsa_req = c->ob->hooks.tlsa_start(c->ob->hooks.arg, t->host,
+						      target_port(t), on_tlsa,
+						      c);
+		if (c->tlsa_req != NULL)
+			return true;
+		react_local(&c->fail, OC_DEFER, "4.3.0", "out of memory");
+		return next_target(c);
+	}
+	return connect_target(c);
+}
+
+/*
+ * This address's TLS, strongest rule first: DANE (RFC 8461 2: it wins
+ * over MTA-STS), then the MTA-STS policy in enforce mode (the host must
+ * be one the policy names, RFC 8461 4.1, and its certificate verify),
+ * then [delivery] tls and the route.  False: the address is skipped.
+ */
+static bool
+target_policy(struct conn *c, const struct outbound_target *t)
+{
+	c->tls_need = c->dest->tls;
+	c->is_sts_testing = false;
+	if (c->n_tlsa > 0) {
+		c->tls_need = CONFIG_TLS_VERIFY;
+		return true;
+	}
+	if (c->is_tlsa_unusable) {
+		if (c->tls_need < CONFIG_TLS_REQUIRED)
+			c->tls_need = CONFIG_TLS_REQUIRED;
+		return true;
+	}
+	if (c->sts != NULL && c->sts->mode == STS_MODE_ENFORCE) {
+		if (!sts_mx_match(c->sts, t->host)) {
+			react_local(&c->fail, OC_DEFER, "4.7.5",
+				    "%s is not an MX host the MTA-STS policy "
+				    "of %s names (mode enforce); not sent",
+				    t->host, c->dest->host);
+			report_tls(c, "validation-failure",
+				   "the MX host is not in the MTA-STS policy");
+			return false;
+		}
+		c->tls_need = CONFIG_TLS_VERIFY;
+	} else if (c->sts != NULL && c->sts->mode == STS_MODE_TESTING) {
+		c->is_sts_testing = true;
+		if (!sts_mx_match(c->sts, t->host))
+			report_tls(c, "validation-failure",
+				   "the MX host is not in the MTA-STS policy");
+	}
+	return true;
+}
+
+static bool
+connect_target(struct conn *c)
+{
+	const struct outbound_target *t = &c->targets[c->ti];
+
+	if (!target_policy(c, t))
+		return next_target(c);
 	c->bev = bufferevent_socket_new(c->ob->base, -1, BEV_OPT_CLOSE_ON_FREE);
 	if (c->bev == NULL) {
 		react_local(&c->fail, OC_DEFER, "4.3.0", "out of memory");
@@ -679,6 +944,57 @@ try_target(struct conn *c)
 		return next_target(c);
 	}
 	return true;
+}
+
+/* DANE applies to an MX host whose MX records were validated, when the
+ * resolver is trusted to validate (RFC 7672 2.2). */
+static bool
+wants_tlsa(const struct conn *c, const struct outbound_target *t)
+{
+	const struct config *cfg = c->ob->cfg;
+
+	return c->dest->kind == DEST_MX && t->is_secure && cfg->dns_dnssec &&
+	       cfg->delivery_dane && c->dest->tls != CONFIG_TLS_OFF &&
+	       c->ob->hooks.tlsa_start != NULL;
+}
+
+static uint16_t
+target_port(const struct outbound_target *t)
+{
+	if (t->ss.ss_family == AF_INET6)
+		return ntohs(((const struct sockaddr_in6 *)&t->ss)->sin6_port);
+	return ntohs(((const struct sockaddr_in *)&t->ss)->sin_port);
+}
+
+static void
+on_tlsa(void *arg, enum outbound_tlsa_status st, const struct outbound_tlsa *r,
+	size_t n)
+{
+	struct conn *c = arg;
+	const char *host = c->targets[c->ti].host;
+
+	c->tlsa_req = NULL;
+	if (st == OUTBOUND_TLSA_FAIL) {
+		react_local(&c->fail, OC_DEFER, "4.7.5",
+			    "the TLSA lookup of %s failed or did not validate "
+			    "(DNSSEC); the host is not used until it does",
+			    host);
+		log_msg(LOG_WARN, "ev=dane_lookup_failed host=%s", log_q(host));
+		report_tls(c, "dnssec-invalid",
+			   "the TLSA lookup failed or did not validate");
+		(void)next_target(c);
+		return;
+	}
+	if (st == OUTBOUND_TLSA_USABLE && n > 0 &&
+	    (c->tlsa = malloc(n * sizeof *r)) != NULL) {
+		memcpy(c->tlsa, r, n * sizeof *r);
+		c->n_tlsa = n;
+	}
+	c->is_tlsa_unusable = st == OUTBOUND_TLSA_UNUSABLE ||
+			      (st == OUTBOUND_TLSA_USABLE && c->n_tlsa == 0);
+	log_msg(LOG_DEBUG, "ev=dane host=%s records=%zu unusable=%d",
+		log_q(host), c->n_tlsa, c->is_tlsa_unusable);
+	(void)connect_target(c);
 }
 
 static void
@@ -715,7 +1031,59 @@ on_resolved(void *arg, enum outbound_resolve_status st,
 	memcpy(c->targets, t, n * sizeof *t);
 	c->n_targets = n;
 	c->ti = 0;
+	if (c->sts_error[0] != '\0') {
+		/* "result-type: words" from the policy fetch, reported once
+		 * per connection (RFC 8460 4.3, the sts-* types). */
+		char type[48];
+		const char *colon = strchr(c->sts_error, ':');
+		size_t len = colon ? (size_t)(colon - c->sts_error) : 0;
+		if (len > 0 && len < sizeof type) {
+			str_copy(type, sizeof type, c->sts_error, len);
+			report_tls(c, type, colon + 2);
+		}
+	}
 	try_target(c);
+}
+
+static void
+start_resolve(struct conn *c)
+{
+	struct outbound *ob = c->ob;
+	struct dest *d = c->dest;
+
+	c->ph = CP_RESOLVE;
+	c->resolving =
+	    ob->hooks.resolve_start(ob->hooks.arg, d->host, d->kind == DEST_MX,
+				    d->port, on_resolved, c);
+	if (c->resolving == NULL) {
+		react_local(&c->fail, OC_DEFER, "4.3.0",
+			    "cannot start resolving %s", d->host);
+		conn_end(c);
+	}
+}
+
+/* MTA-STS applies to a domain reached through its MX records. */
+static bool
+wants_sts(const struct conn *c)
+{
+	const struct config *cfg = c->ob->cfg;
+
+	return c->dest->kind == DEST_MX && cfg->delivery_mta_sts &&
+	       c->dest->tls != CONFIG_TLS_OFF &&
+	       c->ob->hooks.sts_start != NULL;
+}
+
+static void
+on_sts(void *arg, const struct sts_policy *p, const char *error)
+{
+	struct conn *c = arg;
+
+	c->sts_req = NULL;
+	if (p != NULL && p->mode != STS_MODE_NONE &&
+	    (c->sts = malloc(sizeof *c->sts)) != NULL)
+		*c->sts = *p;
+	str_set(c->sts_error, sizeof c->sts_error, error ? error : "");
+	start_resolve(c);
 }
 
 /* A literal address or a Unix socket needs no DNS. */
@@ -781,14 +1149,14 @@ client_start(struct outbound *ob, struct dest *d, struct job *j)
 	d->n_conns++;
 	if (literal_target(c))
 		return 0;
-	c->resolving =
-	    ob->hooks.resolve_start(ob->hooks.arg, d->host, d->kind == DEST_MX,
-				    d->port, on_resolved, c);
-	if (c->resolving == NULL) {
-		react_local(&c->fail, OC_DEFER, "4.3.0",
-			    "cannot start resolving %s", d->host);
-		conn_end(c);
+	if (wants_sts(c)) {
+		c->ph = CP_POLICY;
+		c->sts_req = ob->hooks.sts_start(ob->hooks.arg, d->host, on_sts,
+						 c);
+		if (c->sts_req != NULL)
+			return 0;
 	}
+	start_resolve(c);
 	return 0;
 }
 

@@ -18,7 +18,9 @@
 #include "proto/reply_parse.h"
 
 enum cphase {
+	CP_POLICY, /* the domain's MTA-STS policy */
 	CP_RESOLVE,
+	CP_TLSA,   /* the MX host's TLSA records (DANE) */
 	CP_CONNECT,
 	CP_GREETING,
 	CP_EHLO,
@@ -56,6 +58,20 @@ struct conn {
 	int tls_need;
 	char tls_name[256];
 	bool is_authed;
+	bool is_verified; /* the certificate verified as tls_need asked */
+	/* The verification failed but the message said TLS-Required: No
+	 * (RFC 8689 5): only that job goes over this connection. */
+	bool is_policy_waived;
+	/* DANE: the host's usable TLSA records (tls_need is then VERIFY). */
+	struct outbound_tlsa *tlsa;
+	size_t n_tlsa;
+	bool is_tlsa_unusable; /* validated records, none usable */
+	void *tlsa_req;
+	/* MTA-STS: the destination domain's policy, NULL without one. */
+	struct sts_policy *sts;
+	void *sts_req;
+	bool is_sts_testing; /* mode testing: checked and reported only */
+	char sts_error[256];
 	bool was_served; /* some address got as far as a transaction */
 	struct job *job;
 	struct outcome fail; /* why the last address did not serve */

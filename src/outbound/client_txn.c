@@ -138,6 +138,9 @@ send_mail(struct conn *c, size_t text_len)
 	    o < sizeof params)
 		o += (size_t)snprintf(params + o, sizeof params - o, " RET=%s",
 				      m->ret == MSG_RET_FULL ? "FULL" : "HDRS");
+	if ((m->flags & MSG_F_REQUIRETLS) && o < sizeof params)
+		o += (size_t)snprintf(params + o, sizeof params - o,
+				      " REQUIRETLS");
 	if ((c->caps.ext & EHLO_DSN) && m->envid != NULL && o < sizeof params) {
 		xtext(m->envid, x, sizeof x);
 		snprintf(params + o, sizeof params - o, " ENVID=%s", x);
@@ -312,7 +315,7 @@ txn_end(struct conn *c, bool needs_rset)
 	client_job_done(c);
 	c->has_txn = false;
 	if (c->n_msgs >= c->ob->cfg->delivery_max_messages_per_connection ||
-	    (j = jobs_next(c->ob, c->dest)) == NULL) {
+	    c->is_policy_waived || (j = jobs_next(c->ob, c->dest)) == NULL) {
 		txn_quit(c);
 		return;
 	}
@@ -363,6 +366,38 @@ text_refused(struct conn *c, size_t *len_out)
 	return true;
 }
 
+/*
+ * RFC 8689 4.2.1: a message that came with REQUIRETLS goes on only to a
+ * next hop that was authenticated - MX records and certificate by DANE,
+ * or an MTA-STS policy in enforce mode and a verified certificate; a
+ * configured relay or route with a verified certificate - and that
+ * offers REQUIRETLS itself.  Otherwise it is returned with 5.7.30.
+ */
+static bool
+requiretls_refused(struct conn *c)
+{
+	const char *why = NULL;
+	struct outcome oc;
+
+	if (!c->is_verified)
+		why = c->is_tls ? "its certificate was not verified"
+				: "the connection is not encrypted";
+	else if (c->dest->kind == DEST_MX && c->n_tlsa == 0 &&
+		 !(c->sts != NULL && c->sts->mode == STS_MODE_ENFORCE))
+		why = "its MX records are protected neither by DNSSEC (DANE) "
+		      "nor by an MTA-STS policy in enforce mode";
+	else if (!(c->caps.ext & EHLO_REQUIRETLS))
+		why = "it does not offer REQUIRETLS";
+	if (why == NULL)
+		return false;
+	react_local(&oc, OC_BOUNCE, "5.7.30",
+		    "REQUIRETLS support required: the message asked to travel "
+		    "only over verified TLS (RFC 8689) and %s: %s",
+		    c->peer, why);
+	client_job_settle(c, &oc);
+	return true;
+}
+
 /* Local checks before MAIL: what this peer cannot take bounces.  The
  * length of the text as it will be sent goes into *len_out. */
 static bool
@@ -373,6 +408,9 @@ txn_refused_locally(struct conn *c, size_t *len_out)
 
 	/* RFC 6532 headers need the extension too; an 8-bit body alone
 	 * only needs 8BITMIME, or a conversion. */
+	if ((m->flags & MSG_F_REQUIRETLS) && !c->is_lmtp &&
+	    requiretls_refused(c))
+		return true;
 	needs_utf8 |= (m->flags & MSG_F_SMTPUTF8) && header_has_8bit(m);
 	if (needs_utf8 && !(c->caps.ext & EHLO_SMTPUTF8)) {
 		struct outcome oc;

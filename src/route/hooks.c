@@ -16,6 +16,7 @@
 #include "explain/explain.h"
 #include "outbound/outbound.h"
 #include "policy/dns.h"
+#include "policy/tlspolicy.h"
 #include "route/route_int.h"
 #include "util/log.h"
 #include "util/str.h"
@@ -46,6 +47,7 @@ on_resolved(void *arg, enum dns_resolve_status st, const struct dns_target *t,
 			str_set(v[i].host, sizeof v[i].host, t[i].host);
 			memcpy(&v[i].ss, &t[i].ss, sizeof v[i].ss);
 			v[i].sslen = t[i].sslen;
+			v[i].is_secure = t[i].is_secure;
 		}
 		rs->cb(rs->cbarg, map[st], v, n);
 	}
@@ -188,6 +190,45 @@ hook_explain(void *arg, const char *reply, char *buf, size_t size)
 		buf[0] = '\0';
 }
 
+static void *
+hook_tlsa_start(void *arg, const char *host, uint16_t port,
+		outbound_tlsa_fn cb, void *cbarg)
+{
+	struct router *r = arg;
+
+	return tlspol_tlsa_start(r->tlspol, host, port, cb, cbarg);
+}
+
+static void
+hook_tlsa_cancel(void *arg, void *handle)
+{
+	(void)arg;
+	tlspol_tlsa_cancel(handle);
+}
+
+static void *
+hook_sts_start(void *arg, const char *domain, outbound_sts_fn cb, void *cbarg)
+{
+	struct router *r = arg;
+
+	return tlspol_sts_start(r->tlspol, domain, cb, cbarg);
+}
+
+static void
+hook_sts_cancel(void *arg, void *handle)
+{
+	(void)arg;
+	tlspol_sts_cancel(handle);
+}
+
+static void
+hook_tls_result(void *arg, const struct outbound_tls_result *res)
+{
+	struct router *r = arg;
+
+	tlspol_tls_result(r->tlspol, res);
+}
+
 void
 route_hooks_fill(struct router *r, struct outbound_hooks *out)
 {
@@ -197,4 +238,11 @@ route_hooks_fill(struct router *r, struct outbound_hooks *out)
 	out->resolve_cancel = hook_resolve_cancel;
 	out->inject = hook_inject;
 	out->explain = hook_explain;
+	if (r->tlspol != NULL) {
+		out->tlsa_start = hook_tlsa_start;
+		out->tlsa_cancel = hook_tlsa_cancel;
+		out->sts_start = hook_sts_start;
+		out->sts_cancel = hook_sts_cancel;
+		out->tls_result = hook_tls_result;
+	}
 }

@@ -60,6 +60,8 @@ struct dns;
 struct route_pickup;
 
 /* The delivery side of the server: its agents and what they borrow. */
+struct tlspol;
+
 struct router {
 	const struct config *cfg; /* the current one (a reload swaps it) */
 	const struct users *users;
@@ -69,6 +71,7 @@ struct router {
 	struct outbound *outbound;   /* LMTP and SMTP; NULL once stopped */
 	struct dns *resolver;	     /* MX and host lookups for sending */
 	SSL_CTX *tls_client;	     /* STARTTLS towards peers, or NULL */
+	struct tlspol *tlspol;	     /* DANE and MTA-STS for sending */
 	struct route_pickup *pickup; /* SPOOL/maildrop: postern send */
 	unsigned commits_pending;    /* handed to the spool, not back yet */
 	uint64_t n_queued;	     /* picked up from the maildrop */

@@ -17,6 +17,7 @@
 #include "deliver/deliver.h"
 #include "outbound/outbound.h"
 #include "policy/dns.h"
+#include "policy/tlspolicy.h"
 #include "route/route_int.h"
 #include "tls/tls.h"
 
@@ -77,6 +78,9 @@ sending_start(struct router *r, char *err, size_t size)
 	r->tls_client = tls_client_ctx_new(r->cfg->delivery_tls_ca, err, size);
 	if (r->tls_client == NULL)
 		return -1;
+	r->tlspol = tlspol_open(r->cfg, r->resolver, r->base, err, size);
+	if (r->tlspol == NULL)
+		return -1;
 	route_hooks_fill(r, &hooks);
 	r->outbound = outbound_start(r->cfg, r->base, r->spool, r->tls_client,
 				     &hooks, err, size);
@@ -128,6 +132,7 @@ route_set_config(struct router *r, const struct config *cfg,
 {
 	r->cfg = cfg;
 	r->users = users;
+	tlspol_reload(r->tlspol, cfg);
 	if (r->signers_next != NULL) {
 		route_signers_free(r->signers);
 		r->signers = r->signers_next;
@@ -142,6 +147,8 @@ route_stop(struct router *r)
 	/* Connections end first: what they settled reaches the spool. */
 	outbound_stop(r->outbound);
 	r->outbound = NULL;
+	tlspol_close(r->tlspol);
+	r->tlspol = NULL;
 	dns_close(r->resolver);
 	r->resolver = NULL;
 	if (r->tls_client != NULL)
