@@ -16,7 +16,7 @@ ALL_CFLAGS := -std=c17 -D_GNU_SOURCE -Wall -Wextra -Isrc -Ibuild/gen \
               $(if $(DEFAULT_CONFIG),-DCLI_DEFAULT_CONFIG='"$(DEFAULT_CONFIG)"') \
               $(CPPFLAGS) $(CFLAGS)
 PKGS       := libevent libevent_pthreads libevent_openssl openssl inih libcares sqlite3 hiredis \
-              libseccomp libpsl libcurl
+              libseccomp libpsl libcurl zlib
 LDLIBS      = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lcrypt -lpthread
 PYTHON     := /usr/bin/python3
 BUILD      ?= build
@@ -33,14 +33,14 @@ FUZZ_SECONDS ?= 600
 # Debian packages: to build, to run the tests.
 DEB_BUILD  := build-essential pkg-config openssl libevent-dev libssl-dev libinih-dev \
               libc-ares-dev libsqlite3-dev libhiredis-dev libcrypt-dev \
-              libcmocka-dev libseccomp-dev libpsl-dev libcurl4-openssl-dev
+              libcmocka-dev libseccomp-dev libpsl-dev libcurl4-openssl-dev zlib1g-dev
 # To make and check the Debian package (make deb, make package-check;
 # systemd-nspawn boots the installed unit in a throw-away root).
 DEB_PKG    := debhelper lintian dpkg-dev systemd-container
 DEB_TEST   := $(DEB_BUILD) $(DEB_PKG) python3 python3-pytest swaks postfix clang \
               libclang-rt-14-dev openssl dovecot-imapd dovecot-lmtpd chromium testssl.sh redis-server dnsmasq-base \
               opendkim opendkim-tools python3-pytest-xdist python3-spf python3-dkim python3-nacl \
-              python3-aiosmtpd python3-cryptography unbound nsd ldnsutils
+              python3-aiosmtpd python3-cryptography python3-dnspython unbound nsd ldnsutils
 
 .PHONY: cert all build run test unit integration transcripts asan fuzz fuzz-smoke fuzz-seeds \
         lint format clean help deps deps-test bench man service-user

@@ -16,7 +16,7 @@ static const struct {
 } commands[] = {
 	{"serve", cli_serve, "serve   [-c FILE]", "run the server in the foreground"},
 	{"check", cli_check, "check   [-c FILE]", "validate a config, print what is wrong, exit 1"},
-	{"ctl", cli_ctl, "ctl     maintenance on|off|status | reload | stop  [-c FILE]",
+	{"ctl", cli_ctl, "ctl     maintenance on|off|status | reload | stop | tls-report send  [-c FILE]",
 	 "steer the running server through its control socket"},
 	{"queue", cli_queue,
 	 "queue   list | show ID | flush | delete ID | hold ID | release ID | stats  [-c FILE]",
@@ -28,6 +28,9 @@ static const struct {
 	 "print the Authentication-Results (SPF, DKIM, DMARC) postern would add"},
 	{"dkim", cli_dkim, "dkim    keygen DOMAIN [--selector S] [--type rsa|ed25519] [-c FILE]",
 	 "write [dkim] keys/DOMAIN.S.key, print the DNS TXT record"},
+	{"tls-report", cli_tlsreport,
+	 "tls-report [--day YYYY-MM-DD] [--domain D [--json]] [-c FILE]",
+	 "the day's TLS outcomes of sending, per domain (RFC 8460 reports)"},
 	{"explain", cli_explain,
 	 "explain CODE [CODE2] [--lang en|id|tr|fr|ko] [--format text|json|html]\n"
 	 "  postern explain --site DIR | --list",

@@ -15,5 +15,6 @@ int cli_queue(int argc, char **argv);
 int cli_send(int argc, char **argv);
 int cli_auth(int argc, char **argv);
 int cli_dkim(int argc, char **argv);
+int cli_tlsreport(int argc, char **argv);
 
 #endif

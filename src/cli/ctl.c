@@ -1,5 +1,6 @@
 /*
- * ctl.c - `postern ctl maintenance on|off|status | reload | stop [-c FILE]`:
+ * ctl.c - `postern ctl maintenance on|off|status | reload | stop |
+ * tls-report send [-c FILE]`:
  * one line to the running server's control socket ([control] socket of
  * the config), its one-line answer printed.  Exit 0 when the server says
  * ok, 1 when it says error or cannot be reached, 2 on a usage error.
@@ -23,13 +24,15 @@ static const char usage[] =
 	"usage: postern ctl maintenance on|off|status [-c FILE]\n"
 	"       postern ctl reload [-c FILE]\n"
 	"       postern ctl stop [-c FILE]\n"
+	"       postern ctl tls-report send [-c FILE]\n"
 	"\n"
 	"Steers the running server through its control socket ([control]\n"
 	"socket in FILE, default " CLI_DEFAULT_CONFIG "):\n"
 	"  maintenance on    new connections get 421 4.3.2 instead of the banner\n"
 	"  maintenance off   back to normal\n"
 	"  reload            re-read users, forwards and the TLS certificate\n"
-	"  stop              421 4.3.2 to every session, then exit (as SIGTERM)\n";
+	"  stop              421 4.3.2 to every session, then exit (as SIGTERM)\n"
+	"  tls-report send   send the TLS reports (RFC 8460) due, today's too\n";
 
 /* Joins the words into the protocol line; false on a usage error. */
 static bool
@@ -42,6 +45,9 @@ command_line(int n, char **words, char *buf, size_t size)
 	if (n == 1 && (strcmp(words[0], "reload") == 0 ||
 		       strcmp(words[0], "stop") == 0))
 		return snprintf(buf, size, "%s\n", words[0]) > 0;
+	if (n == 2 && strcmp(words[0], "tls-report") == 0 &&
+	    strcmp(words[1], "send") == 0)
+		return snprintf(buf, size, "tls-report send\n") > 0;
 	return false;
 }
 

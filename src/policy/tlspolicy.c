@@ -32,6 +32,7 @@
 #include <sqlite3.h>
 
 #include "auth/mtasts.h"
+#include "auth/tlsrpt.h"
 #include "policy/authcheck_int.h"
 #include "policy/tlspolicy.h"
 #include "util/log.h"
@@ -255,6 +256,9 @@ struct sts_fetch {
 	size_t len;
 	bool is_too_big;
 	char error[256];
+	/* A report POSTed (RFC 8460 3: an https rua) rather than a GET. */
+	unsigned char *post;
+	size_t post_len;
 };
 
 struct sts_req {
@@ -343,7 +347,7 @@ static void
 fetch_one(struct sts_fetch *f)
 {
 	CURL *h = curl_easy_init();
-	struct curl_slist *res = NULL;
+	struct curl_slist *res = NULL, *hdrs = NULL;
 	char errbuf[CURL_ERROR_SIZE] = "";
 	const char *ct = NULL;
 	CURLcode rc;
@@ -352,7 +356,8 @@ fetch_one(struct sts_fetch *f)
 		snprintf(f->error, sizeof f->error, "out of memory");
 		return;
 	}
-	res = curl_slist_append(NULL, f->resolve);
+	if (f->resolve[0] != '\0')
+		res = curl_slist_append(NULL, f->resolve);
 	curl_easy_setopt(h, CURLOPT_URL, f->url);
 	curl_easy_setopt(h, CURLOPT_RESOLVE, res);
 	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "https");
@@ -365,6 +370,13 @@ fetch_one(struct sts_fetch *f)
 	if (f->ca[0] != '\0')
 		curl_easy_setopt(h, CURLOPT_CAINFO, f->ca);
 	curl_easy_setopt(h, CURLOPT_USERAGENT, "postern/" POSTERN_VERSION);
+	if (f->post != NULL) {
+		hdrs = curl_slist_append(NULL, "Content-Type: "
+					 "application/tlsrpt+gzip");
+		curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
+		curl_easy_setopt(h, CURLOPT_POSTFIELDS, f->post);
+		curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)f->post_len);
+	}
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, f);
 	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
@@ -385,6 +397,7 @@ fetch_one(struct sts_fetch *f)
 		str_set(f->ctype, sizeof f->ctype, ct ? ct : "");
 	}
 	curl_slist_free_all(res);
+	curl_slist_free_all(hdrs);
 	curl_easy_cleanup(h);
 }
 
@@ -411,6 +424,18 @@ fetch_done(void *arg, struct worker_job *j)
 	char why[256];
 
 	(void)arg;
+	if (f->post != NULL) {
+		/* A report: its outcome is the log's. */
+		if (f->error[0] != '\0' || f->http / 100 != 2)
+			log_msg(LOG_WARN, "ev=tlsrpt_post_failed url=%s http=%ld "
+				"error=%s", log_q(f->url), f->http,
+				log_q(f->error));
+		else
+			log_msg(LOG_INFO, "ev=tlsrpt_posted url=%s http=%ld",
+				log_q(f->url), f->http);
+		free(f->post);
+		goto out;
+	}
 	if (rq == NULL)
 		goto out;
 	rq->fetch = NULL;
@@ -618,6 +643,342 @@ tlspol_tls_result(struct tlspol *tp, const struct outbound_tls_result *r)
 		db_log(tp, "tlsrpt");
 	sqlite3_reset(st);
 	sqlite3_clear_bindings(st);
+}
+
+/* One policy of a day's report, built from its rows. */
+struct rpt_pol {
+	struct tlsrpt_policy p;
+	char *pstrings;	   /* the rows' policy text, for comparisons */
+	char *lines;	   /* a copy, cut at its newlines */
+	const char **strs; /* into lines */
+	struct tlsrpt_failure *fails;
+};
+
+static void
+rpt_free(struct rpt_pol *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(v[i].pstrings);
+		free(v[i].lines);
+		free(v[i].strs);
+		free(v[i].fails);
+	}
+	free(v);
+}
+
+/* The policy entry for (ptype, pstrings), added when new. */
+static struct rpt_pol *
+rpt_get(struct rpt_pol **v, size_t *n, const char *ptype,
+	const char *pstrings, const char *domain)
+{
+	struct rpt_pol *e, *nv;
+	size_t k = 0;
+
+	for (size_t i = 0; i < *n; i++)
+		if (strcmp((*v)[i].p.policy_type, ptype) == 0 &&
+		    strcmp((*v)[i].pstrings ? (*v)[i].pstrings : "",
+			   pstrings) == 0)
+			return &(*v)[i];
+	nv = realloc(*v, (*n + 1) * sizeof *nv);
+	if (nv == NULL)
+		return NULL;
+	*v = nv;
+	e = &nv[(*n)++];
+	memset(e, 0, sizeof *e);
+	str_set(e->p.policy_type, sizeof e->p.policy_type, ptype);
+	str_set(e->p.policy_domain, sizeof e->p.policy_domain, domain);
+	e->pstrings = strdup(pstrings);
+	if (e->pstrings == NULL)
+		return NULL;
+	{
+		size_t lines = 1;
+		for (const char *p = pstrings; *p; p++)
+			lines += *p == '\n';
+		e->lines = strdup(pstrings);
+		e->strs = calloc(lines, sizeof *e->strs);
+		if (e->lines == NULL || e->strs == NULL)
+			return NULL;
+		for (char *save = NULL,
+			  *t = strtok_r(e->lines, "\n", &save);
+		     t != NULL && k < lines; t = strtok_r(NULL, "\n", &save))
+			e->strs[k++] = t;
+	}
+	e->p.policy_strings = e->strs;
+	e->p.n_strings = k;
+	return e;
+}
+
+char *
+tlspol_report_json(const char *db_path, const char *day, const char *domain,
+		   const char *org, char *err, size_t size)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+	struct rpt_pol *pols = NULL;
+	struct tlsrpt_policy *flat = NULL;
+	struct tlsrpt_report rep = {0};
+	size_t n = 0;
+	char *json = NULL;
+	struct tm tm = {0};
+	char contact[300];
+
+	if (sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READONLY, NULL) !=
+		SQLITE_OK ||
+	    sqlite3_prepare_v2(db,
+			       "SELECT ptype, pstrings, mx, result, "
+			       "sending_ip, receiving_ip, reason, count FROM "
+			       "tlsrpt WHERE day = ?1 AND domain = ?2 ORDER BY "
+			       "ptype, pstrings, result",
+			       -1, &st, NULL) != SQLITE_OK) {
+		snprintf(err, size, "cannot read %s: %s", db_path,
+			 db ? sqlite3_errmsg(db) : "out of memory");
+		goto out;
+	}
+	sqlite3_bind_text(st, 1, day, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, domain, -1, SQLITE_STATIC);
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		const char *col[7];
+		struct rpt_pol *e;
+		uint64_t count = (uint64_t)sqlite3_column_int64(st, 7);
+		for (int i = 0; i < 7; i++) {
+			col[i] = (const char *)sqlite3_column_text(st, i);
+			if (col[i] == NULL)
+				col[i] = "";
+		}
+		e = rpt_get(&pols, &n, col[0], col[1], domain);
+		if (e == NULL) {
+			snprintf(err, size, "out of memory");
+			goto out;
+		}
+		if (col[3][0] == '\0') {
+			e->p.n_success += count;
+			continue;
+		}
+		e->p.n_failure += count;
+		{
+			struct tlsrpt_failure *f =
+			    realloc(e->fails, (e->p.n_failures + 1) * sizeof *f);
+			if (f == NULL) {
+				snprintf(err, size, "out of memory");
+				goto out;
+			}
+			e->fails = f;
+			f = &f[e->p.n_failures++];
+			memset(f, 0, sizeof *f);
+			str_set(f->result_type, sizeof f->result_type, col[3]);
+			str_set(f->sending_mta_ip, sizeof f->sending_mta_ip,
+				col[4]);
+			str_set(f->receiving_mx_hostname,
+				sizeof f->receiving_mx_hostname, col[2]);
+			str_set(f->receiving_ip, sizeof f->receiving_ip,
+				col[5]);
+			str_set(f->failure_reason_code,
+				sizeof f->failure_reason_code, col[6]);
+			f->count = count;
+		}
+	}
+	if (n == 0) {
+		snprintf(err, size, "no TLS sessions with %s on %s", domain,
+			 day);
+		goto out;
+	}
+	flat = calloc(n, sizeof *flat);
+	if (flat == NULL) {
+		snprintf(err, size, "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		flat[i] = pols[i].p;
+		flat[i].failures = pols[i].fails;
+	}
+	if (strptime(day, "%Y-%m-%d", &tm) == NULL) {
+		snprintf(err, size, "%s: give the day as YYYY-MM-DD", day);
+		goto out;
+	}
+	snprintf(contact, sizeof contact, "postmaster@%s", org);
+	rep.org_name = org;
+	rep.contact_info = contact;
+	snprintf(rep.report_id, sizeof rep.report_id, "%s.%s@%s", day, domain,
+		 org);
+	rep.start = (int64_t)timegm(&tm);
+	rep.end = rep.start + 86399; /* 23:59:59Z, as RFC 8460 4.4 */
+	rep.policies = flat;
+	rep.n_policies = n;
+	json = tlsrpt_json(&rep);
+	if (json == NULL)
+		snprintf(err, size, "out of memory");
+out:
+	free(flat);
+	rpt_free(pols, n);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return json;
+}
+
+int
+tlspol_report_counts(const char *db_path, const char *day, FILE *out,
+		     char *err, size_t size)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+	unsigned rows = 0;
+
+	if (sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READONLY, NULL) !=
+		SQLITE_OK ||
+	    sqlite3_prepare_v2(
+		db,
+		"SELECT domain, ptype, mx, SUM(CASE WHEN result = '' THEN "
+		"count ELSE 0 END), SUM(CASE WHEN result = '' THEN 0 ELSE "
+		"count END), GROUP_CONCAT(DISTINCT NULLIF(result, '')) FROM "
+		"tlsrpt WHERE day = ?1 GROUP BY domain, ptype, mx ORDER BY "
+		"domain, mx",
+		-1, &st, NULL) != SQLITE_OK) {
+		snprintf(err, size, "cannot read %s: %s", db_path,
+			 db ? sqlite3_errmsg(db) : "out of memory");
+		sqlite3_close(db);
+		return -1;
+	}
+	sqlite3_bind_text(st, 1, day, -1, SQLITE_STATIC);
+	fprintf(out, "%-30s %-16s %-30s %8s %8s  %s\n", "DOMAIN", "POLICY",
+		"MX", "OK", "FAILED", "FAILURES");
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		const char *why = (const char *)sqlite3_column_text(st, 5);
+		fprintf(out, "%-30s %-16s %-30s %8lld %8lld  %s\n",
+			sqlite3_column_text(st, 0), sqlite3_column_text(st, 1),
+			sqlite3_column_text(st, 2),
+			(long long)sqlite3_column_int64(st, 3),
+			(long long)sqlite3_column_int64(st, 4), why ? why : "");
+		rows++;
+	}
+	fprintf(out, "%u row%s for %s (UTC)\n", rows, rows == 1 ? "" : "s",
+		day);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Sending reports: which are due, where they go */
+
+int
+tlspol_report_due(struct tlspol *tp, const char *today, char (*day)[16],
+		  char (*domain)[256], size_t max, size_t *n_out)
+{
+	sqlite3_stmt *st = NULL;
+	size_t n = 0;
+
+	*n_out = 0;
+	if (sqlite3_prepare_v2(tp->db,
+			       "SELECT DISTINCT day, domain FROM tlsrpt t "
+			       "WHERE day <= ?1 AND NOT EXISTS (SELECT 1 FROM "
+			       "tlsrpt_sent s WHERE s.day = t.day AND "
+			       "s.domain = t.domain) ORDER BY day, domain",
+			       -1, &st, NULL) != SQLITE_OK) {
+		db_log(tp, "tlsrpt_due");
+		return -1;
+	}
+	sqlite3_bind_text(st, 1, today, -1, SQLITE_STATIC);
+	while (n < max && sqlite3_step(st) == SQLITE_ROW) {
+		const char *d = (const char *)sqlite3_column_text(st, 0);
+		const char *m = (const char *)sqlite3_column_text(st, 1);
+		str_set(day[n], sizeof day[n], d ? d : "");
+		str_set(domain[n], sizeof domain[n], m ? m : "");
+		n++;
+	}
+	sqlite3_finalize(st);
+	*n_out = n;
+	return 0;
+}
+
+void
+tlspol_report_sent(struct tlspol *tp, const char *day, const char *domain)
+{
+	sqlite3_stmt *st = NULL;
+
+	if (sqlite3_prepare_v2(tp->db,
+			       "INSERT OR IGNORE INTO tlsrpt_sent (day, "
+			       "domain) VALUES (?1, ?2)",
+			       -1, &st, NULL) != SQLITE_OK) {
+		db_log(tp, "tlsrpt_sent");
+		return;
+	}
+	sqlite3_bind_text(st, 1, day, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, domain, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		db_log(tp, "tlsrpt_sent");
+	sqlite3_finalize(st);
+}
+
+const char *
+tlspol_db_path(const struct tlspol *tp, char *buf, size_t size)
+{
+	snprintf(buf, size, "%s/%s", tp->cfg->spool_dir, STS_DB_NAME);
+	return buf;
+}
+
+struct rua_req {
+	tlspol_rua_fn cb;
+	void *cbarg;
+};
+
+static void
+on_rua(void *arg, struct adns_owned *a)
+{
+	struct rua_req *rq = arg;
+	char rua[TLSPOL_RUA_MAX][512];
+	size_t n = 0;
+	bool is_temp = a == NULL || a->ans.status == ADNS_TEMPFAIL;
+
+	if (!is_temp && a->ans.status == ADNS_OK)
+		n = tlsrpt_txt_pick((const char *const *)a->ans.rr, NULL,
+				    a->ans.n, rua, TLSPOL_RUA_MAX);
+	rq->cb(rq->cbarg, is_temp, rua, n);
+	adns_owned_free(a);
+	free(rq);
+}
+
+bool
+tlspol_rua_start(struct tlspol *tp, const char *domain, tlspol_rua_fn cb,
+		 void *cbarg)
+{
+	struct rua_req *rq = calloc(1, sizeof *rq);
+	char name[300];
+
+	if (rq == NULL)
+		return false;
+	rq->cb = cb;
+	rq->cbarg = cbarg;
+	snprintf(name, sizeof name, "_smtp._tls.%s", domain);
+	if (adns_query(tp->dns, name, ADNS_TXT, on_rua, rq) == NULL) {
+		free(rq);
+		return false;
+	}
+	return true;
+}
+
+bool
+tlspol_post(struct tlspol *tp, const char *url, const unsigned char *data,
+	    size_t len)
+{
+	struct sts_fetch *f = calloc(1, sizeof *f);
+
+	if (f == NULL || (f->post = malloc(len ? len : 1)) == NULL) {
+		free(f);
+		return false;
+	}
+	memcpy(f->post, data, len);
+	f->post_len = len;
+	str_set(f->url, sizeof f->url, url);
+	str_set(f->ca, sizeof f->ca, tp->cfg->delivery_tls_ca);
+	/* The name resolves through the system's resolver here: a report
+	 * host is not a policy host, nothing hangs on its address. */
+	f->resolve[0] = '\0';
+	if (!worker_submit(tp->fetcher, &f->wj)) {
+		free(f->post);
+		free(f);
+		return false;
+	}
+	return true;
 }
 
 /* ------------------------------------------------------------------ */

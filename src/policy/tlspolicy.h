@@ -14,8 +14,10 @@
 #ifndef POSTERN_POLICY_TLSPOLICY_H
 #define POSTERN_POLICY_TLSPOLICY_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include <event2/event.h>
 
@@ -60,6 +62,40 @@ void tlspol_tls_result(struct tlspol *tp, const struct outbound_tls_result *r);
 	"receiving_ip, reason));"                                             \
 	"CREATE TABLE IF NOT EXISTS tlsrpt_sent (day TEXT NOT NULL, domain "  \
 	"TEXT NOT NULL, PRIMARY KEY (day, domain));"
+
+/*
+ * The RFC 8460 JSON report of day (UTC, "YYYY-MM-DD") for the policy
+ * domain, from the cache file db_path (opened read-only); org names the
+ * submitter.  malloc'd, or NULL with why in err (no sessions that day).
+ */
+char *tlspol_report_json(const char *db_path, const char *day,
+			 const char *domain, const char *org, char *err,
+			 size_t size);
+/* Day's counts per domain, policy and MX host, a line each, into out. */
+int tlspol_report_counts(const char *db_path, const char *day, FILE *out,
+			 char *err, size_t size);
+
+/* The (day, domain) pairs counted up to today (inclusive) whose report
+ * was not sent yet, at most max, into day[] and domain[]. */
+int tlspol_report_due(struct tlspol *tp, const char *today, char (*day)[16],
+		      char (*domain)[256], size_t max, size_t *n_out);
+/* Marks the report of (day, domain) sent: it is not sent again. */
+void tlspol_report_sent(struct tlspol *tp, const char *day,
+			const char *domain);
+/* SPOOL/mta-sts.db's path into buf. */
+const char *tlspol_db_path(const struct tlspol *tp, char *buf, size_t size);
+
+#define TLSPOL_RUA_MAX 4
+/* The rua URIs of _smtp._tls.DOMAIN (RFC 8460 3); is_temp: the lookup
+ * failed, ask again later. */
+typedef void (*tlspol_rua_fn)(void *cbarg, bool is_temp, char (*rua)[512],
+			      size_t n);
+bool tlspol_rua_start(struct tlspol *tp, const char *domain,
+		      tlspol_rua_fn cb, void *cbarg);
+/* POSTs a gzip'd report to an https rua on the fetch thread; the
+ * outcome is logged. */
+bool tlspol_post(struct tlspol *tp, const char *url, const unsigned char *data,
+		 size_t len);
 
 /*
  * Parses one TLSA record's text ("3 1 1 ab01...", src/auth/adns.h) into

@@ -151,7 +151,13 @@ inject_rcpts(struct router *r, struct msg *m)
 static void
 hook_inject(void *arg, struct msg *m, outbound_injected_fn done, void *done_arg)
 {
-	struct router *r = arg;
+	route_inject(arg, m, done, done_arg);
+}
+
+void
+route_inject(struct router *r, struct msg *m, outbound_injected_fn done,
+	     void *done_arg)
+{
 	struct inject *in;
 
 	msg_set_qid(m, spool_new_qid(r->spool));

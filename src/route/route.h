@@ -72,6 +72,7 @@ struct router {
 	struct dns *resolver;	     /* MX and host lookups for sending */
 	SSL_CTX *tls_client;	     /* STARTTLS towards peers, or NULL */
 	struct tlspol *tlspol;	     /* DANE and MTA-STS for sending */
+	struct event *tlsrpt_tick;   /* the daily TLS reports */
 	struct route_pickup *pickup; /* SPOOL/maildrop: postern send */
 	unsigned commits_pending;    /* handed to the spool, not back yet */
 	uint64_t n_queued;	     /* picked up from the maildrop */
@@ -129,6 +130,9 @@ int route_sign_msg(const struct router *r, struct msg *m);
 /* route/pickup.c: SPOOL/maildrop, where `postern send` leaves mail. */
 int route_pickup_start(struct router *r, char *err, size_t size);
 void route_pickup_run(struct router *r); /* scan now (ctl "pickup") */
+/* The TLS reports due now (with is_today_too, today's as well: ctl
+ * "tls-report send"); returns how many were started. */
+int route_tlsrpt_send(struct router *r, bool is_today_too);
 
 /*
  * Stops the pickup, the sending side (its recipients stay queued in the

@@ -79,7 +79,7 @@ sending_start(struct router *r, char *err, size_t size)
 	if (r->tls_client == NULL)
 		return -1;
 	r->tlspol = tlspol_open(r->cfg, r->resolver, r->base, err, size);
-	if (r->tlspol == NULL)
+	if (r->tlspol == NULL || route_tlsrpt_start(r) != 0)
 		return -1;
 	route_hooks_fill(r, &hooks);
 	r->outbound = outbound_start(r->cfg, r->base, r->spool, r->tls_client,
@@ -147,6 +147,7 @@ route_stop(struct router *r)
 	/* Connections end first: what they settled reaches the spool. */
 	outbound_stop(r->outbound);
 	r->outbound = NULL;
+	route_tlsrpt_stop(r);
 	tlspol_close(r->tlspol);
 	r->tlspol = NULL;
 	dns_close(r->resolver);

@@ -8,6 +8,8 @@
  *	reload                     ->  "ok reloaded" (as SIGHUP) or "error ..."
  *	stop                       ->  "ok stopping" (as SIGTERM)
  *	pickup                     ->  "ok" (`postern send` left mail)
+ *	tls-report send            ->  "ok ..." (the TLS reports due and
+ *	                               today's go out now)
  *	queue list|show ID|flush|delete ID|hold ID|release ID
  *	                           ->  "ok" and lines, or "error: ..."
  *	                               (outbound/qctl.c; postern queue)
@@ -105,8 +107,13 @@ ctl_run(struct ctl_conn *c, const char *line)
 		route_pickup_run(&srv->router);
 		return "ok";
 	}
+	if (strcmp(line, "tls-report send") == 0)
+		return route_tlsrpt_send(&srv->router, true) < 0
+			   ? "error: the TLS report store cannot be read; "
+			     "the server log says why"
+			   : "ok sending the TLS reports due";
 	return "error: unknown command; use maintenance on|off|status, "
-	       "reload, stop, pickup or queue ...";
+	       "reload, stop, pickup, tls-report send or queue ...";
 }
 
 /*

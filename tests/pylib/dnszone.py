@@ -89,6 +89,18 @@ class DnsZone:
         poll(up, what="dnsmasq to listen")
         return self
 
+    def set_txt(self, name, records):
+        """Serves records as name's TXT records from now on (dnsmasq
+        restarted on the same port; --no-negcache, --local-ttl=300: a
+        test's resolver must not have cached the old answer)."""
+        prefix = f"--txt-record={name},"
+        self.args = [a for a in self.args if not a.startswith(prefix)]
+        self.args += [prefix + txt_strings(r) for r in records]
+        if self.proc is not None:
+            self.proc.terminate()
+            self.proc.wait(10)
+            self.start()
+
     def stop(self):
         if self.proc is not None:
             self.proc.terminate()
