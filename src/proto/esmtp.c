@@ -14,7 +14,9 @@
  * and RFC 6531 3.3 adds well-formed UTF-8 to values.  Anything else (an
  * empty value, a second "=", a tab or control, malformed UTF-8) is
  * ESMTP_ERR_SYNTAX, which the session answers with 501.  Whether the
- * keyword is known (555) or the value makes sense is the caller's concern.
+ * keyword is known (555) or the value makes sense is the caller's concern,
+ * except for REQUIRETLS (RFC 8689 2), whose verdict esmtp_requiretls_check()
+ * gives: it depends on the session being TLS, not only on the text.
  */
 #include <string.h>
 #include <strings.h>
@@ -149,4 +151,14 @@ esmtp_xtext_decode(const char *s, size_t len, char *out, size_t size,
 	out[o] = '\0';
 	*out_len = o;
 	return true;
+}
+
+enum esmtp_requiretls
+esmtp_requiretls_check(const struct esmtp_param *p, bool has_seen, bool is_tls)
+{
+	if (!is_tls)
+		return ESMTP_REQUIRETLS_NO_TLS;
+	if (p->value != NULL || has_seen)
+		return ESMTP_REQUIRETLS_SYNTAX;
+	return ESMTP_REQUIRETLS_OK;
 }

@@ -52,4 +52,21 @@ bool esmtp_parse_uint(const char *s, size_t len, uint64_t *out);
 bool esmtp_xtext_decode(const char *s, size_t len, char *out, size_t size,
 			size_t *out_len);
 
+/* The verdict on a REQUIRETLS parameter of MAIL FROM (RFC 8689 2). */
+enum esmtp_requiretls {
+	ESMTP_REQUIRETLS_OK,	 /* take it: tag the message */
+	ESMTP_REQUIRETLS_SYNTAX, /* it has a value, or came twice */
+	ESMTP_REQUIRETLS_NO_TLS, /* the session is in clear text */
+};
+
+/*
+ * Judges REQUIRETLS (p's keyword, which the caller has matched): a
+ * keyword without a value, at most once per MAIL (has_seen: an earlier
+ * one), and only in a TLS session, since the EHLO of a clear session
+ * does not offer the extension.  Clear text is judged first: there the
+ * parameter is unavailable whatever its form.
+ */
+enum esmtp_requiretls esmtp_requiretls_check(const struct esmtp_param *p,
+					     bool has_seen, bool is_tls);
+
 #endif

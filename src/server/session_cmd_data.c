@@ -19,7 +19,12 @@
  * taken for commands.  With [filter] milter the text goes to the content
  * filter first: its rejection is 550 5.7.1, its tempfail and its failure
  * (unreachable, died, timed out) 451 4.7.1 unless on_failure = accept;
- * its header edits are kept.
+ * its header edits are kept.  The message's flags: those MAIL set
+ * (MSG_F_REQUIRETLS), SMTPUTF8 and 8BITMIME, and MSG_F_TLS_OPTIONAL when
+ * the stored header holds "TLS-Required: No" and MAIL had no REQUIRETLS
+ * (RFC 8689 3, 4.1; with REQUIRETLS the field is ignored and stays in
+ * the text, which RFC 8689 allows to be relayed on).  RFC 8689 asks
+ * nothing of the Received: field; it is written as before.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -28,6 +33,7 @@
 #include <time.h>
 
 #include "auth/arh.h"
+#include "auth/hdr.h"
 #include "policy/authcheck.h"
 #include "policy/milter.h"
 #include "proto/esmtp.h"
@@ -236,6 +242,42 @@ received_format(struct session *s, char *buf, size_t size)
 	return n < 0 ? 0 : (size_t)n < size ? (size_t)n : size - 1;
 }
 
+/* WSP and line ends around a field value (folding included). */
+static bool
+is_fws(char c)
+{
+	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+/*
+ * True when the header block of text[0..len) (never the body) has a
+ * "TLS-Required: No" field, name and value in any case (RFC 8689 3).
+ * Another value is not defined and asks for nothing.
+ */
+static bool
+has_tls_required_no(const char *text, size_t len)
+{
+	struct hdr_iter it;
+	struct hdr_field f;
+
+	hdr_iter_init(&it, text, len);
+	while (hdr_next(&it, &f)) {
+		const char *v = f.value;
+		size_t n = f.value_len;
+		if (!hdr_name_is(&f, "TLS-Required"))
+			continue;
+		while (n > 0 && is_fws(v[0])) {
+			v++;
+			n--;
+		}
+		while (n > 0 && is_fws(v[n - 1]))
+			n--;
+		if (str_eq_nocase(v, n, "No"))
+			return true;
+	}
+	return false;
+}
+
 static enum reply_id
 text_error(unsigned flags)
 {
@@ -263,9 +305,14 @@ on_committed(void *arg, struct msg *m, int err)
 	free(tk);
 	if (err == 0) {
 		srv->n_queued++;
-		log_msg(LOG_INFO, "ev=queued qid=%s sid=%s from=%s rcpts=%zu "
-			"size=%zu", m->qid_str, s ? s->sid : "-",
-			log_q(m->sender), m->n_rcpts, m->data_len);
+		log_msg(LOG_INFO,
+			"ev=queued qid=%s sid=%s from=%s rcpts=%zu "
+			"size=%zu%s%s",
+			m->qid_str, s ? s->sid : "-", log_q(m->sender),
+			m->n_rcpts, m->data_len,
+			m->flags & MSG_F_REQUIRETLS ? " requiretls=yes" : "",
+			m->flags & MSG_F_TLS_OPTIONAL ? " tls_required=no"
+						      : "");
 	}
 	if (s != NULL && s->state == SESSION_CLOSING)
 		s = NULL; /* it said 421 meanwhile (shutdown deadline) */
@@ -345,6 +392,9 @@ data_commit(struct session *s, const char *text, size_t len)
 	 * it carries under our name goes (RFC 8601 5). */
 	if (is_outside)
 		len = arh_strip(body, len, s->srv->cfg->server_hostname);
+	/* RFC 8689 4.1: REQUIRETLS on MAIL outranks the header field. */
+	if (!(m->flags & MSG_F_REQUIRETLS) && has_tls_required_no(body, len))
+		m->flags |= MSG_F_TLS_OPTIONAL;
 	m->data_len = alen + rlen + len;
 	s->ticket->s = s;
 	s->ticket->srv = s->srv;
@@ -569,8 +619,9 @@ data_finish(struct session *s)
 	m = t->msg;
 	msg_set_qid(m, spool_new_qid(s->srv->spool));
 	m->arrival = (int64_t)time(NULL);
-	m->flags = (t->is_smtputf8 ? MSG_F_SMTPUTF8 : 0) |
-		   (t->is_8bitmime ? MSG_F_8BITMIME : 0);
+	/* |=: MAIL has set MSG_F_REQUIRETLS already */
+	m->flags |= (t->is_smtputf8 ? MSG_F_SMTPUTF8 : 0) |
+		    (t->is_8bitmime ? MSG_F_8BITMIME : 0);
 	if (t->auth != NULL) {
 		auth_start(s);
 		return;

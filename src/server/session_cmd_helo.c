@@ -2,7 +2,12 @@
  * session_cmd_helo.c - HELO and EHLO (RFC 5321 4.1.1.1), and the
  * extensions EHLO announces: PIPELINING (RFC 2920), SIZE (RFC 1870),
  * 8BITMIME (RFC 6152), ENHANCEDSTATUSCODES (RFC 2034), SMTPUTF8 (RFC 6531),
- * CHUNKING (RFC 3030), DSN (RFC 3461).  Either command resets the transaction (4.1.4).
+ * CHUNKING (RFC 3030), DSN (RFC 3461), and in a TLS session (after
+ * STARTTLS, or on smtps) REQUIRETLS (RFC 8689) and AUTH.  REQUIRETLS is
+ * never offered in clear text: a client must see the session encrypted
+ * before it asks for TLS on every later hop, and MAIL refuses the
+ * parameter there (555 5.7.30).  Either command resets the transaction
+ * (4.1.4).
  */
 #include <stdio.h>
 #include <string.h>
@@ -69,8 +74,10 @@ cmd_helo(struct session *s, const struct cmd *c)
 	lines[n++] = "DSN";
 	if (s->srv->tls_ctx != NULL && !s->is_tls)
 		lines[n++] = "STARTTLS";
-	if (s->is_tls)
+	if (s->is_tls) {
+		lines[n++] = "REQUIRETLS"; /* before AUTH: AUTH stays last */
 		lines[n++] = "AUTH PLAIN LOGIN";
+	}
 	len = reply_format_lines(buf, sizeof buf, 250, NULL, lines, n);
 	session_reply_raw(s, buf, len);
 }

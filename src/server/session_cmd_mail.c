@@ -4,7 +4,10 @@
  * space free beyond the spool reserve), BODY=7BIT/8BITMIME (RFC 6152),
  * SMTPUTF8 (RFC 6531), RET and ENVID (RFC 3461; 455 4.3.1 when the
  * spool has not dsn_reserve to spare for the notices - the same MAIL
- * without them succeeds now).  Anything else is 555 5.5.4.  With [dns]
+ * without them succeeds now), REQUIRETLS (RFC 8689 4.1: the message is
+ * tagged MSG_F_REQUIRETLS; only in a TLS session, as EHLO offers it only
+ * there - in clear text 555 5.7.30; with a value or twice 501 5.5.4).
+ * Anything else is 555 5.5.4.  With [dns]
  * check_sender_domain, the sender's domain must resolve (policy/dns.c):
  * none or a null MX is 550 5.1.8, a lookup that fails or times out 451
  * 4.4.3 - the client keeps the message and retries.  The path is read by
@@ -31,6 +34,7 @@
 struct mail_params {
 	uint64_t size;
 	bool has_size, has_body, is_8bit, is_utf8;
+	bool is_requiretls;		 /* RFC 8689 REQUIRETLS */
 	enum msg_ret ret;		 /* RFC 3461 RET */
 	char envid[MAIL_ENVID_MAX + 1];	 /* RFC 3461 ENVID, decoded */
 	bool has_envid;
@@ -49,8 +53,26 @@ param_error(struct mail_params *p, enum reply_id id,
 		 e->key_len < sizeof p->bad ? e->key_len : sizeof p->bad - 1);
 }
 
+/* RFC 8689 2: REQUIRETLS, a keyword alone, once, in a TLS session. */
 static void
-mail_param(struct mail_params *p, const struct esmtp_param *e)
+mail_param_requiretls(struct mail_params *p, const struct esmtp_param *e,
+		      bool is_tls)
+{
+	switch (esmtp_requiretls_check(e, p->is_requiretls, is_tls)) {
+	case ESMTP_REQUIRETLS_OK:
+		break;
+	case ESMTP_REQUIRETLS_NO_TLS:
+		param_error(p, REPLY_REQUIRETLS_NEEDS_TLS, e);
+		break;
+	default:
+		param_error(p, REPLY_PARAM_SYNTAX, e);
+		break;
+	}
+	p->is_requiretls = true;
+}
+
+static void
+mail_param(struct mail_params *p, const struct esmtp_param *e, bool is_tls)
 {
 	if (esmtp_param_is(e, "SIZE")) {
 		if (p->has_size || e->value == NULL ||
@@ -89,6 +111,8 @@ mail_param(struct mail_params *p, const struct esmtp_param *e)
 		if (p->is_utf8 || e->value != NULL)
 			param_error(p, REPLY_PARAM_SYNTAX, e);
 		p->is_utf8 = true;
+	} else if (esmtp_param_is(e, "REQUIRETLS")) {
+		mail_param_requiretls(p, e, is_tls);
 	} else {
 		param_error(p, REPLY_PARAM_UNKNOWN, e);
 	}
@@ -117,7 +141,7 @@ mail_params_parse(struct session *s, const char *rest, size_t len,
 		if (!s->is_esmtp)
 			param_error(p, REPLY_PARAM_UNKNOWN, &e);
 		else
-			mail_param(p, &e);
+			mail_param(p, &e, s->is_tls);
 		rest += consumed;
 		len -= consumed;
 	}
@@ -211,9 +235,13 @@ mail_accept(struct session *s, const struct addr *from,
 	s->txn->msg->ret = p->ret;
 	if (p->has_envid)
 		s->txn->msg->envid = strdup(p->envid);
-	log_msg(LOG_INFO, "ev=mail sid=%s client=%s from=%s size=%llu",
+	/* Set here, kept by data_finish, stored in the envelope's flags. */
+	if (p->is_requiretls)
+		s->txn->msg->flags |= MSG_F_REQUIRETLS;
+	log_msg(LOG_INFO, "ev=mail sid=%s client=%s from=%s size=%llu%s",
 		s->sid, s->client, log_q(from->mailbox),
-		(unsigned long long)p->size);
+		(unsigned long long)p->size,
+		p->is_requiretls ? " requiretls=yes" : "");
 	session_reply(s, REPLY_SENDER_OK, from->mailbox);
 }
 

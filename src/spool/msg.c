@@ -9,6 +9,11 @@
  *	sender alice@example.test
  *	rcpt 1<TAB>bob@example.test<TAB>bob+x@example.test
  *
+ * flags is the enum msg_flag bits as a decimal number: a new bit
+ * (MSG_F_REQUIRETLS, MSG_F_TLS_OPTIONAL) needs no new line, a spool
+ * written before it existed reads back with the bit clear, and every bit
+ * set survives a restart.
+ *
  * Addresses never hold a tab or newline (RFC 5321 4.1.2 qtextSMTP), so
  * they need no escaping.
  */

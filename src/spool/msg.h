@@ -31,9 +31,21 @@ enum msg_agent {
 	MSG_AGENT_OUTBOUND, /* the sending side: SMTP, or LMTP (outbound/) */
 };
 
+/*
+ * Stored in the envelope's "flags" line as a number, so a new bit needs
+ * no new line and old spools (without it) read back as before.
+ */
 enum msg_flag {
 	MSG_F_SMTPUTF8 = 1 << 0, /* MAIL FROM ... SMTPUTF8 */
 	MSG_F_8BITMIME = 1 << 1, /* BODY=8BITMIME */
+	/* RFC 8689 4.1: MAIL FROM ... REQUIRETLS; every onward hop must be
+	 * TLS with a verified peer and offer REQUIRETLS, or it bounces
+	 * with 5.7.30. */
+	MSG_F_REQUIRETLS = 1 << 2,
+	/* RFC 8689 3, 4.1: "TLS-Required: No" in the header and no
+	 * REQUIRETLS; the sending side may ignore DANE, MTA-STS and a
+	 * certificate that does not verify for it (RFC 8689 4.2.2). */
+	MSG_F_TLS_OPTIONAL = 1 << 3,
 };
 
 /* RFC 3461 NOTIFY; 0 when the client did not say. */

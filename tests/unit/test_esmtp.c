@@ -216,16 +216,70 @@ test_esmtp_xtext_decodes_and_refuses_what_rfc_3461_forbids(void **state)
 	assert_true(esmtp_xtext_decode("abcde", 5, out, 6, &n));
 }
 
+/*
+ * RFC 8689 REQUIRETLS: each case is the text after the path of one MAIL,
+ * read with esmtp_param_next as session_cmd_mail.c does, whether the
+ * session is TLS, and the first verdict that is not OK (OK when none).
+ */
+static const struct requiretls_case {
+	const char *name;
+	const char *in;
+	bool is_tls;
+	enum esmtp_requiretls want;
+} requiretls_cases[] = {
+    {"alone_under_tls", " REQUIRETLS", true, ESMTP_REQUIRETLS_OK},
+    {"any_case_under_tls", " RequireTls", true, ESMTP_REQUIRETLS_OK},
+    {"beside_others_under_tls", " SIZE=10 REQUIRETLS BODY=8BITMIME", true,
+     ESMTP_REQUIRETLS_OK},
+    {"in_clear_text", " REQUIRETLS", false, ESMTP_REQUIRETLS_NO_TLS},
+    {"with_a_value_in_clear_text", " REQUIRETLS=yes", false,
+     ESMTP_REQUIRETLS_NO_TLS},
+    {"with_a_value", " REQUIRETLS=yes", true, ESMTP_REQUIRETLS_SYNTAX},
+    {"twice", " REQUIRETLS REQUIRETLS", true, ESMTP_REQUIRETLS_SYNTAX},
+    {"twice_in_other_cases", " REQUIRETLS requiretls", true,
+     ESMTP_REQUIRETLS_SYNTAX},
+};
+
+static void
+test_esmtp_requiretls_only_alone_once_and_under_tls(void **state)
+{
+	(void)state;
+	for (size_t i = 0;
+	     i < sizeof requiretls_cases / sizeof requiretls_cases[0]; i++) {
+		const struct requiretls_case *c = &requiretls_cases[i];
+		enum esmtp_requiretls got = ESMTP_REQUIRETLS_OK;
+		const char *p = c->in;
+		size_t len = strlen(p), used;
+		struct esmtp_param e;
+		bool has_seen = false;
+
+		while (got == ESMTP_REQUIRETLS_OK &&
+		       esmtp_param_next(p, len, &e, &used) == ESMTP_OK) {
+			if (esmtp_param_is(&e, "REQUIRETLS")) {
+				got = esmtp_requiretls_check(&e, has_seen,
+							     c->is_tls);
+				has_seen = true;
+			}
+			p += used;
+			len -= used;
+		}
+		if (got != c->want)
+			fail_msg("%s: got %d, want %d", c->name, (int)got,
+				 (int)c->want);
+	}
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_esmtp_params_split),
-		cmocka_unit_test(test_esmtp_param_is_ignores_case),
-		cmocka_unit_test(
-			test_esmtp_parse_uint_is_strict_and_overflow_safe),
-		cmocka_unit_test(
-			test_esmtp_xtext_decodes_and_refuses_what_rfc_3461_forbids),
+	    cmocka_unit_test(test_esmtp_params_split),
+	    cmocka_unit_test(test_esmtp_param_is_ignores_case),
+	    cmocka_unit_test(test_esmtp_parse_uint_is_strict_and_overflow_safe),
+	    cmocka_unit_test(
+		test_esmtp_xtext_decodes_and_refuses_what_rfc_3461_forbids),
+	    cmocka_unit_test(
+		test_esmtp_requiretls_only_alone_once_and_under_tls),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
