@@ -992,7 +992,7 @@ on_tlsa(void *arg, enum outbound_tlsa_status st, const struct outbound_tlsa *r,
 	}
 	c->is_tlsa_unusable = st == OUTBOUND_TLSA_UNUSABLE ||
 			      (st == OUTBOUND_TLSA_USABLE && c->n_tlsa == 0);
-	log_msg(LOG_DEBUG, "ev=dane host=%s records=%zu unusable=%d",
+	log_msg(LOG_INFO, "ev=dane host=%s records=%zu unusable=%d",
 		log_q(host), c->n_tlsa, c->is_tlsa_unusable);
 	(void)connect_target(c);
 }

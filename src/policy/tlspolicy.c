@@ -421,7 +421,7 @@ fetch_done(void *arg, struct worker_job *j)
 	struct sts_fetch *f = (struct sts_fetch *)j;
 	struct sts_req *rq = f->rq;
 	struct sts_policy p;
-	char why[256];
+	char why[800];
 
 	(void)arg;
 	if (f->post != NULL) {
@@ -458,7 +458,7 @@ fetch_done(void *arg, struct worker_job *j)
 	} else if (f->body == NULL ||
 		   sts_policy_parse(f->body, f->len, &p, why, sizeof why) !=
 		       0) {
-		char msg[300];
+		char msg[900];
 		snprintf(msg, sizeof msg, "sts-policy-invalid: %s",
 			 f->body == NULL ? "empty policy" : why);
 		sts_failed(rq, msg);

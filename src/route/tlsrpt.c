@@ -75,7 +75,7 @@ compose(const struct router *r, const struct rpt *p, const char *rcpt,
 	const struct config *cfg = r->cfg;
 	const char *host = cfg->server_hostname;
 	const char *from_dom = cfg->n_domains > 0 ? cfg->domains[0] : host;
-	char date[64], id[128], boundary[48];
+	char date[64], id[600], boundary[48];
 	unsigned char rnd[12];
 	time_t now = time(NULL);
 	struct tm tm, day = {0};
