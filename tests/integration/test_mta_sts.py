@@ -6,7 +6,11 @@ enforce mode only a verified MX host the policy names gets the mail;
 testing delivers and counts the failure for the TLS report; a policy is
 fetched once and cached until its id changes.
 """
+import email
+import email.policy
+import gzip
 import json
+import mailbox
 import subprocess
 
 import pytest
@@ -32,7 +36,7 @@ class World:
 
     def __init__(self, make_server, tmp_path, ca, mode="enforce",
                  mx_cert_names=("mx.sts.test",), policy_mx=("mx.sts.test",),
-                 txt_id="20261204"):
+                 txt_id="20261204", rua=None):
         self.ca = ca
         self.sts = StsServer(ca, ["sts.test"])
         self.sts.policies["sts.test"] = policy_text(mode=mode,
@@ -41,7 +45,10 @@ class World:
         self.mx = SmartHost(cert, key, auth=False, mode="starttls",
                             hostname="mx.sts.test")
         self.tmp = tmp_path
-        self.dns = DnsZone(tmp_path, txt=self.txt(txt_id),
+        txt = self.txt(txt_id)
+        if rua:
+            txt["_smtp._tls.sts.test"] = [f"v=TLSRPTv1; rua={rua}"]
+        self.dns = DnsZone(tmp_path, txt=txt,
                            a={"mx.sts.test": "127.0.0.1",
                               "mta-sts.sts.test": "127.0.0.1"},
                            mx={"sts.test": [(10, "mx.sts.test")]}).start()
@@ -164,3 +171,44 @@ def test_no_policy_server_and_no_cache_sends_as_before(world):
     submit(w.srv, RCPT)
     w.mx.wait_messages(1, T)
     w.srv.wait_log(r"ev=mta_sts_fetch_failed domain=sts\.test")
+
+
+def test_the_days_report_goes_to_the_rua(world):
+    """RFC 8460 5.3: a multipart/report (report-type tlsrpt) with the
+    gzip'd JSON, to the mailto: address of _smtp._tls.sts.test."""
+    w = world(mode="testing", mx_cert_names=("someone-else.test",),
+              rua="mailto:bob@example.test")
+    submit(w.srv, RCPT)
+    w.mx.wait_messages(1, T)
+    p = subprocess.run([POSTERN, "ctl", "tls-report", "send", "-c",
+                        str(w.srv.conf)], capture_output=True, text=True,
+                       timeout=60)
+    assert p.returncode == 0, p.stderr
+    bob = w.srv.mail_root / "example.test" / "bob"
+    poll(lambda: (bob / "new").is_dir() and len(list(
+        mailbox.Maildir(str(bob), create=False))) == 1, T,
+        what="the report in bob's mailbox")
+    raw = next(iter(mailbox.Maildir(str(bob), create=False))).as_bytes()
+    msg = email.message_from_bytes(raw, policy=email.policy.default)
+    assert msg.get_content_type() == "multipart/report"
+    assert msg.get_param("report-type") == "tlsrpt"
+    assert msg["TLS-Report-Domain"] == "sts.test"
+    assert msg["Subject"].startswith("Report Domain: sts.test Submitter: ")
+    att = [part for part in msg.iter_parts()
+           if part.get_content_type() == "application/tlsrpt+gzip"][0]
+    assert att.get_filename().endswith(".json.gz")
+    assert att.get_filename().count("!") == 4
+    report = json.loads(gzip.decompress(att.get_content()))
+    for key in ("organization-name", "date-range", "contact-info",
+                "report-id", "policies"):
+        assert key in report, key
+    assert set(report["date-range"]) == {"start-datetime", "end-datetime"}
+    pol = report["policies"][0]
+    assert pol["policy"]["policy-domain"] == "sts.test"
+    assert pol["summary"]["total-failure-session-count"] == 1
+    assert pol["failure-details"][0]["failed-session-count"] == 1
+    # Sent once: asking again sends nothing new.
+    subprocess.run([POSTERN, "ctl", "tls-report", "send", "-c",
+                    str(w.srv.conf)], capture_output=True, timeout=60)
+    w.srv.wait_log(r"ev=tlsrpt_sent domain=sts\.test")
+    assert w.srv.log_count(r"ev=tlsrpt_sent ") == 1
