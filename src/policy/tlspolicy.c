@@ -55,6 +55,19 @@ struct tlspol {
 	struct sts_req *reqs; /* in progress, to end at close */
 };
 
+#define TXT_RECORDS_MAX 64 /* as adns keeps at most */
+
+/* The lengths of a's TXT records; false when there are too many. */
+static bool
+txt_lens(const struct adns_owned *a, size_t *lens)
+{
+	if (a->ans.n > TXT_RECORDS_MAX)
+		return false;
+	for (size_t i = 0; i < a->ans.n; i++)
+		lens[i] = strlen(a->ans.rr[i]);
+	return true;
+}
+
 /* ------------------------------------------------------------------ */
 /* DANE */
 
@@ -537,11 +550,13 @@ on_sts_txt(void *arg, struct adns_owned *a)
 {
 	struct sts_req *rq = arg;
 	char host[300];
+	size_t lens[TXT_RECORDS_MAX];
 	bool has_id;
 
 	rq->q = NULL;
 	has_id = a != NULL && a->ans.status == ADNS_OK &&
-		 sts_txt_pick((const char *const *)a->ans.rr, NULL, a->ans.n,
+		 txt_lens(a, lens) &&
+		 sts_txt_pick((const char *const *)a->ans.rr, lens, a->ans.n,
 			      rq->id) == 0;
 	if (!has_id) {
 		/* No policy announced (or the lookup failed): a cached one
@@ -926,11 +941,12 @@ on_rua(void *arg, struct adns_owned *a)
 {
 	struct rua_req *rq = arg;
 	char rua[TLSPOL_RUA_MAX][512];
+	size_t lens[TXT_RECORDS_MAX];
 	size_t n = 0;
 	bool is_temp = a == NULL || a->ans.status == ADNS_TEMPFAIL;
 
-	if (!is_temp && a->ans.status == ADNS_OK)
-		n = tlsrpt_txt_pick((const char *const *)a->ans.rr, NULL,
+	if (!is_temp && a->ans.status == ADNS_OK && txt_lens(a, lens))
+		n = tlsrpt_txt_pick((const char *const *)a->ans.rr, lens,
 				    a->ans.n, rua, TLSPOL_RUA_MAX);
 	rq->cb(rq->cbarg, is_temp, rua, n);
 	adns_owned_free(a);

@@ -22,7 +22,7 @@
 #include <event2/event.h>
 
 #include "config/config.h"
-#include "outbound/outbound.h"
+#include "auth/peertls.h"
 #include "policy/dns.h"
 
 struct tlspol;
