@@ -633,7 +633,7 @@ tlsrpt_day_before(int64_t now, int64_t *start, int64_t *end)
 		now = TLSRPT_TIME_MAX;
 	day = tlsrpt_floor_div(now, TLSRPT_DAY);
 	*start = (day - 1) * TLSRPT_DAY;
-	*end = day * TLSRPT_DAY;
+	*end = day * TLSRPT_DAY - 1;
 }
 
 /* A domain for the file name: letters, digits, "-", "_", "."; no "!"

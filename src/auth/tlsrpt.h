@@ -118,9 +118,10 @@ struct tlsrpt_report {
 char *tlsrpt_json(const struct tlsrpt_report *r);
 
 /*
- * The UTC day before the one holding now: *start its 00:00:00, *end the
- * next day's 00:00:00 (the report's date-range, and the file name's
- * timestamps).
+ * The UTC day before the one holding now: *start its 00:00:00, *end its
+ * 23:59:59, the last second in it, as RFC 8460 Appendix B's report
+ * writes its date-range (and the large reporters do).  For the report's
+ * start and end, and the file name's timestamps.
  */
 void tlsrpt_day_before(int64_t now, int64_t *start, int64_t *end);
 

@@ -637,16 +637,16 @@ test_tlsrpt_day_before(void **state)
 	(void)state;
 	tlsrpt_day_before(1764979200 + 3600, &start, &end);
 	assert_int_equal(start, 1764892800);
-	assert_int_equal(end, 1764979200);
+	assert_int_equal(end, 1764979199);
 	tlsrpt_day_before(1764979200, &start, &end);
 	assert_int_equal(start, 1764892800);
 	tlsrpt_day_before(-1, &start, &end);
 	assert_int_equal(start, -2 * 86400);
-	assert_int_equal(end, -86400);
+	assert_int_equal(end, -86401);
 	tlsrpt_day_before(INT64_MIN, &start, &end);
 	assert_true(start < end);
 	tlsrpt_day_before(INT64_MAX, &start, &end);
-	assert_int_equal(end - start, 86400);
+	assert_int_equal(end - start, 86399);
 }
 
 /* ---- file name, Subject, result types ---- */
