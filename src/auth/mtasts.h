@@ -1,8 +1,12 @@
 /*
- * mtasts.h - MTA-STS (RFC 8461) as pure functions: the _mta-sts TXT
- * record, the policy file, and which MX hosts a policy allows.  The
- * sending side (policy/tlspolicy.c) looks up and fetches; these read.
- * No I/O, no allocation.
+ * mtasts.h - SMTP MTA Strict Transport Security (RFC 8461), the pure
+ * parts: the TXT record at _mta-sts.DOMAIN, the policy file fetched from
+ * https://mta-sts.DOMAIN/.well-known/mta-sts.txt, and matching an MX host
+ * against the policy's mx patterns.
+ *
+ * The sending side (outbound/) looks the TXT record up, fetches and
+ * caches the policy and decides; these functions only read what it hands
+ * them.  No I/O, no allocation, no clock.
  */
 #ifndef POSTERN_AUTH_MTASTS_H
 #define POSTERN_AUTH_MTASTS_H
@@ -13,49 +17,77 @@
 
 enum sts_mode { STS_MODE_NONE, STS_MODE_TESTING, STS_MODE_ENFORCE };
 
+/* Patterns one policy may hold here (RFC 8461 sets no limit; a policy
+ * with more is refused by sts_policy_parse, with that reason). */
 #define STS_MX_MAX 32
-#define STS_ID_MAX 33 /* 1*32 (ALPHA / DIGIT), RFC 8461 3.1 */
-#define STS_MAX_AGE_MAX 31557600u /* RFC 8461 3.2: about a year */
+/* A pattern: "*." and a domain of at most 253 octets, and a NUL. */
+#define STS_MX_SIZE 256
+/* RFC 8461 3.1: id = 1*32(ALPHA / DIGIT); and a NUL. */
+#define STS_ID_MAX 33
+/* RFC 8461 3.2: max_age MUST be <= 31557600 seconds (about a year). */
+#define STS_MAX_AGE_LIMIT 31557600u
+/* A buffer that holds any reason sts_policy_parse gives. */
+#define STS_ERR_SIZE 96
 
 struct sts_policy {
 	enum sts_mode mode;
-	uint32_t max_age; /* seconds */
+	uint32_t max_age; /* seconds, <= STS_MAX_AGE_LIMIT */
 	size_t n_mx;
-	char mx[STS_MX_MAX][256]; /* patterns, lower case: "mx.example.com"
-				   * or "*.example.com" */
+	/* As written in the policy ("mail.example.com", "*.example.net"):
+	 * ASCII letters, digits, "-" and "."; case kept. */
+	char mx[STS_MX_MAX][STS_MX_SIZE];
 };
 
 /*
- * The TXT records of _mta-sts.DOMAIN, n of them, each its strings
- * joined (len[i] its length, or NULL: NUL-terminated): RFC 8461 3.1 -
- * records not beginning "v=STSv1;" are dropped; exactly one must remain
- * and parse.  0 with its id copied into id, -1: no usable record.
+ * Picks the MTA-STS record among the n TXT records of _mta-sts.DOMAIN
+ * (txt[i], len[i] octets, each the concatenation of its strings; not
+ * NUL-terminated).  RFC 8461 3.1: records that do not begin with
+ * "v=STSv1" and then ";" (spaces or tabs allowed before it, as the
+ * grammar's delimiter allows) are discarded; exactly one must remain and
+ * it must be valid: fields split by ";", an id=1*32(ALPHA / DIGIT),
+ * other name=value fields ignored, the first id counting when repeated.
+ * Returns 0 with the id in id[], or -1 (no usable record: the domain has
+ * no MTA-STS policy; id is "").
  */
 int sts_txt_pick(const char *const *txt, const size_t *len, size_t n,
 		 char id[STS_ID_MAX]);
 
 /*
- * The policy file (RFC 8461 3.2): "key: value" lines ending in LF or
- * CRLF; version STSv1, mode, max_age and (unless mode is none) one mx
- * or more are required, unknown keys are ignored, a repeated key other
- * than mx keeps its first value.  0, or -1 with what is wrong in err.
+ * Parses the policy file body[0..len) into *p (RFC 8461 3.2): lines end
+ * in LF or CRLF (the last may end in neither); each is "key:" then
+ * spaces or tabs and a value; keys are case-sensitive; version: STSv1,
+ * mode: testing|enforce|none and max_age: 1*10 DIGIT <= 31557600 are
+ * required once (a repeat is ignored, the first counts), mx: ["*."]
+ * domain (A-labels only) at least once unless mode is none; other keys
+ * are ignored when their line is well formed.  One leniency: empty
+ * lines (or lines of only spaces and tabs) are skipped.
+ * Returns 0, or -1 with a one-line reason in err (errsize bytes; e.g.
+ * "line 3: max_age above 31557600") and *p zeroed.
  */
 int sts_policy_parse(const char *body, size_t len, struct sts_policy *p,
 		     char *err, size_t errsize);
 
 /*
- * RFC 8461 4.1: host (an MX host name, any case, with or without its
- * trailing dot) matches one of p's mx patterns - exactly, or "*.rest"
- * where host is one label followed by ".rest".
+ * True when host (an MX host name as DNS gave it: any case, maybe with a
+ * trailing dot; A-labels for IDNs) matches one of p's mx patterns (RFC
+ * 8461 4.1): the same name ignoring ASCII case, or for "*.rest" a host
+ * whose leftmost label is not empty and whose remainder is rest, so
+ * "*.example.com" matches "mail.example.com" but neither "example.com"
+ * nor "a.b.example.com".
  */
 bool sts_mx_match(const struct sts_policy *p, const char *host);
 
 /*
- * The policy's canonical lines ("version: STSv1", "mode: enforce", each
- * "mx: ...", "max_age: N") for RFC 8460's policy-string: pointers into
- * buf in out[0..return), at most max.
+ * The canonical lines of *p, as RFC 8460 4.3's "policy-string" wants
+ * them: "version: STSv1", "mode: M", one "mx: X" per pattern, "max_age:
+ * N".  Writes them NUL-terminated into buf (size bytes) and points
+ * out[0..] at them, at most max.  Returns how many were written; fewer
+ * than 3 + p->n_mx when buf or max is too small.
  */
 size_t sts_policy_strings(const struct sts_policy *p, char *buf, size_t size,
 			  const char **out, size_t max);
+
+/* "none", "testing", "enforce". */
+const char *sts_mode_name(enum sts_mode m);
 
 #endif
