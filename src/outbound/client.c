@@ -75,6 +75,8 @@ static void
 addr_text(const struct sockaddr_storage *ss, char *buf, size_t size)
 {
 	buf[0] = '\0';
+	if (ss == NULL)
+		return;
 	if (ss->ss_family == AF_INET)
 		inet_ntop(AF_INET, &((const struct sockaddr_in *)ss)->sin_addr,
 			  buf, (socklen_t)size);
@@ -519,7 +521,7 @@ report_tls(struct conn *c, const char *result, const char *reason)
 	t = &c->targets[c->ti];
 	addr_text(&t->ss, rip, sizeof rip);
 	if (c->bev != NULL && bufferevent_getfd(c->bev) >= 0) {
-		struct sockaddr_storage ss;
+		struct sockaddr_storage ss = {0};
 		socklen_t len = sizeof ss;
 		if (getsockname(bufferevent_getfd(c->bev),
 				(struct sockaddr *)&ss, &len) == 0)

@@ -89,17 +89,24 @@ hexval(int c)
 bool
 tlspol_tlsa_parse(const char *text, struct outbound_tlsa *r)
 {
-	unsigned u, s, m;
-	int used = 0;
-	const char *h;
+	unsigned long u, s, m;
+	const char *h = text;
+	char *end;
 	size_t n;
 
-	if (sscanf(text, "%u %u %u %n", &u, &s, &m, &used) != 3 || used == 0)
+	u = strtoul(h, &end, 10);
+	if (end == h || *end != ' ')
+		return false;
+	s = strtoul(h = end + 1, &end, 10);
+	if (end == h || *end != ' ')
+		return false;
+	m = strtoul(h = end + 1, &end, 10);
+	if (end == h || *end != ' ')
 		return false;
 	/* RFC 7672 3.1.3: PKIX-TA(0) and PKIX-EE(1) are not for SMTP. */
 	if ((u != 2 && u != 3) || s > 1 || m > 2)
 		return false;
-	h = text + used;
+	h = end + 1;
 	n = strlen(h);
 	if (n == 0 || n % 2 != 0 || n / 2 > sizeof r->data)
 		return false;
@@ -1052,8 +1059,9 @@ tlspol_close(struct tlspol *tp)
 {
 	if (tp == NULL)
 		return;
+	/* req_unlink_free() unlinks what it frees: a new head each time. */
 	while (tp->reqs != NULL)
-		req_unlink_free(tp->reqs);
+		req_unlink_free(tp->reqs); // NOLINT(clang-analyzer-unix.Malloc)
 	if (tp->fetcher != NULL)
 		worker_stop(tp->fetcher);
 	if (tp->add_result != NULL)

@@ -21,6 +21,7 @@
 #include <openssl/rand.h>
 #include <zlib.h>
 
+#include "auth/tlsrpt.h"
 #include "policy/tlspolicy.h"
 #include "route/route_int.h"
 #include "util/log.h"
@@ -75,7 +76,8 @@ compose(const struct router *r, const struct rpt *p, const char *rcpt,
 	const struct config *cfg = r->cfg;
 	const char *host = cfg->server_hostname;
 	const char *from_dom = cfg->n_domains > 0 ? cfg->domains[0] : host;
-	char date[64], id[600], boundary[48];
+	char date[64], id[600], boundary[48], subject[900], fname[900];
+	char uniq[16];
 	unsigned char rnd[12];
 	time_t now = time(NULL);
 	struct tm tm, day = {0};
@@ -94,11 +96,20 @@ compose(const struct router *r, const struct rpt *p, const char *rcpt,
 		 rnd[0], rnd[1], rnd[2], rnd[3], rnd[4], rnd[5]);
 	snprintf(id, sizeof id, "%s.%s@%s", p->day, p->domain, host);
 	(void)strptime(p->day, "%Y-%m-%d", &day);
+	strftime(uniq, sizeof uniq, "%Y%m%d", &day);
+	if (!tlsrpt_subject(subject, sizeof subject, p->domain, host, id) ||
+	    !tlsrpt_filename(fname, sizeof fname, host, p->domain,
+			     (int64_t)timegm(&day), (int64_t)timegm(&day) + 86399,
+			     uniq, true)) {
+		fclose(fp);
+		free(out);
+		return NULL;
+	}
 	fprintf(fp,
 		"From: TLS reports <postmaster@%s>\r\n"
 		"To: <%s>\r\n"
 		"Date: %s\r\n"
-		"Subject: Report Domain: %s Submitter: %s Report-ID: <%s>\r\n"
+		"Subject: %s\r\n"
 		"Message-ID: <tlsrpt.%02x%02x%02x%02x%02x%02x.%s>\r\n"
 		"TLS-Report-Domain: %s\r\n"
 		"TLS-Report-Submitter: %s\r\n"
@@ -115,13 +126,11 @@ compose(const struct router *r, const struct rpt *p, const char *rcpt,
 		"Content-Type: application/tlsrpt+gzip\r\n"
 		"Content-Transfer-Encoding: base64\r\n"
 		"Content-Disposition: attachment;\r\n"
-		"\tfilename=\"%s!%s!%lld!%lld!%s.json.gz\"\r\n"
+		"\tfilename=\"%s\"\r\n"
 		"\r\n",
-		from_dom, rcpt, date, p->domain, host, id, rnd[6], rnd[7],
-		rnd[8], rnd[9], rnd[10], rnd[11], host, p->domain, host,
-		boundary, boundary, host, p->domain, p->day, boundary, host,
-		p->domain, (long long)timegm(&day),
-		(long long)timegm(&day) + 86399, p->day);
+		from_dom, rcpt, date, subject, rnd[6], rnd[7], rnd[8], rnd[9],
+		rnd[10], rnd[11], host, p->domain, host, boundary, boundary,
+		host, p->domain, p->day, boundary, fname);
 	for (size_t i = 0; i < gz_len; i += TLSRPT_B64_LINE) {
 		size_t n = gz_len - i < TLSRPT_B64_LINE ? gz_len - i
 							 : TLSRPT_B64_LINE;
@@ -177,26 +186,6 @@ send_mailto(struct rpt *p, const char *rcpt, const unsigned char *gz,
 	route_inject(r, m, on_queued, copy);
 }
 
-/* "mailto:a%40b" -> "a@b": RFC 3986 percent-decoding of the address. */
-static bool
-mailto_addr(const char *uri, char *out, size_t size)
-{
-	const char *s = uri + 7;
-	size_t o = 0;
-
-	for (; *s && *s != '?' && o + 1 < size; s++) {
-		unsigned v;
-		if (*s == '%' && sscanf(s + 1, "%2x", &v) == 1) {
-			out[o++] = (char)v;
-			s += 2;
-		} else {
-			out[o++] = *s;
-		}
-	}
-	out[o] = '\0';
-	return o > 0 && strchr(out, '@') != NULL;
-}
-
 static void
 on_rua(void *arg, bool is_temp, char (*rua)[512], size_t n)
 {
@@ -231,10 +220,9 @@ on_rua(void *arg, bool is_temp, char (*rua)[512], size_t n)
 		return;
 	}
 	for (size_t i = 0; i < n; i++) {
-		if (strncasecmp(rua[i], "mailto:", 7) == 0 &&
-		    mailto_addr(rua[i], addr, sizeof addr))
+		if (tlsrpt_rua_mailto(rua[i], addr, sizeof addr))
 			send_mailto(p, addr, gz, gz_len);
-		else if (strncasecmp(rua[i], "https:", 6) == 0 &&
+		else if (tlsrpt_rua_is_https(rua[i]) &&
 			 tlspol_post(r->tlspol, rua[i], gz, gz_len))
 			log_msg(LOG_INFO, "ev=tlsrpt_post domain=%s day=%s "
 				"rua=%s", log_q(p->domain), p->day,
