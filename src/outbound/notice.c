@@ -133,6 +133,9 @@ build_notice(struct outbound *ob, const struct notice_about *a, const char *ev)
 	free(words);
 	if (text == NULL || (m = notice_msg(orig, text, len)) == NULL)
 		return NULL;
+	/* RFC 8689: a notice about a REQUIRETLS message carries its header,
+	 * so it travels under REQUIRETLS too. */
+	m->flags |= orig->flags & MSG_F_REQUIRETLS;
 	log_msg(LOG_INFO, "ev=%s qid=%s to=%s rcpts=%zu", ev, orig->qid_str,
 		log_q(orig->sender), a->n);
 	return m;

@@ -155,6 +155,12 @@ show(struct outbound *ob, const struct qmsg *q, struct evbuffer *out)
 			    q->is_held ? "yes" : "no");
 	if (q->m->envid)
 		evbuffer_add_printf(out, "envid: %s\n", q->m->envid);
+	if (q->m->flags & MSG_F_REQUIRETLS)
+		evbuffer_add_printf(out, "tls: REQUIRETLS (sent only over "
+				    "verified TLS, RFC 8689)\n");
+	if (q->m->flags & MSG_F_TLS_OPTIONAL)
+		evbuffer_add_printf(out, "tls: TLS-Required: No (TLS policy "
+				    "failures do not hold it, RFC 8689)\n");
 	for (size_t i = 0; i < q->m->n_rcpts; i++) {
 		const struct qrcpt *r = &q->r[i];
 		const struct msg_rcpt *mr = &q->m->rcpts[i];
