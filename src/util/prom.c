@@ -25,8 +25,9 @@
 /* Written for an octet that is not part of well-formed UTF-8. */
 #define PROM_REPLACEMENT "\xef\xbf\xbd"
 
+/* [a-zA-Z_]: may start a name; digits (and ':') may only follow. */
 static bool
-prom_is_alpha_(int c)
+prom_is_name_start(int c)
 {
 	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
 }
@@ -40,10 +41,10 @@ prom_is_digit(int c)
 bool
 prom_name_is_valid(const char *name)
 {
-	if (name == NULL || !(prom_is_alpha_(name[0]) || name[0] == ':'))
+	if (name == NULL || !(prom_is_name_start(name[0]) || name[0] == ':'))
 		return false;
 	for (const char *p = name + 1; *p; p++)
-		if (!prom_is_alpha_(*p) && !prom_is_digit(*p) && *p != ':')
+		if (!prom_is_name_start(*p) && !prom_is_digit(*p) && *p != ':')
 			return false;
 	return true;
 }
@@ -51,12 +52,12 @@ prom_name_is_valid(const char *name)
 bool
 prom_label_name_is_valid(const char *name)
 {
-	if (name == NULL || !prom_is_alpha_(name[0]))
+	if (name == NULL || !prom_is_name_start(name[0]))
 		return false;
 	if (name[0] == '_' && name[1] == '_')
 		return false;
 	for (const char *p = name + 1; *p; p++)
-		if (!prom_is_alpha_(*p) && !prom_is_digit(*p))
+		if (!prom_is_name_start(*p) && !prom_is_digit(*p))
 			return false;
 	return true;
 }
