@@ -9,6 +9,7 @@
  * a reader wrapper counts lines so errors can name them.
  */
 #include <errno.h>
+#include <netinet/in.h>
 #include <event2/util.h>
 #include <limits.h>
 #include <pwd.h>
@@ -237,7 +238,7 @@ handler(void *user, const char *section, const char *name, const char *value)
 	if (!known_section)
 		load_error(ld, ld->lineno, "unknown section [%s]; the sections "
 			   "are server, spool, local, greylist, control, "
-			   "delivery, tls, dns, filter, auth, dkim, srs (see "
+			   "delivery, tls, dns, filter, auth, dkim, srs, http (see "
 			   "postern.conf(5))",
 			   section);
 	else
@@ -399,6 +400,44 @@ derive_control(struct load *ld)
 }
 
 /*
+ * [http] listen: an address and port; anywhere but loopback the pages
+ * are served over TLS only (the login must not cross in clear).
+ */
+static void
+derive_http(struct load *ld)
+{
+	struct config *cfg = ld->cfg;
+	struct sockaddr_storage ss;
+	int len = (int)sizeof ss;
+
+	if (cfg->http_listen[0] == '\0')
+		return;
+	if (evutil_parse_sockaddr_port(cfg->http_listen, (struct sockaddr *)&ss,
+				       &len) != 0 ||
+	    (ss.ss_family == AF_INET &&
+	     ((struct sockaddr_in *)&ss)->sin_port == 0) ||
+	    (ss.ss_family == AF_INET6 &&
+	     ((struct sockaddr_in6 *)&ss)->sin6_port == 0)) {
+		load_error(ld, cfg->line[CONFIG_http_listen],
+			   "[http] listen = %s: write host:port, e.g. "
+			   "127.0.0.1:8025 or [::1]:8025", cfg->http_listen);
+		return;
+	}
+	cfg->http_is_loopback =
+	    (ss.ss_family == AF_INET &&
+	     (ntohl(((struct sockaddr_in *)&ss)->sin_addr.s_addr) >> 24) ==
+		 127) ||
+	    (ss.ss_family == AF_INET6 &&
+	     IN6_IS_ADDR_LOOPBACK(&((struct sockaddr_in6 *)&ss)->sin6_addr));
+	if (!cfg->http_is_loopback && !cfg->has_tls && !ld->is_tool)
+		load_error(ld, cfg->line[CONFIG_http_listen],
+			   "[http] listen = %s is not a loopback address: the "
+			   "pages ask for a login there and are served over "
+			   "HTTPS only; set [tls] cert and key, or listen on "
+			   "127.0.0.1", cfg->http_listen);
+}
+
+/*
  * [delivery] relay_user and relay_password_file: the password is read
  * now (as root, before privileges are dropped, and again on a reload as
  * the service user), and a file others may read stops the start: a
@@ -521,6 +560,7 @@ derive_delivery(struct load *ld)
 			   "[delivery] tls = %s: use opportunistic, required, "
 			   "verify or off", cfg->delivery_tls);
 	derive_relay(ld);
+	derive_http(ld);
 	if (l[0] == '\0')
 		return;
 	if (strncmp(l, "unix:", 5) == 0 && l[5] != '\0') {

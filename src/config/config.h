@@ -90,6 +90,8 @@ struct config {
 	/* Derived from delivery_relay_password_file: its one line, NULL when
 	 * relay_user is empty. */
 	char *relay_password;
+	/* Derived from http_listen: a loopback address (no login asked). */
+	bool http_is_loopback;
 };
 
 /*

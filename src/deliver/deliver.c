@@ -21,6 +21,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -47,6 +48,8 @@ struct deliver {
 	struct worker *w;
 	struct maildir_batch *b; /* worker thread only */
 	bool was_locked;	 /* this pass met a locked mbox: retry soon */
+	/* Recipients delivered (worker thread adds, /metrics reads). */
+	atomic_ullong n_delivered;
 };
 
 static struct item *
@@ -61,6 +64,7 @@ report_done(struct deliver *d, struct msg *m, size_t idx, const char *where)
 {
 	m->rcpts[idx].is_done = true;
 	spool_done(d->sp, m, idx);
+	atomic_fetch_add_explicit(&d->n_delivered, 1, memory_order_relaxed);
 	log_msg(LOG_INFO, "ev=delivered qid=%s rcpt=%s mailbox=%s", m->qid_str,
 		log_q(m->rcpts[idx].mailbox), log_q(where));
 }
@@ -231,6 +235,14 @@ deliver_start(const struct config *cfg, struct spool *sp, char *err,
 		return NULL;
 	}
 	return d;
+}
+
+unsigned long long
+deliver_count(struct deliver *d)
+{
+	return d == NULL ? 0
+			 : atomic_load_explicit(&d->n_delivered,
+						memory_order_relaxed);
 }
 
 void

@@ -25,6 +25,9 @@ struct deliver *deliver_start(const struct config *cfg, struct spool *sp,
 /* Queues m (taken) for delivery.  Any thread. */
 void deliver_submit(struct deliver *d, struct msg *m_take);
 
+/* Recipients delivered to mailboxes since the start.  Any thread. */
+unsigned long long deliver_count(struct deliver *d);
+
 /*
  * Delivers what is queued (not waiting out retries), then stops the
  * worker and frees d; deliver_stop(NULL) is a no-op.

@@ -58,3 +58,12 @@ outbound_sender(const struct config *cfg, const struct msg *m, char *buf,
 	}
 	return buf;
 }
+
+double
+ob_mono(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}

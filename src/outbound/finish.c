@@ -209,6 +209,8 @@ sent(struct outbound *ob, const struct job *j, size_t i,
 
 	q->r[i].attempts++;
 	ob->n_sent++;
+	ob->n_sent_lmtp += j->is_final;
+	hist_observe(&ob->delivery_hist, ob_mono() - j->taken_at);
 	queue_mark_done(ob, q, i, NULL, NULL);
 	log_msg(LOG_INFO,
 		"ev=sent qid=%s rcpt=%s relay=%s attempts=%u "

@@ -94,6 +94,7 @@ jobs_next(struct outbound *ob, struct dest *d)
 			continue;
 		}
 		j->out = calloc(j->n, sizeof *j->out);
+		j->taken_at = ob_mono();
 		if (j->out == NULL) {
 			job_unwind(j); /* tried again on the next tick */
 			return NULL;
@@ -115,6 +116,7 @@ jobs_split_next_host(struct job *j)
 		n += j->out[k].is_next_host;
 	if (n == 0 || (rest = calloc(1, sizeof *rest)) == NULL)
 		return NULL;
+	rest->taken_at = ob_mono();
 	if ((rest->out = calloc(n, sizeof *rest->out)) == NULL) {
 		free(rest);
 		return NULL;

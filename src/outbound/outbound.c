@@ -34,6 +34,7 @@ outbound_start(const struct config *cfg, struct event_base *base,
 	ob->sp = sp;
 	ob->tls_client = tls_client;
 	ob->hooks = *hooks;
+	hist_init(&ob->delivery_hist, HIST_DELIVERY);
 	if (dest_routes_load(ob, err, size) != 0 ||
 	    state_open(ob, cfg->spool_dir, err, size) != 0 ||
 	    dispatch_start(ob, err, size) != 0) {

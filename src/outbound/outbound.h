@@ -24,6 +24,7 @@
 #include "spool/msg.h"
 #include "spool/spool.h"
 #include "auth/peertls.h"
+#include "util/hist.h"
 
 enum outbound_resolve_status {
 	OUTBOUND_RESOLVED,
@@ -117,6 +118,31 @@ void outbound_ready(struct outbound *ob);
  */
 int outbound_ctl(struct outbound *ob, const char *request,
 		 struct evbuffer *out);
+
+#define OUTBOUND_TOP_DESTS 10
+
+/* One destination's recipients waiting, for /metrics and the status page. */
+struct outbound_dest_stat {
+	char destination[300]; /* "mx:example.org", "relay:host:port" ... */
+	size_t recipients;
+	char last[512];	  /* the last reply of one of them, "" none */
+	int64_t next_try; /* the soonest next try, 0 none */
+};
+
+struct outbound_metrics {
+	unsigned long long sent_remote, sent_lmtp, deferred, bounced;
+	/* Recipients in the queue now, by state (as `postern queue`). */
+	size_t queued, active, waiting, held, bouncing;
+	/* The destinations with the most recipients, most first; the rest
+	 * summed in other_recipients (bounded label sets). */
+	struct outbound_dest_stat top[OUTBOUND_TOP_DESTS];
+	size_t n_top, other_recipients;
+	struct hist delivery; /* one attempt: taken by a connection -> its
+			       * outcome */
+};
+
+/* The figures, computed now: O(recipients queued + destinations). */
+void outbound_metrics(struct outbound *ob, struct outbound_metrics *out);
 
 /*
  * Closes every connection (their recipients stay queued: the spool has

@@ -72,6 +72,10 @@ struct dest {
 	 * deferred with the same outcome instead of each connecting. */
 	int64_t dead_until;
 	struct outcome *dead;
+	/* outbound_metrics()'s scratch: its recipients in the queue now. */
+	size_t m_count;
+	const char *m_last;
+	int64_t m_next;
 	struct dest *hnext;
 };
 
@@ -106,6 +110,7 @@ struct job {
 	char remote[256];   /* the peer's name, for the DSN's Remote-MTA */
 	bool is_dsn_passed; /* the peer took NOTIFY= (RFC 3461 DSN) */
 	bool is_final;	    /* LMTP: the peer is the mailbox store */
+	double taken_at;    /* a connection took it (monotonic seconds) */
 	struct job *next;
 };
 
@@ -148,6 +153,8 @@ struct outbound {
 	struct state_saved **saved; /* loaded, not yet applied */
 	struct notice_ctx *notices; /* being committed (finish.c) */
 	unsigned long long n_sent, n_bounced, n_deferred;
+	unsigned long long n_sent_lmtp; /* of n_sent, to an LMTP server */
+	struct hist delivery_hist;
 };
 
 /*
@@ -169,6 +176,8 @@ struct outbound {
 unsigned ob_hash(const char *s, unsigned n);
 /* The time in Unix seconds. */
 int64_t ob_now(void);
+/* CLOCK_MONOTONIC in seconds, for durations. */
+double ob_mono(void);
 /* Asks for a dispatch at the end of this loop turn (once ready). */
 void ob_wake(struct outbound *ob);
 /* The MAIL FROM of m: with [srs] secret, a sender of a domain that is not

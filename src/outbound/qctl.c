@@ -239,6 +239,78 @@ flush(struct outbound *ob)
 	return n;
 }
 
+void
+outbound_metrics(struct outbound *ob, struct outbound_metrics *out)
+{
+	int64_t now = ob_now();
+
+	memset(out, 0, sizeof *out);
+	out->sent_remote = ob->n_sent - ob->n_sent_lmtp;
+	out->sent_lmtp = ob->n_sent_lmtp;
+	out->deferred = ob->n_deferred;
+	out->bounced = ob->n_bounced;
+	out->delivery = ob->delivery_hist;
+	for (size_t b = 0; b < OB_DEST_BUCKETS; b++)
+		for (struct dest *d = ob->dests[b]; d; d = d->hnext) {
+			d->m_count = 0;
+			d->m_last = NULL;
+			d->m_next = 0;
+		}
+	for (struct qmsg *q = ob->head; q; q = q->next)
+		for (size_t i = 0; i < q->m->n_rcpts; i++) {
+			const struct qrcpt *r = &q->r[i];
+			const char *st;
+			struct dest *d;
+			if (r->state == QR_NOT_MINE || r->state == QR_DONE)
+				continue;
+			st = state_name(q, r, now);
+			out->queued += strcmp(st, "queued") == 0;
+			out->active += strcmp(st, "active") == 0;
+			out->waiting += strcmp(st, "deferred") == 0;
+			out->held += strcmp(st, "held") == 0;
+			out->bouncing += strcmp(st, "bouncing") == 0;
+			d = dest_of(ob, &q->m->rcpts[i]);
+			if (d == NULL)
+				continue;
+			d->m_count++;
+			if (r->last != NULL)
+				d->m_last = r->last;
+			if (r->state == QR_WAITING &&
+			    (d->m_next == 0 || r->next_try < d->m_next))
+				d->m_next = r->next_try;
+		}
+	/* The top destinations by recipients, by insertion into a short
+	 * sorted array; the rest counted together. */
+	for (size_t b = 0; b < OB_DEST_BUCKETS; b++)
+		for (struct dest *d = ob->dests[b]; d; d = d->hnext) {
+			size_t k;
+			if (d->m_count == 0)
+				continue;
+			for (k = out->n_top; k > 0 &&
+					     out->top[k - 1].recipients <
+						 d->m_count;
+			     k--)
+				;
+			if (k == OUTBOUND_TOP_DESTS) {
+				out->other_recipients += d->m_count;
+				continue;
+			}
+			if (out->n_top == OUTBOUND_TOP_DESTS)
+				out->other_recipients +=
+				    out->top[OUTBOUND_TOP_DESTS - 1].recipients;
+			else
+				out->n_top++;
+			memmove(&out->top[k + 1], &out->top[k],
+				(out->n_top - 1 - k) * sizeof out->top[0]);
+			str_set(out->top[k].destination,
+				sizeof out->top[k].destination, d->key);
+			out->top[k].recipients = d->m_count;
+			str_set(out->top[k].last, sizeof out->top[k].last,
+				d->m_last ? d->m_last : "");
+			out->top[k].next_try = d->m_next;
+		}
+}
+
 int
 outbound_ctl(struct outbound *ob, const char *request, struct evbuffer *out)
 {

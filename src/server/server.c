@@ -70,6 +70,9 @@ server_build(const struct config *cfg, bool sandbox, char *err, size_t size)
 	}
 	srv->cfg = cfg;
 	srv->sid_next = ((uint64_t)time(NULL) << 20);
+	srv->http_fd = -1;
+	srv->stats.started = (int64_t)time(NULL);
+	hist_init(&srv->stats.eod, HIST_EOD);
 	memset(&user, 0, sizeof user);
 	if (sandbox && sandbox_user_resolve(cfg, &user, err, size) != 0)
 		goto fail;
@@ -90,6 +93,7 @@ server_build(const struct config *cfg, bool sandbox, char *err, size_t size)
 	/* What needs root: directories, listeners, the control socket. */
 	if (sandbox_prepare_dirs(cfg, &user, err, size) != 0 ||
 	    listener_start(srv, err, size) != 0 ||
+	    http_bind(srv, err, size) != 0 ||
 	    ctl_start(srv, err, size) != 0 ||
 	    (srv->ctl_listener != NULL &&
 	     sandbox_give(cfg->control_socket, &user, err, size) != 0))
@@ -129,6 +133,7 @@ server_build(const struct config *cfg, bool sandbox, char *err, size_t size)
 	rec.n = 0;
 	route_ready(&srv->router);
 	if (route_pickup_start(&srv->router, err, size) != 0 ||
+	    http_start(srv, err, size) != 0 ||
 	    (sandbox && sandbox_seccomp(err, size) != 0))
 		goto fail;
 	return srv;
@@ -196,6 +201,7 @@ server_stop(struct server *srv)
 	log_msg(LOG_INFO, "ev=stopping sessions=%zu", srv->n_sessions);
 	listener_stop(srv);
 	ctl_stop(srv);
+	http_stop(srv);
 	for (struct session *s = srv->sessions, *next; s; s = next) {
 		next = s->next;
 		session_shutdown(s);
@@ -373,6 +379,7 @@ server_free(struct server *srv)
 	if (srv == NULL)
 		return;
 	listener_stop(srv);
+	http_stop(srv);
 	ctl_free(srv);
 	while (srv->sessions)
 		session_free(srv->sessions);

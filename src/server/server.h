@@ -21,7 +21,9 @@
 #include "policy/users.h"
 #include "route/route.h"
 #include "spool/spool.h"
+#include "reply/reply.h"
 #include "tls/tls.h"
+#include "util/hist.h"
 
 struct session;
 struct client_stat;
@@ -39,6 +41,27 @@ struct server_listener {
 };
 
 #define SERVER_CLIENT_BUCKETS 4096
+
+/* What /metrics and the status page show of the receiving side; plain
+ * counters, written and read on the loop thread only. */
+#define STATS_MINUTES 60
+struct server_stats {
+	int64_t started; /* Unix seconds */
+	uint64_t sessions_opened;
+	uint64_t replies[REPLY_COUNT];
+	/* The last hour: per minute (minute_of: its Unix minute), the
+	 * replies sent of each row. */
+	int64_t minute_of[STATS_MINUTES];
+	uint32_t minute[STATS_MINUTES][REPLY_COUNT];
+	uint64_t tls_sessions[3]; /* TLSv1.2, TLSv1.3, other */
+	uint64_t greylist_hits;	  /* RCPTs answered "greylisted" */
+	struct hist eod;	  /* end of DATA/BDAT LAST -> the 250 */
+};
+
+/* One reply sent: counted overall and in its minute. */
+void stats_reply(struct server_stats *st, enum reply_id id, int64_t now);
+/* CLOCK_MONOTONIC in seconds, for durations. */
+double stats_now(void);
 
 struct server {
 	const struct config *cfg; /* the current one (a reload swaps it) */
@@ -73,6 +96,9 @@ struct server {
 	time_t stop_deadline; /* then sessions still talking are dropped */
 	/* Counters for the log at exit. */
 	uint64_t n_accepted, n_refused, n_queued;
+	struct server_stats stats;
+	struct http *http; /* [http] listen, or NULL */
+	evutil_socket_t http_fd; /* bound before the sandbox, -1 none */
 };
 
 /*
@@ -108,6 +134,12 @@ int server_reload(struct server *srv);
 void server_stop(struct server *srv);
 
 /* The control socket (ctl.c): start, stop listening, free connections. */
+/* http.c: [http] listen - bound with the listeners (before the
+ * sandbox), served once the router is up. */
+int http_bind(struct server *srv, char *err, size_t size);
+int http_start(struct server *srv, char *err, size_t size);
+void http_stop(struct server *srv);
+
 int ctl_start(struct server *srv, char *err, size_t size);
 void ctl_stop(struct server *srv);
 void ctl_free(struct server *srv);

@@ -225,6 +225,7 @@ session_reply(struct session *s, enum reply_id id, ...)
 	default: len = reply_format(buf, sizeof buf, id, u); break;
 	}
 	session_output(s, buf, len);
+	stats_reply(&s->srv->stats, id, (int64_t)time(NULL));
 	if (r->code >= 400)
 		log_msg(LOG_INFO, "ev=reply sid=%s client=%s cmd=%s reply=%d "
 			"enh=%s reason=%s", s->sid, s->client,
@@ -536,6 +537,12 @@ session_tls_ready(struct session *s)
 
 	s->is_tls = true;
 	tls_describe(ssl, s->tls_info, sizeof s->tls_info);
+	{
+		int v = ssl ? SSL_version(ssl) : 0;
+		s->srv->stats.tls_sessions[v == TLS1_2_VERSION	 ? 0
+					   : v == TLS1_3_VERSION ? 1
+								 : 2]++;
+	}
 	log_msg(LOG_INFO, "ev=tls sid=%s client=%s %s", s->sid, s->client,
 		s->tls_info);
 	if (!s->is_greeted) {
@@ -596,6 +603,7 @@ session_start(struct server *srv, enum config_listen_kind kind,
 		s->next->prev = s;
 	srv->sessions = s;
 	srv->n_sessions++;
+	srv->stats.sessions_opened++;
 	session_set_bev(s, bev);
 	count_client(s);
 	log_msg(LOG_INFO, "ev=connect sid=%s client=%s sessions=%zu", s->sid,

@@ -46,6 +46,7 @@ enum session_state {
 struct commit_ticket {
 	struct session *s; /* NULL once the session is gone */
 	struct server *srv;
+	double eod_at; /* the end of the data, monotonic seconds */
 };
 
 /* A transaction: MAIL to the end of DATA/BDAT LAST or RSET. */
@@ -60,6 +61,8 @@ struct txn {
 	struct data_reader reader;
 	struct authcheck_job *auth; /* SPF, DKIM, DMARC in flight, or NULL */
 	char *auth_header;	    /* the Authentication-Results to add */
+	double eod_at; /* its end arrived (monotonic seconds): for the
+			* end-of-data -> 250 histogram */
 };
 
 /* The SASL exchange in progress. */

@@ -302,6 +302,8 @@ on_committed(void *arg, struct msg *m, int err)
 	struct server *srv = tk->srv;
 
 	srv->commits_pending--;
+	if (err == 0)
+		hist_observe(&srv->stats.eod, stats_now() - tk->eod_at);
 	free(tk);
 	if (err == 0) {
 		srv->n_queued++;
@@ -370,6 +372,8 @@ data_commit(struct session *s, const char *text, size_t len)
 	slen = sig ? strlen(sig) : 0;
 	m->data = malloc(alen + slen + rlen + len + 1);
 	s->ticket = m->data ? malloc(sizeof *s->ticket) : NULL;
+	if (s->ticket != NULL)
+		s->ticket->eod_at = s->txn->eod_at;
 	if (s->ticket == NULL) {
 		free(sig);
 		session_txn_reset(s);
@@ -606,6 +610,7 @@ data_finish(struct session *s)
 	struct msg *m;
 
 	s->state = SESSION_CMD;
+	t->eod_at = stats_now();
 	if (id != REPLY_COUNT) {
 		/* the long-line reply names the limit to fold to */
 		unsigned max_line = (unsigned)t->reader.lim.max_line;

@@ -102,6 +102,7 @@ on_greylisted(void *arg, enum greylist_verdict gv, unsigned wait)
 		break;
 	case GREYLIST_DEFER:
 		log_rcpt(s, &p->to, REPLY_GREYLISTED);
+		s->srv->stats.greylist_hits++;
 		session_reply(s, REPLY_GREYLISTED, wait);
 		break;
 	default:

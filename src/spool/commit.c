@@ -194,8 +194,18 @@ commit_batch(struct spool *sp, struct worker_job *jobs)
 	}
 	for (size_t i = 0; i < k; i++)
 		free(envs[i]);
-	if (!err && fdatasync(sp->seg_fd) != 0)
-		err = errno;
+	if (!err) {
+		struct timespec t0, t1;
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		if (fdatasync(sp->seg_fd) != 0)
+			err = errno;
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		pthread_mutex_lock(&sp->hist_mu);
+		hist_observe(&sp->fsync_hist,
+			     (double)(t1.tv_sec - t0.tv_sec) +
+				 (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
+		pthread_mutex_unlock(&sp->hist_mu);
+	}
 	if (err) {
 		log_msg(LOG_ERR, "ev=spool_write_failed segment=%08u error=%s",
 			sp->seg_cur, log_q(strerror(err)));

@@ -81,6 +81,14 @@ spool_stats(const struct spool *sp, struct spool_stats *out)
 	out->copied = sp->stat_copied;
 }
 
+void
+spool_fsync_hist(struct spool *sp, struct hist *out)
+{
+	pthread_mutex_lock(&sp->hist_mu);
+	*out = sp->fsync_hist;
+	pthread_mutex_unlock(&sp->hist_mu);
+}
+
 struct spool *
 spool_open(const char *dir, uint64_t segment_size, struct event_base *base,
 	   spool_recover_fn recover_cb, void *arg, char *err, size_t size)
@@ -98,6 +106,8 @@ spool_open(const char *dir, uint64_t segment_size, struct event_base *base,
 	sp->segment_size =
 	    segment_size ? segment_size : SPOOL_SEGMENT_SIZE_DEFAULT;
 	pthread_mutex_init(&sp->done_mu, NULL);
+	pthread_mutex_init(&sp->hist_mu, NULL);
+	hist_init(&sp->fsync_hist, HIST_FSYNC);
 	clock_gettime(CLOCK_REALTIME, &now);
 	/* Seconds in the high bits, a random start below: unique across
 	 * restarts without state. */
@@ -130,6 +140,7 @@ spool_close(struct spool *sp)
 	if (sp->lockfd >= 0)
 		close(sp->lockfd);
 	pthread_mutex_destroy(&sp->done_mu);
+	pthread_mutex_destroy(&sp->hist_mu);
 	free(sp->dir);
 	free(sp);
 }

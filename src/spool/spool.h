@@ -78,4 +78,8 @@ void spool_done(struct spool *sp, const struct msg *m, size_t idx);
  */
 int spool_free_space(const struct spool *sp, uint64_t *free_out);
 
+/* A copy of the group commit's fdatasync-time histogram.  Any thread. */
+struct hist;
+void spool_fsync_hist(struct spool *sp, struct hist *out);
+
 #endif

@@ -16,6 +16,7 @@
 
 #include "spool/record.h"
 #include "spool/spool.h"
+#include "util/hist.h"
 
 #define SPOOL_DONE_SYNC_SECONDS 1
 /*
@@ -90,6 +91,10 @@ struct spool {
 	uint64_t qid_next;
 
 	pthread_mutex_t done_mu; /* guards the done queue (any thread) */
+	/* The group commit's fdatasync times; guarded by hist_mu (the
+	 * committer writes, /metrics reads). */
+	pthread_mutex_t hist_mu;
+	struct hist fsync_hist;
 	struct spool_done_item *done_q;
 	size_t n_done_q, cap_done_q;
 	/* Committer thread only (and recovery before it starts): */
