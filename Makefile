@@ -40,7 +40,8 @@ DEB_PKG    := debhelper lintian dpkg-dev systemd-container
 DEB_TEST   := $(DEB_BUILD) $(DEB_PKG) python3 python3-pytest swaks postfix clang \
               libclang-rt-14-dev openssl dovecot-imapd dovecot-lmtpd chromium testssl.sh redis-server dnsmasq-base \
               opendkim opendkim-tools python3-pytest-xdist python3-spf python3-dkim python3-nacl \
-              python3-aiosmtpd python3-cryptography python3-dnspython unbound nsd ldnsutils
+              python3-aiosmtpd python3-cryptography python3-dnspython unbound nsd ldnsutils \
+              prometheus
 
 .PHONY: cert all build run test unit integration transcripts asan fuzz fuzz-smoke fuzz-seeds \
         lint format clean help deps deps-test bench man service-user
