@@ -167,8 +167,8 @@ send_mailto(struct rpt *p, const char *rcpt, const unsigned char *gz,
 	size_t len = 0;
 	char *text = compose(r, p, rcpt, gz, gz_len, &len);
 
+	/* msg_new() gives the null sender already. */
 	if (m == NULL || copy == NULL || text == NULL ||
-	    (m->sender = strdup("")) == NULL ||
 	    msg_add_rcpt(m, rcpt, rcpt, MSG_ROUTE_REMOTE) != 0) {
 		msg_free(m);
 		free(copy);
