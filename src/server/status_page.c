@@ -210,12 +210,12 @@ static const char css[] =
     "margin:0 auto;padding:1rem;color:#1b1b1b;background:#fff}"
     "h1{font-size:1.6rem;margin:.2rem 0}h2{font-size:1.25rem;"
     "margin-top:2rem;border-bottom:1px solid #ccc}"
-    "header p,footer p{margin:.2rem 0;color:#444}"
+    "header p,footer p{margin:.2rem 0;color:#444}footer{margin-top:2rem}"
     "table{border-collapse:collapse;width:100%}"
     "th,td{text-align:left;vertical-align:top;padding:.35rem .5rem;"
     "border-bottom:1px solid #ddd}thead th{border-bottom:2px solid #888}"
     "td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}"
-    "code{font-size:.92em;word-break:break-word}"
+    "code{font-size:.92em;word-break:break-word;white-space:pre-line}"
     ".ex{margin:0 0 .5rem}.ex p{margin:0}.ex dl{margin:.1rem 0 0}"
     ".ex dt{font-weight:600;font-size:.85rem;color:#555}"
     ".ex dd{margin:0 0 .2rem}.reason{color:#555;font-size:.85rem}"
@@ -313,6 +313,12 @@ html_n(FILE *fp, const char *s, size_t n)
 			fputs("&#39;", fp);
 			break;
 		default:
+			/* Line breaks of a multi-line reply stay (CSS
+			 * pre-line shows them); other controls go. */
+			if (p[i] == '\n') {
+				fputc('\n', fp);
+				break;
+			}
 			if (p[i] < 0x20 || p[i] == 0x7F) {
 				fputc(' ', fp);
 				break;
@@ -490,6 +496,18 @@ parse_weight(const char *p, const char *end)
 	return p == end ? q : -1;
 }
 
+static bool
+is_alpha(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
+static bool
+is_digit(char c)
+{
+	return c >= '0' && c <= '9';
+}
+
 /* The language range at [p, end): index into words[], N_LANGS for one of
  * no interest, N_LANGS + 1 for "*", -1 if malformed.  *len_out: its
  * length. */
@@ -509,11 +527,9 @@ parse_range(const char *p, const char *end, size_t *len_out)
 		if (c == '-' && sub > 0) {
 			primary = primary ? primary : sub;
 			sub = 0;
-		} else if ((c | 0x20) >= 'a' && (c | 0x20) <= 'z' &&
-			   sub < SUBTAG_MAX) {
-			sub++;
-		} else if (c >= '0' && c <= '9' && primary > 0 &&
-			   sub < SUBTAG_MAX) {
+		} else if (sub < SUBTAG_MAX &&
+			   (is_alpha(c) || (primary > 0 && is_digit(c)))) {
+			/* The primary subtag is letters only. */
 			sub++;
 		} else {
 			break;
@@ -983,9 +999,15 @@ html_dest_row(FILE *fp, const struct status_view *v,
 
 	fputs("<tr><th scope=\"row\">", fp);
 	HTML_FIELD(fp, d->destination);
-	fprintf(fp, "</th><td class=\"n\">%zu</td><td><code>", d->recipients);
-	HTML_FIELD(fp, d->last_reply);
-	fputs("</code></td><td>", fp);
+	fprintf(fp, "</th><td class=\"n\">%zu</td><td>", d->recipients);
+	if (d->last_reply[0] != '\0') {
+		fputs("<code>", fp);
+		HTML_FIELD(fp, d->last_reply);
+		fputs("</code>", fp);
+	} else {
+		fputs("&#8212;", fp);
+	}
+	fputs("</td><td>", fp);
 	html_next_try(fp, d->next_try, v->now, w);
 	fputs("</td><td>", fp);
 	field_str(last, sizeof last, d->last_reply, sizeof d->last_reply);
@@ -1043,19 +1065,20 @@ html_footer(FILE *fp, const struct words *w)
 	fputs("</p>\n</footer>\n</body>\n</html>\n", fp);
 }
 
-/* The memory stream's buffer, or NULL (freed) if a write failed. */
+/* The memory stream's buffer (open_memstream sets *buf at the flush and
+ * the close, so it is read after them), or NULL if a write failed. */
 static char *
-finish(FILE *fp, char *buf)
+finish(FILE *fp, char **buf)
 {
 	bool is_ok = fflush(fp) == 0 && !ferror(fp);
 
 	if (fclose(fp) != 0)
 		is_ok = false;
 	if (!is_ok) {
-		free(buf);
+		free(*buf);
 		return NULL;
 	}
-	return buf;
+	return *buf;
 }
 
 char *
@@ -1075,7 +1098,7 @@ status_page_html(const struct status_view *v, const char *lang)
 	html_refused(fp, v, w, l);
 	html_queue(fp, v, w, l);
 	html_footer(fp, w);
-	return finish(fp, buf);
+	return finish(fp, &buf);
 }
 
 /* --- JSON ----------------------------------------------------------- */
@@ -1212,5 +1235,5 @@ status_json(const struct status_view *v, const char *which, const char *lang)
 	else
 		json_queue(fp, v, l);
 	fputs("}\n", fp);
-	return finish(fp, buf);
+	return finish(fp, &buf);
 }

@@ -506,6 +506,12 @@ test_queue_last_reply_explained(void **state)
 			 "4.4.1", "tr");
 	/* The multi-line reply: both lines shown, its codes explained. */
 	assert_explained(strstr(page, "mail.example.net"), "421", "tr");
+	assert_contains(page, "<code>421-4.7.0 Try again later\n421 4.7.0 "
+			      "(rate limited)</code>");
+	/* No reply yet, no try scheduled: dashes. */
+	assert_contains(page, "<th scope=\"row\">slow.example</th><td "
+			      "class=\"n\">3</td><td>&#8212;</td><td>&#8212;"
+			      "</td><td>&#8212;</td>");
 	assert_contains(page, "5 dk sonra");
 	free(page);
 }
