@@ -25,6 +25,7 @@ It prints a table of medians with postern/Postfix ratios, and:
   - outbound relay (bench/outbound.py): the same 5,000 queued messages
     released at once from postern and from Postfix to smtp-sink on 2726,
     timed until each queue is empty;
+  - /metrics scraped once a second under load (bench/metrics.py);
   - message authentication (bench/auth.py): postern with SPF, DKIM and
     DMARC verification off and on, and DKIM-signed relay through postern
     against Postfix with OpenDKIM as its milter, with and without keys.
@@ -629,10 +630,11 @@ def main():
                     help="messages queued per round, outbound relay")
     ap.add_argument("--only", default="",
                     help="comma-separated steps: load,latency,idle,"
-                    "callgrind,outbound,auth (default: all)")
+                    "callgrind,outbound,auth,metrics (default: all)")
     args = ap.parse_args()
     steps = set(args.only.split(",")) if args.only else \
-        {"load", "latency", "idle", "callgrind", "outbound", "auth"}
+        {"load", "latency", "idle", "callgrind", "outbound", "auth",
+         "metrics"}
     if "auth" in steps and not args.submit:
         sys.exit("bench: the auth step needs --submit build/bench/submit")
     if os.geteuid() != 0:
@@ -730,6 +732,18 @@ def main():
     finally:
         for t in reversed(started):
             t.stop()
+    if "metrics" in steps:
+        import metrics  # here: it imports from this file
+        try:
+            extra["metrics"] = metrics.run(args.postern, root / "metrics",
+                                           args.rounds, args.messages)
+            log(f"bench: /metrics scraped 1/s: "
+                f"{extra['metrics']['scraped']:.0f}/s vs "
+                f"{extra['metrics']['plain']:.0f}/s "
+                f"({extra['metrics']['ratio']:.3f})")
+        except RuntimeError as e:  # keep the other steps' results
+            extra["metrics_error"] = str(e)
+            log(f"bench: metrics failed: {e}")
     if "auth" in steps:
         try:
             extra["auth"] = auth.run(args.postern, args.submit,
@@ -810,6 +824,9 @@ def render(info, results, extra, args):
     if "auth" in extra:
         import auth
         out += [""] + auth.render(extra["auth"])
+    if "metrics" in extra:
+        import metrics
+        out += [""] + metrics.render(extra["metrics"])
     if "auth_error" in extra:
         out += ["", f"message authentication: failed: {extra['auth_error']}"]
     return "\n".join(out)

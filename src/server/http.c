@@ -267,6 +267,28 @@ metrics_text(struct server *srv, size_t *len_out)
 
 /* -- the status page's data -------------------------------------------- */
 
+/* A row's text with its arguments shown as "...", for a row whose
+ * lines are not kept (2xx, 3xx). */
+static void
+template_line(char *buf, size_t size, const struct reply_row *r)
+{
+	size_t o = (size_t)snprintf(buf, size, "%d%s%s ", r->code,
+				    r->enhanced ? " " : "",
+				    r->enhanced ? r->enhanced : "");
+
+	for (const char *p = r->text; *p && o + 4 < size; p++) {
+		if (*p == '%' && p[1] != '\0') {
+			p++;
+			while (*p && strchr("0123456789.lz", *p) && p[1])
+				p++;
+			o += (size_t)snprintf(buf + o, size - o, "...");
+			continue;
+		}
+		buf[o++] = *p;
+	}
+	buf[o < size ? o : size - 1] = '\0';
+}
+
 /* The view of now: the last hour's replies, the queue by destination. */
 static struct status_view *
 view_make(struct server *srv, struct outbound_metrics *om)
@@ -310,9 +332,11 @@ view_make(struct server *srv, struct outbound_metrics *om)
 			r->enhanced ? r->enhanced : "");
 		str_set(rows[n].reason, sizeof rows[n].reason,
 			reply_reason((enum reply_id)id));
-		snprintf(rows[n].line, sizeof rows[n].line, "%d%s%s %s",
-			 r->code, r->enhanced ? " " : "",
-			 r->enhanced ? r->enhanced : "", r->text);
+		if (st->last_line[id][0] != '\0')
+			str_set(rows[n].line, sizeof rows[n].line,
+				st->last_line[id]);
+		else
+			template_line(rows[n].line, sizeof rows[n].line, r);
 		rows[n].count = count;
 		n++;
 	}
@@ -483,7 +507,7 @@ on_request(struct evhttp_request *req, void *arg)
 		free(om);
 		reply_text(req, body ? 200 : 500, body ? "OK" : "Error",
 			   is_page ? "text/html; charset=utf-8"
-				   : "application/json",
+				   : "application/json; charset=utf-8",
 			   body, body ? strlen(body) : 0);
 		return;
 	}
@@ -555,12 +579,23 @@ http_stop(struct server *srv)
 /* -- the counters ------------------------------------------------------ */
 
 void
-stats_reply(struct server_stats *st, enum reply_id id, int64_t now)
+stats_reply(struct server_stats *st, enum reply_id id, int64_t now,
+	    const char *line, size_t len)
 {
 	int64_t minute = now / 60;
 	size_t slot = (size_t)(minute % STATS_MINUTES);
 
 	st->replies[id]++;
+	if (reply_row(id)->code >= 400) {
+		/* its last line only (a multi-line reply ends the text) */
+		while (len > 0 && (line[len - 1] == '\n' ||
+				   line[len - 1] == '\r'))
+			len--;
+		str_copy(st->last_line[id], sizeof st->last_line[id], line,
+			 len < sizeof st->last_line[id]
+			     ? len
+			     : sizeof st->last_line[id] - 1);
+	}
 	if (st->minute_of[slot] != minute) {
 		memset(st->minute[slot], 0, sizeof st->minute[slot]);
 		st->minute_of[slot] = minute;

@@ -45,6 +45,7 @@ struct server_listener {
 /* What /metrics and the status page show of the receiving side; plain
  * counters, written and read on the loop thread only. */
 #define STATS_MINUTES 60
+#define STATS_LINE_MAX 160
 struct server_stats {
 	int64_t started; /* Unix seconds */
 	uint64_t sessions_opened;
@@ -55,11 +56,15 @@ struct server_stats {
 	uint32_t minute[STATS_MINUTES][REPLY_COUNT];
 	uint64_t tls_sessions[3]; /* TLSv1.2, TLSv1.3, other */
 	uint64_t greylist_hits;	  /* RCPTs answered "greylisted" */
+	/* The last 4xx/5xx line sent of each row, for the status page. */
+	char last_line[REPLY_COUNT][STATS_LINE_MAX];
 	struct hist eod;	  /* end of DATA/BDAT LAST -> the 250 */
 };
 
-/* One reply sent: counted overall and in its minute. */
-void stats_reply(struct server_stats *st, enum reply_id id, int64_t now);
+/* One reply sent (line: as sent, CRLF and all): counted overall and in
+ * its minute; a refusal's line is kept. */
+void stats_reply(struct server_stats *st, enum reply_id id, int64_t now,
+		 const char *line, size_t len);
 /* CLOCK_MONOTONIC in seconds, for durations. */
 double stats_now(void);
 

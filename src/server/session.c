@@ -225,7 +225,7 @@ session_reply(struct session *s, enum reply_id id, ...)
 	default: len = reply_format(buf, sizeof buf, id, u); break;
 	}
 	session_output(s, buf, len);
-	stats_reply(&s->srv->stats, id, (int64_t)time(NULL));
+	stats_reply(&s->srv->stats, id, (int64_t)time(NULL), buf, len);
 	if (r->code >= 400)
 		log_msg(LOG_INFO, "ev=reply sid=%s client=%s cmd=%s reply=%d "
 			"enh=%s reason=%s", s->sid, s->client,
