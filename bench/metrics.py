@@ -20,6 +20,7 @@ from run import HOST, Postern, one_round
 PORT = 2540
 PORT_HTTP = 2539
 PORTS = (PORT, PORT_HTTP)
+SCRAPES = 500
 SESSIONS, SIZE = 20, 4096
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
@@ -68,13 +69,26 @@ def run(binary, root, rounds, messages):
                     times += s.times
                     sizes += s.sizes
                 (scraped if with_scrape else plain).append(r)
+        # The precise figure: postern's CPU for SCRAPES scrapes in a
+        # row, idle otherwise (the load's noise is larger than 1%).
+        cpu0 = pn.cpu()
+        for _ in range(SCRAPES):
+            with _OPENER.open(url, timeout=10) as r:
+                r.read()
+        cpu_scrape_ms = (pn.cpu() - cpu0) * 1000 / SCRAPES
     finally:
         pn.stop()
     med = {k: statistics.median(x["delivered"] for x in v)
            for k, v in (("plain", plain), ("scraped", scraped))}
     cpu = {k: statistics.median(x["cpu_ms"] for x in v)
            for k, v in (("plain", plain), ("scraped", scraped))}
+    # One scrape a second against the CPU the load itself takes a second.
+    load_cpu_ms_per_s = med["plain"] * cpu["plain"]
     return {"rounds": rounds, "messages": messages,
+            "cpu_scrape_ms": cpu_scrape_ms,
+            "overhead": cpu_scrape_ms / load_cpu_ms_per_s,
+            "spread_plain": [round(x["delivered"]) for x in plain],
+            "spread_scraped": [round(x["delivered"]) for x in scraped],
             "plain": med["plain"], "scraped": med["scraped"],
             "ratio": med["scraped"] / med["plain"],
             "cpu_ms_plain": cpu["plain"], "cpu_ms_scraped": cpu["scraped"],
@@ -99,5 +113,12 @@ def render(r):
         "",
         f"scraped/plain = {r['ratio']:.3f}; {r['scrapes']} scrapes, "
         f"median {r['scrape_ms']:.2f} ms and {r['scrape_bytes']:.0f} "
-        "bytes each.",
+        "bytes each.  Rounds (msgs/s): without "
+        f"{r['spread_plain']}, with {r['spread_scraped']}: the load's own "
+        "spread is larger than the effect.",
+        "",
+        f"CPU of postern per scrape ({SCRAPES} in a row): "
+        f"{r['cpu_scrape_ms']:.3f} ms; one a second = "
+        f"{r['overhead'] * 100:.2f}% of the CPU postern spends per second "
+        "at the unscraped rate.",
     ]
