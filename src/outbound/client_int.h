@@ -107,6 +107,32 @@ client_set_timeouts(struct conn *c, uint64_t read_s, uint64_t write_s)
 	bufferevent_set_timeouts(c->bev, &r, &w);
 }
 
+/* client_tls.c: answers for client.c, which acts on them */
+#define CLIENT_AUTH_MAX                                                        \
+	1030 /* user + password + 2 NULs, RFC 4954's 12K                       \
+	      * is far more than any password needs */
+enum client_auth {
+	CLIENT_AUTH_WAIT,   /* a command went out: its reply comes */
+	CLIENT_AUTH_DONE,   /* logged in: the transaction may start */
+	CLIENT_AUTH_FAILED, /* c->fail says why: the next address */
+};
+/* AUTH to the relayhost after EHLO over TLS; its replies. */
+enum client_auth client_auth_start(struct conn *c);
+enum client_auth client_auth_reply(struct conn *c, const char *line);
+/* This address's TLS (tls_need, DANE, MTA-STS); false: skip it. */
+bool client_tls_policy(struct conn *c, const struct outbound_target *t);
+/* DANE applies to t: its TLSA records are to be looked up first. */
+bool client_wants_tlsa(const struct conn *c, const struct outbound_target *t);
+uint16_t client_target_port(const struct outbound_target *t);
+/* The SSL object for the handshake; NULL with c->fail set. */
+SSL *client_tls_ssl(struct conn *c);
+/* The handshake is done: false when the certificate does not verify
+ * where it must (c->fail set); sets is_tls and is_verified. */
+bool client_tls_check(struct conn *c);
+/* Counts a session's TLS outcome for the day's report (MX only); result
+ * NULL: success, else an RFC 8460 result type. */
+void client_tls_report(struct conn *c, const char *result, const char *reason);
+
 /* client_txn.c */
 /* The peer is greeted (EHLO, TLS done): the job's transaction starts, or
  * QUIT when the peer can take none of the jobs left. */

@@ -165,10 +165,10 @@ struct outbound {
  *	6  dispatch.c                the scheduler: tick, dispatch
  *	5  client.c                  a connection: resolve, connect, TLS, EHLO
  *	4  client_txn.c              its transactions: MAIL .. the final dot
- *	3  finish.c                  a job's outcomes applied: done, defer, bounce
- *	2  jobs.c state.c
- *	1  notice.c dest.c queue.c schedule.c
- *	0  react.c dsn.c common.c
+ *	   client_tls.c              its TLS policy, check and report; AUTH
+ *	3  finish.c                  a job's outcomes applied: done, defer,
+ *bounce 2  jobs.c state.c 1  notice.c dest.c queue.c schedule.c 0  react.c
+ *dsn.c common.c
  */
 
 /* common.c: what every file may use. */
