@@ -47,6 +47,22 @@ class Scraper(threading.Thread):
         self.join(15)
 
 
+def bucket_quantile(text, name, q):
+    """The upper bound of the bucket holding quantile q of histogram
+    name in an exposition (what histogram_quantile() interpolates in)."""
+    buckets = []
+    for line in text.splitlines():
+        if line.startswith(name + "_bucket{"):
+            le = line.split('le="')[1].split('"')[0]
+            buckets.append((float("inf") if le == "+Inf" else float(le),
+                            float(line.rsplit(" ", 1)[1])))
+    total = buckets[-1][1] if buckets else 0
+    for le, cum in buckets:
+        if total and cum >= q * total:
+            return le
+    return None
+
+
 def run(binary, root, rounds, messages):
     pn = Postern(binary, root, PORT)
     pn.setup()
@@ -76,6 +92,12 @@ def run(binary, root, rounds, messages):
             with _OPENER.open(url, timeout=10) as r:
                 r.read()
         cpu_scrape_ms = (pn.cpu() - cpu0) * 1000 / SCRAPES
+        with _OPENER.open(url, timeout=10) as r:
+            text = r.read().decode()
+        quant = {h: (bucket_quantile(text, h, 0.5),
+                     bucket_quantile(text, h, 0.99))
+                 for h in ("postern_spool_fsync_seconds",
+                           "postern_data_to_reply_seconds")}
     finally:
         pn.stop()
     med = {k: statistics.median(x["delivered"] for x in v)
@@ -86,6 +108,7 @@ def run(binary, root, rounds, messages):
     load_cpu_ms_per_s = med["plain"] * cpu["plain"]
     return {"rounds": rounds, "messages": messages,
             "cpu_scrape_ms": cpu_scrape_ms,
+            "quantiles": quant,
             "overhead": cpu_scrape_ms / load_cpu_ms_per_s,
             "spread_plain": [round(x["delivered"]) for x in plain],
             "spread_scraped": [round(x["delivered"]) for x in scraped],
@@ -121,4 +144,9 @@ def render(r):
         f"{r['cpu_scrape_ms']:.3f} ms; one a second = "
         f"{r['overhead'] * 100:.2f}% of the CPU postern spends per second "
         "at the unscraped rate.",
+        "",
+        "Latencies seen by the histograms over the whole step (the bucket "
+        "holding p50 / p99): " + "; ".join(
+            f"{k} <= {v[0]} s / <= {v[1]} s"
+            for k, v in r["quantiles"].items()) + ".",
     ]
