@@ -10,6 +10,10 @@
  * Policies are kept in SPOOL/mta-sts.db for their max_age, so a restart
  * forgets none (RFC 8461 5: a policy is cached; a fetch that fails while
  * one is cached keeps using it).
+ *
+ * The same file counts the outcome of each TLS session for the daily
+ * reports of RFC 8460, which tlspol_report_json() and the functions
+ * after it read: those live in tlsreport.c, the rest in tlspolicy.c.
  */
 #ifndef POSTERN_POLICY_TLSPOLICY_H
 #define POSTERN_POLICY_TLSPOLICY_H
