@@ -25,8 +25,8 @@
  * caring how much worse it is.
  */
 static const double hist_fsync_le[] = {
-	0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
-	0.025,	0.05,	 0.1,	 0.25,	0.5,	1,
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
+    0.025,  0.05,    0.1,    0.25,  0.5,    1,
 };
 
 /*
@@ -36,8 +36,8 @@ static const double hist_fsync_le[] = {
  * 5321 4.5.3.2.6 gives them 10 minutes, but nobody should come close).
  */
 static const double hist_eod_le[] = {
-	0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
-	0.1,	0.25,  0.5,    1,     2.5,  5,     10,
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+    0.1,    0.25,  0.5,	   1,	  2.5,	5,     10,
 };
 
 /*
@@ -47,30 +47,29 @@ static const double hist_eod_le[] = {
  * hence 600 s at the top).
  */
 static const double hist_delivery_le[] = {
-	0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
-	1,     2.5,    5,     10,   30,	   60,	 120, 300,  600,
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+    1,	   2.5,	   5,	  10,	30,    60,   120, 300,	600,
 };
 
 #define HIST_NELEM(a) (sizeof(a) / sizeof((a)[0]))
 
 const struct hist_buckets hist_fsync_buckets = {
-	hist_fsync_le,
-	HIST_NELEM(hist_fsync_le),
+    hist_fsync_le,
+    HIST_NELEM(hist_fsync_le),
 };
 const struct hist_buckets hist_eod_buckets = {
-	hist_eod_le,
-	HIST_NELEM(hist_eod_le),
+    hist_eod_le,
+    HIST_NELEM(hist_eod_le),
 };
 const struct hist_buckets hist_delivery_buckets = {
-	hist_delivery_le,
-	HIST_NELEM(hist_delivery_le),
+    hist_delivery_le,
+    HIST_NELEM(hist_delivery_le),
 };
 
 static bool
 hist_buckets_are_valid(const struct hist_buckets *b)
 {
-	if (b == NULL || b->le == NULL || b->n == 0 ||
-	    b->n > HIST_BUCKETS_MAX)
+	if (b == NULL || b->le == NULL || b->n == 0 || b->n > HIST_BUCKETS_MAX)
 		return false;
 	for (size_t i = 0; i < b->n; i++) {
 		if (!isfinite(b->le[i]))

@@ -269,8 +269,8 @@ prom_sample_f64(FILE *fp, const char *name, const struct prom_label *labels,
 }
 
 int
-prom_hist(FILE *fp, const char *name, const struct prom_label *labels,
-	  size_t n, const struct hist *h)
+prom_hist(FILE *fp, const char *name, const struct prom_label *labels, size_t n,
+	  const struct hist *h)
 {
 	const struct hist_buckets *b = h->buckets;
 	char le[PROM_DOUBLE_MAX], value[PROM_DOUBLE_MAX], sum[PROM_DOUBLE_MAX];

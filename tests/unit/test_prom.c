@@ -26,15 +26,15 @@
 
 #define TEST_NELEM(a) (sizeof(a) / sizeof((a)[0]))
 
-static const double test_le3[] = { 0.001, 0.01, 0.1 };
-static const struct hist_buckets test_b3 = { test_le3, TEST_NELEM(test_le3) };
+static const double test_le3[] = {0.001, 0.01, 0.1};
+static const struct hist_buckets test_b3 = {test_le3, TEST_NELEM(test_le3)};
 
 /* The same bounds at another address: merge compares values. */
-static const double test_le3_copy[] = { 0.001, 0.01, 0.1 };
-static const struct hist_buckets test_b3_copy = { test_le3_copy, 3 };
+static const double test_le3_copy[] = {0.001, 0.01, 0.1};
+static const struct hist_buckets test_b3_copy = {test_le3_copy, 3};
 
-static const double test_le2[] = { 0.5, 1 };
-static const struct hist_buckets test_b2 = { test_le2, TEST_NELEM(test_le2) };
+static const double test_le2[] = {0.5, 1};
+static const struct hist_buckets test_b2 = {test_le2, TEST_NELEM(test_le2)};
 
 /* A FILE * on memory, and what was written to it. */
 struct test_out {
@@ -66,7 +66,7 @@ static char *
 test_one_label(const char *value)
 {
 	struct test_out o;
-	struct prom_label l = { "l", value };
+	struct prom_label l = {"l", value};
 
 	test_out_open(&o);
 	assert_int_equal(prom_sample_u64(o.fp, "m", &l, 1, 1), 0);
@@ -99,17 +99,13 @@ test_hist_observe_le_buckets(void **state)
 static void
 test_hist_init_refuses_bad_sets(void **state)
 {
-	static const double unsorted[] = { 0.1, 0.01 };
-	static const double dup[] = { 0.1, 0.1 };
-	static const double nan[] = { 0.1, NAN };
-	static const double many[HIST_BUCKETS_MAX + 1] = { 0 };
+	static const double unsorted[] = {0.1, 0.01};
+	static const double dup[] = {0.1, 0.1};
+	static const double nan[] = {0.1, NAN};
+	static const double many[HIST_BUCKETS_MAX + 1] = {0};
 	const struct hist_buckets bad[] = {
-		{ test_le3, 0 },
-		{ NULL, 1 },
-		{ unsorted, 2 },
-		{ dup, 2 },
-		{ nan, 2 },
-		{ many, HIST_BUCKETS_MAX + 1 },
+	    {test_le3, 0}, {NULL, 1}, {unsorted, 2},
+	    {dup, 2},	   {nan, 2},  {many, HIST_BUCKETS_MAX + 1},
 	};
 	struct hist h;
 
@@ -126,10 +122,10 @@ test_hist_init_refuses_bad_sets(void **state)
 static void
 test_hist_predefined_sets(void **state)
 {
-	const struct hist_buckets *sets[] = { HIST_FSYNC, HIST_EOD,
-					      HIST_DELIVERY };
-	const double lo[] = { 0.0001, 0.0005, 0.001 };
-	const double hi[] = { 1, 10, 600 };
+	const struct hist_buckets *sets[] = {HIST_FSYNC, HIST_EOD,
+					     HIST_DELIVERY};
+	const double lo[] = {0.0001, 0.0005, 0.001};
+	const double hi[] = {1, 10, 600};
 	struct hist h;
 
 	(void)state;
@@ -143,7 +139,7 @@ test_hist_predefined_sets(void **state)
 static void
 test_hist_merge_sums_thread_copies(void **state)
 {
-	const double obs[] = { 0.0005, 0.002, 0.02, 0.05, 0.5, 7 };
+	const double obs[] = {0.0005, 0.002, 0.02, 0.05, 0.5, 7};
 	struct hist one, a, b, total, other;
 
 	(void)state;
@@ -172,11 +168,11 @@ test_hist_merge_sums_thread_copies(void **state)
 static void
 test_prom_names(void **state)
 {
-	const char *good[] = { "a", "_", ":", "postern_replies_total",
-			       "job:rate5m", "A9_:" };
-	const char *bad[] = { "", "9a", "a-b", "a b", "é", "a.b" };
-	const char *lgood[] = { "a", "_a", "code", "L9" };
-	const char *lbad[] = { "", "__name__", "__x", "9a", "a:b", "a-b" };
+	const char *good[] = {"a",	    "_",   ":", "postern_replies_total",
+			      "job:rate5m", "A9_:"};
+	const char *bad[] = {"", "9a", "a-b", "a b", "é", "a.b"};
+	const char *lgood[] = {"a", "_a", "code", "L9"};
+	const char *lbad[] = {"", "__name__", "__x", "9a", "a:b", "a-b"};
 
 	(void)state;
 	for (size_t i = 0; i < TEST_NELEM(good); i++)
@@ -193,18 +189,17 @@ test_prom_names(void **state)
 static void
 test_prom_invalid_writes_nothing(void **state)
 {
-	struct prom_label dup[] = { { "a", "1" }, { "a", "2" } };
-	struct prom_label badname[] = { { "__a", "1" } };
-	struct prom_label nullval[] = { { "a", NULL } };
-	struct prom_label le[] = { { "le", "1" } };
+	struct prom_label dup[] = {{"a", "1"}, {"a", "2"}};
+	struct prom_label badname[] = {{"__a", "1"}};
+	struct prom_label nullval[] = {{"a", NULL}};
+	struct prom_label le[] = {{"le", "1"}};
 	struct test_out o;
 	struct hist h;
 
 	(void)state;
 	assert_int_equal(hist_init(&h, &test_b3), 0);
 	test_out_open(&o);
-	assert_int_equal(prom_help_type(o.fp, "bad-name", "x", PROM_GAUGE),
-			 -1);
+	assert_int_equal(prom_help_type(o.fp, "bad-name", "x", PROM_GAUGE), -1);
 	assert_int_equal(prom_sample_u64(o.fp, "9", NULL, 0, 1), -1);
 	assert_int_equal(prom_sample_u64(o.fp, "m", dup, 2, 1), -1);
 	assert_int_equal(prom_sample_u64(o.fp, "m", badname, 1, 1), -1);
@@ -225,25 +220,25 @@ test_prom_label_value_escaping(void **state)
 	static const struct {
 		const char *in, *out;
 	} cases[] = {
-		{ "", "m{l=\"\"} 1\n" },
-		{ "plain", "m{l=\"plain\"} 1\n" },
-		{ "a\\b", "m{l=\"a\\\\b\"} 1\n" },
-		{ "say \"hi\"", "m{l=\"say \\\"hi\\\"\"} 1\n" },
-		{ "two\nlines", "m{l=\"two\\nlines\"} 1\n" },
-		/* Other controls and {},= pass as they are. */
-		{ "t\tr\r{a=b,c}", "m{l=\"t\tr\r{a=b,c}\"} 1\n" },
-		/* Well-formed UTF-8 kept. */
-		{ "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x93\xa8",
-		  "m{l=\"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x93\xa8\"} 1\n" },
-		/* Stray, overlong, surrogate, past U+10FFFF, cut short. */
-		{ "a\xff", "m{l=\"a\xef\xbf\xbd\"} 1\n" },
-		{ "\xc0\xaf", "m{l=\"\xef\xbf\xbd\xef\xbf\xbd\"} 1\n" },
-		{ "\xed\xa0\x80",
-		  "m{l=\"\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\"} 1\n" },
-		{ "\xf4\x90\x80\x80z",
-		  "m{l=\"\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbdz\"}"
-		  " 1\n" },
-		{ "\xe2\x82", "m{l=\"\xef\xbf\xbd\xef\xbf\xbd\"} 1\n" },
+	    {"", "m{l=\"\"} 1\n"},
+	    {"plain", "m{l=\"plain\"} 1\n"},
+	    {"a\\b", "m{l=\"a\\\\b\"} 1\n"},
+	    {"say \"hi\"", "m{l=\"say \\\"hi\\\"\"} 1\n"},
+	    {"two\nlines", "m{l=\"two\\nlines\"} 1\n"},
+	    /* Other controls and {},= pass as they are. */
+	    {"t\tr\r{a=b,c}", "m{l=\"t\tr\r{a=b,c}\"} 1\n"},
+	    /* Well-formed UTF-8 kept. */
+	    {"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x93\xa8",
+	     "m{l=\"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x93\xa8\"} 1\n"},
+	    /* Stray, overlong, surrogate, past U+10FFFF, cut short. */
+	    {"a\xff", "m{l=\"a\xef\xbf\xbd\"} 1\n"},
+	    {"\xc0\xaf", "m{l=\"\xef\xbf\xbd\xef\xbf\xbd\"} 1\n"},
+	    {"\xed\xa0\x80",
+	     "m{l=\"\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\"} 1\n"},
+	    {"\xf4\x90\x80\x80z",
+	     "m{l=\"\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbdz\"}"
+	     " 1\n"},
+	    {"\xe2\x82", "m{l=\"\xef\xbf\xbd\xef\xbf\xbd\"} 1\n"},
 	};
 
 	(void)state;
@@ -262,9 +257,8 @@ test_prom_help_escaping(void **state)
 
 	(void)state;
 	test_out_open(&o);
-	assert_int_equal(prom_help_type(o.fp, "m_total",
-					 "a\\b \"q\"\nnext\xff",
-					 PROM_COUNTER),
+	assert_int_equal(prom_help_type(o.fp, "m_total", "a\\b \"q\"\nnext\xff",
+					PROM_COUNTER),
 			 0);
 	assert_int_equal(prom_help_type(o.fp, "g", NULL, PROM_GAUGE), 0);
 	test_out_close(&o);
@@ -282,27 +276,26 @@ test_prom_numbers(void **state)
 		double v;
 		const char *out;
 	} cases[] = {
-		{ 0, "0" },
-		{ 1, "1" },
-		{ -2.5, "-2.5" },
-		{ 0.1, "0.1" },
-		{ 0.1 + 0.2, "0.30000000000000004" },
-		{ 0.00001, "1e-05" },
-		{ 1e21, "1e+21" },
-		{ 9007199254740993.0, "9007199254740992" },
-		{ 1.0 / 3, "0.3333333333333333" },
-		{ INFINITY, "+Inf" },
-		{ -INFINITY, "-Inf" },
-		{ NAN, "NaN" },
+	    {0, "0"},
+	    {1, "1"},
+	    {-2.5, "-2.5"},
+	    {0.1, "0.1"},
+	    {0.1 + 0.2, "0.30000000000000004"},
+	    {0.00001, "1e-05"},
+	    {1e21, "1e+21"},
+	    {9007199254740993.0, "9007199254740992"},
+	    {1.0 / 3, "0.3333333333333333"},
+	    {INFINITY, "+Inf"},
+	    {-INFINITY, "-Inf"},
+	    {NAN, "NaN"},
 	};
 	char buf[PROM_DOUBLE_MAX];
 	struct test_out o;
 
 	(void)state;
 	for (size_t i = 0; i < TEST_NELEM(cases); i++) {
-		assert_int_equal(prom_format_double(buf, sizeof(buf),
-						    cases[i].v),
-				 0);
+		assert_int_equal(
+		    prom_format_double(buf, sizeof(buf), cases[i].v), 0);
 		assert_string_equal(buf, cases[i].out);
 		if (isfinite(cases[i].v))
 			assert_true(strtod(buf, NULL) == cases[i].v);
@@ -321,7 +314,7 @@ test_prom_numbers(void **state)
 static void
 test_prom_hist_cumulative(void **state)
 {
-	struct prom_label l[] = { { "via", "lmtp" } };
+	struct prom_label l[] = {{"via", "lmtp"}};
 	struct test_out o;
 	struct hist h;
 
@@ -352,42 +345,40 @@ test_prom_hist_cumulative(void **state)
 
 /* What `promtool check metrics` accepts without a word (checked by hand). */
 static const char test_exposition[] =
-	"# HELP postern_replies_total Replies sent, by code and reason.\n"
-	"# TYPE postern_replies_total counter\n"
-	"postern_replies_total{code=\"250\",enhanced=\"2.0.0\",reason=\"ok\"}"
-	" 12\n"
-	"postern_replies_total{code=\"450\",enhanced=\"4.2.0\","
-	"reason=\"greylisted\"} 3\n"
-	"# HELP postern_sessions_open SMTP sessions open now.\n"
-	"# TYPE postern_sessions_open gauge\n"
-	"postern_sessions_open 2\n"
-	"# HELP postern_queue_destination_recipients Queued recipients by "
-	"destination.\n"
-	"# TYPE postern_queue_destination_recipients gauge\n"
-	"postern_queue_destination_recipients{destination=\"a\\\"b\\\\c\\n\"}"
-	" 1\n"
-	"# HELP postern_spool_fsync_seconds Group-commit fsync time.\n"
-	"# TYPE postern_spool_fsync_seconds histogram\n"
-	"postern_spool_fsync_seconds_bucket{le=\"0.001\"} 1\n"
-	"postern_spool_fsync_seconds_bucket{le=\"0.01\"} 3\n"
-	"postern_spool_fsync_seconds_bucket{le=\"0.1\"} 3\n"
-	"postern_spool_fsync_seconds_bucket{le=\"+Inf\"} 4\n"
-	"postern_spool_fsync_seconds_sum 2.0166015625\n"
-	"postern_spool_fsync_seconds_count 4\n"
-	"# HELP postern_uptime_seconds Seconds since the server started.\n"
-	"# TYPE postern_uptime_seconds gauge\n"
-	"postern_uptime_seconds 0.1\n";
+    "# HELP postern_replies_total Replies sent, by code and reason.\n"
+    "# TYPE postern_replies_total counter\n"
+    "postern_replies_total{code=\"250\",enhanced=\"2.0.0\",reason=\"ok\"}"
+    " 12\n"
+    "postern_replies_total{code=\"450\",enhanced=\"4.2.0\","
+    "reason=\"greylisted\"} 3\n"
+    "# HELP postern_sessions_open SMTP sessions open now.\n"
+    "# TYPE postern_sessions_open gauge\n"
+    "postern_sessions_open 2\n"
+    "# HELP postern_queue_destination_recipients Queued recipients by "
+    "destination.\n"
+    "# TYPE postern_queue_destination_recipients gauge\n"
+    "postern_queue_destination_recipients{destination=\"a\\\"b\\\\c\\n\"}"
+    " 1\n"
+    "# HELP postern_spool_fsync_seconds Group-commit fsync time.\n"
+    "# TYPE postern_spool_fsync_seconds histogram\n"
+    "postern_spool_fsync_seconds_bucket{le=\"0.001\"} 1\n"
+    "postern_spool_fsync_seconds_bucket{le=\"0.01\"} 3\n"
+    "postern_spool_fsync_seconds_bucket{le=\"0.1\"} 3\n"
+    "postern_spool_fsync_seconds_bucket{le=\"+Inf\"} 4\n"
+    "postern_spool_fsync_seconds_sum 2.0166015625\n"
+    "postern_spool_fsync_seconds_count 4\n"
+    "# HELP postern_uptime_seconds Seconds since the server started.\n"
+    "# TYPE postern_uptime_seconds gauge\n"
+    "postern_uptime_seconds 0.1\n";
 
 static void
 test_prom_full_exposition(void **state)
 {
-	struct prom_label ok[] = { { "code", "250" },
-				   { "enhanced", "2.0.0" },
-				   { "reason", "ok" } };
-	struct prom_label grey[] = { { "code", "450" },
-				     { "enhanced", "4.2.0" },
-				     { "reason", "greylisted" } };
-	struct prom_label dest[] = { { "destination", "a\"b\\c\n" } };
+	struct prom_label ok[] = {
+	    {"code", "250"}, {"enhanced", "2.0.0"}, {"reason", "ok"}};
+	struct prom_label grey[] = {
+	    {"code", "450"}, {"enhanced", "4.2.0"}, {"reason", "greylisted"}};
+	struct prom_label dest[] = {{"destination", "a\"b\\c\n"}};
 	struct test_out o;
 	struct hist h;
 	FILE *fp;
@@ -403,44 +394,38 @@ test_prom_full_exposition(void **state)
 	test_out_open(&o);
 	fp = o.fp;
 	assert_int_equal(prom_help_type(fp, "postern_replies_total",
-					 "Replies sent, by code and reason.",
-					 PROM_COUNTER),
+					"Replies sent, by code and reason.",
+					PROM_COUNTER),
 			 0);
-	assert_int_equal(prom_sample_u64(fp, "postern_replies_total", ok, 3,
-					 12),
-			 0);
-	assert_int_equal(prom_sample_u64(fp, "postern_replies_total", grey, 3,
-					 3),
-			 0);
+	assert_int_equal(
+	    prom_sample_u64(fp, "postern_replies_total", ok, 3, 12), 0);
+	assert_int_equal(
+	    prom_sample_u64(fp, "postern_replies_total", grey, 3, 3), 0);
 	assert_int_equal(prom_help_type(fp, "postern_sessions_open",
-					 "SMTP sessions open now.", PROM_GAUGE),
+					"SMTP sessions open now.", PROM_GAUGE),
 			 0);
-	assert_int_equal(prom_sample_u64(fp, "postern_sessions_open", NULL, 0,
-					 2),
-			 0);
-	assert_int_equal(prom_help_type(fp,
-					 "postern_queue_destination_recipients",
-					 "Queued recipients by destination.",
-					 PROM_GAUGE),
-			 0);
+	assert_int_equal(
+	    prom_sample_u64(fp, "postern_sessions_open", NULL, 0, 2), 0);
+	assert_int_equal(
+	    prom_help_type(fp, "postern_queue_destination_recipients",
+			   "Queued recipients by destination.", PROM_GAUGE),
+	    0);
 	assert_int_equal(prom_sample_u64(fp,
 					 "postern_queue_destination_recipients",
 					 dest, 1, 1),
 			 0);
 	assert_int_equal(prom_help_type(fp, "postern_spool_fsync_seconds",
-					 "Group-commit fsync time.",
-					 PROM_HISTOGRAM),
+					"Group-commit fsync time.",
+					PROM_HISTOGRAM),
 			 0);
-	assert_int_equal(prom_hist(fp, "postern_spool_fsync_seconds", NULL, 0,
-				   &h),
-			 0);
+	assert_int_equal(
+	    prom_hist(fp, "postern_spool_fsync_seconds", NULL, 0, &h), 0);
 	assert_int_equal(prom_help_type(fp, "postern_uptime_seconds",
-					 "Seconds since the server started.",
-					 PROM_GAUGE),
+					"Seconds since the server started.",
+					PROM_GAUGE),
 			 0);
-	assert_int_equal(prom_sample_f64(fp, "postern_uptime_seconds", NULL, 0,
-					 0.1),
-			 0);
+	assert_int_equal(
+	    prom_sample_f64(fp, "postern_uptime_seconds", NULL, 0, 0.1), 0);
 	test_out_close(&o);
 	assert_string_equal(o.text, test_exposition);
 	free(o.text);
@@ -450,17 +435,17 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_hist_observe_le_buckets),
-		cmocka_unit_test(test_hist_init_refuses_bad_sets),
-		cmocka_unit_test(test_hist_predefined_sets),
-		cmocka_unit_test(test_hist_merge_sums_thread_copies),
-		cmocka_unit_test(test_prom_names),
-		cmocka_unit_test(test_prom_invalid_writes_nothing),
-		cmocka_unit_test(test_prom_label_value_escaping),
-		cmocka_unit_test(test_prom_help_escaping),
-		cmocka_unit_test(test_prom_numbers),
-		cmocka_unit_test(test_prom_hist_cumulative),
-		cmocka_unit_test(test_prom_full_exposition),
+	    cmocka_unit_test(test_hist_observe_le_buckets),
+	    cmocka_unit_test(test_hist_init_refuses_bad_sets),
+	    cmocka_unit_test(test_hist_predefined_sets),
+	    cmocka_unit_test(test_hist_merge_sums_thread_copies),
+	    cmocka_unit_test(test_prom_names),
+	    cmocka_unit_test(test_prom_invalid_writes_nothing),
+	    cmocka_unit_test(test_prom_label_value_escaping),
+	    cmocka_unit_test(test_prom_help_escaping),
+	    cmocka_unit_test(test_prom_numbers),
+	    cmocka_unit_test(test_prom_hist_cumulative),
+	    cmocka_unit_test(test_prom_full_exposition),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
