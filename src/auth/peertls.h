@@ -2,8 +2,9 @@
  * peertls.h - what the sending side learns about a peer's TLS beyond the
  * configuration, as data: DANE TLSA records (RFC 7672), the MTA-STS
  * policy (RFC 8461) and one session's outcome for TLS reporting (RFC
- * 8460).  policy/tlspolicy.c finds them, outbound/client.c applies them;
- * both include this, neither includes the other.
+ * 8460).  policy/tlspolicy.c finds them (policy/tlsreport.c counts the
+ * outcomes), outbound/client_tls.c applies them; both sides include this,
+ * neither includes the other.
  */
 #ifndef POSTERN_AUTH_PEERTLS_H
 #define POSTERN_AUTH_PEERTLS_H

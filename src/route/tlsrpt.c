@@ -10,7 +10,7 @@
  * tried at the next tick.  `postern ctl tls-report send` sends what is
  * due now, today's counts included (for a test, or before a shutdown).
  *
- * The counting is policy/tlspolicy.c's; this file composes and queues.
+ * The counting is policy/tlsreport.c's; this file composes and queues.
  */
 #include <stdio.h>
 #include <stdlib.h>
