@@ -28,12 +28,13 @@
 #define ROUTE_PORT_MAX 65535
 #define ROUTE_PORT_SMTPS 465 /* RFC 8314 submissions: implicit TLS */
 
-/* "host:port", "[v6]:port" or "host" into host and port. */
+/* "host:port", "[v6]:port" or "host" (port def) into host and port. */
 static bool
-hostport_parse(const char *s, char *host, size_t size, uint16_t *port_out)
+hostport_parse(const char *s, char *host, size_t size, uint16_t def,
+	       uint16_t *port_out)
 {
 	const char *colon;
-	unsigned long port = ROUTE_PORT_SMTP;
+	unsigned long port = def;
 	size_t len;
 
 	if (s[0] == '[') {
@@ -79,12 +80,10 @@ route_target_parse(const char *s, struct ob_route *r)
 
 	if (is_smtps)
 		s += 6;
-	if (!hostport_parse(s, host, sizeof host, &port))
+	if (!hostport_parse(s, host, sizeof host,
+			    is_smtps ? ROUTE_PORT_SMTPS : ROUTE_PORT_SMTP,
+			    &port))
 		return false;
-	if (is_smtps && strchr(s, ']') == NULL && strchr(s, ':') == NULL)
-		port = ROUTE_PORT_SMTPS;
-	if (is_smtps && s[0] == '[' && strstr(s, "]:") == NULL)
-		port = ROUTE_PORT_SMTPS;
 	r->host = strdup(host);
 	r->port = port;
 	r->is_implicit_tls = is_smtps || port == ROUTE_PORT_SMTPS;
@@ -273,7 +272,8 @@ dest_of(struct outbound *ob, const struct msg_rcpt *r)
 				d->is_unix = true;
 			return d;
 		}
-		if (!hostport_parse(t + 5, host, sizeof host, &port))
+		if (!hostport_parse(t + 5, host, sizeof host, ROUTE_PORT_SMTP,
+				    &port))
 			return NULL;
 		return dest_get(ob, "lmtp", DEST_LMTP, host, port, NULL);
 	}
