@@ -542,7 +542,10 @@ maildrop_text_add(struct maildrop_text *t, const char *buf, size_t len)
 			continue;
 		}
 		if (c == '\0') {
+			/* A "." let one past max as a possible end mark is
+			 * text after all: the NUL ends no line. */
 			t->has_nul = true;
+			t->is_too_big = t->len > t->max;
 			return 0;
 		}
 		if (c == '\r' || c == '\n') {
